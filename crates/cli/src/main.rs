@@ -1,0 +1,125 @@
+//! `tessera`: the Tessera command. `tessera serve` runs the server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tessera_server::Application;
+use tessera_server::clock::SystemClock;
+use tessera_server::config::{Config, FileConfig, Overrides, redact_url};
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: Speckle-compatible authentication (personal access tokens, OAuth2 + PKCE).",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. With no options it serves http://127.0.0.1:3000 from an embedded SQLite
+    /// database in ./tessera-data, created on first start.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address and port to listen on [default: 127.0.0.1:3000]
+    #[arg(long, env = "TESSERA_BIND", value_name = "ADDR:PORT")]
+    bind: Option<String>,
+    /// Directory for the embedded SQLite database [default: ./tessera-data]
+    #[arg(long, env = "TESSERA_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database to use instead of the embedded one: sqlite://FILE or postgres://USER@HOST/DB
+    #[arg(long, env = "TESSERA_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+    /// The server's canonical URL, used in redirects and serverInfo.canonicalUrl
+    /// [default: http://<bind address>]
+    #[arg(long, env = "TESSERA_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// A TOML file with any of the settings above, plus a [server] table
+    /// (name, company, description, admin_contact, terms_of_service)
+    #[arg(long, env = "TESSERA_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path).map_err(anyhow::Error::msg)?,
+        None => FileConfig::default(),
+    };
+    let overrides = Overrides {
+        bind: args.bind,
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        public_url: args.public_url,
+    };
+    let config = Config::resolve(overrides, file).map_err(anyhow::Error::msg)?;
+    let database = match &config.database_url {
+        Some(url) => redact_url(url),
+        None => format!("embedded SQLite in {}", config.data_dir.display()),
+    };
+    let app = Application::build(config, Arc::new(SystemClock))
+        .await
+        .context("could not start the server")?;
+    tracing::info!(database = %database, "store ready");
+    println!("Tessera is serving {}", app.state().public_url);
+    println!("  listening on {} (database: {database})", app.address());
+    println!("  press Ctrl-C to stop");
+    app.run_until(shutdown_signal()).await?;
+    println!("Tessera stopped.");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

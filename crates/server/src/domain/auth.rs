@@ -1,0 +1,156 @@
+//! Bearer authentication (DESIGN.md decision 2). Checking a token costs a SHA-256 and a map lookup:
+//! a bounded in-memory cache maps token id to what the check needs. A cache miss reads the store
+//! once; a hit touches neither the store nor any password hash. `lastUsed` is remembered in memory
+//! and written behind, in batches. Revocation removes the entry at once on this node; the TTL is
+//! the safety net for changes made elsewhere.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tessera_proto::{PlainToken, Scope, ScopeSet, ServerRole, TokenDigest};
+
+use super::is_expired;
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+use crate::store::{ResourceRule, Store};
+
+/// An authenticated caller: who they are and what their token lets them do.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub user_id: String,
+    pub token_id: String,
+    pub role: ServerRole,
+    pub scopes: ScopeSet,
+    pub app_id: Option<String>,
+    /// The resources the token is limited to; `None` means not limited.
+    pub resources: Option<Arc<[ResourceRule]>>,
+}
+
+impl Auth {
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes.contains(scope)
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    digest: TokenDigest,
+    created_at: Millis,
+    lifespan: Millis,
+    loaded_at: Millis,
+    auth: Auth,
+}
+
+pub struct TokenCache {
+    entries: RwLock<HashMap<String, Entry>>,
+    uses: Mutex<HashMap<String, Millis>>,
+    capacity: usize,
+    ttl: Millis,
+}
+
+impl TokenCache {
+    pub fn new(capacity: usize, ttl: Millis) -> TokenCache {
+        TokenCache {
+            entries: RwLock::new(HashMap::new()),
+            uses: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            ttl,
+        }
+    }
+
+    fn cached(&self, id: &str, now: Millis) -> Option<Entry> {
+        let entries = self.entries.read().ok()?;
+        entries
+            .get(id)
+            .filter(|e| now.saturating_sub(e.loaded_at) < self.ttl)
+            .cloned()
+    }
+
+    fn remember(&self, id: String, entry: Entry, now: Millis) {
+        let Ok(mut entries) = self.entries.write() else {
+            return;
+        };
+        if entries.len() >= self.capacity {
+            entries.retain(|_, e| now.saturating_sub(e.loaded_at) < self.ttl);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(id, entry);
+    }
+
+    /// Forgets tokens at once (after revocation).
+    pub fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let (Ok(mut entries), Ok(mut uses)) = (self.entries.write(), self.uses.lock()) else {
+            return;
+        };
+        for id in ids {
+            entries.remove(id);
+            uses.remove(id);
+        }
+    }
+
+    /// Checks a presented token. Every failure is [`Error::InvalidToken`]; storage failures are
+    /// passed on.
+    pub async fn authenticate(
+        &self,
+        store: &dyn Store,
+        presented: &str,
+        now: Millis,
+    ) -> Result<Auth> {
+        let token = PlainToken::parse(presented).map_err(|_| Error::InvalidToken)?;
+        let entry = match self.cached(token.id(), now) {
+            Some(entry) => entry,
+            None => {
+                let record = store
+                    .token_for_auth(token.id())
+                    .await?
+                    .ok_or(Error::InvalidToken)?;
+                let entry = Entry {
+                    digest: record.digest,
+                    created_at: record.created_at,
+                    lifespan: record.lifespan,
+                    loaded_at: now,
+                    auth: Auth {
+                        user_id: record.owner_id,
+                        token_id: record.id,
+                        role: record.owner_role,
+                        scopes: record.scopes,
+                        app_id: record.app_id,
+                        resources: (!record.resources.is_empty())
+                            .then(|| Arc::from(record.resources)),
+                    },
+                };
+                self.remember(token.id().to_owned(), entry.clone(), now);
+                entry
+            }
+        };
+        if !entry.digest.matches(&token.digest()) {
+            return Err(Error::InvalidToken);
+        }
+        if is_expired(entry.created_at, entry.lifespan, now) {
+            // As Speckle does: the first use after expiry deletes the token.
+            self.forget([token.id()]);
+            store.delete_token(token.id(), None).await?;
+            return Err(Error::InvalidToken);
+        }
+        if let Ok(mut uses) = self.uses.lock() {
+            uses.insert(entry.auth.token_id.clone(), now);
+        }
+        Ok(entry.auth)
+    }
+
+    /// The last use of a token seen by this node but not yet written.
+    pub fn pending_use(&self, id: &str) -> Option<Millis> {
+        self.uses.lock().ok()?.get(id).copied()
+    }
+
+    /// Writes the remembered `lastUsed` times to the store.
+    pub async fn flush_uses(&self, store: &dyn Store) -> Result<()> {
+        let batch: Vec<(String, Millis)> = match self.uses.lock() {
+            Ok(mut uses) => uses.drain().collect(),
+            Err(_) => return Ok(()),
+        };
+        store.record_token_use(&batch).await
+    }
+}

@@ -1,0 +1,108 @@
+//! The one error type of the server. Each variant knows its Speckle error code and HTTP status;
+//! turning it into a response body happens in exactly one place per wire format:
+//! `http::error` (REST bodies) and `graphql::error` (GraphQL errors).
+
+use std::borrow::Cow;
+
+use axum::http::StatusCode;
+use tessera_proto::Scope;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input the caller can fix (Speckle's `USER_INPUT_ERROR`).
+    #[error("{0}")]
+    UserInput(Cow<'static, str>),
+    /// A malformed request to a legacy REST endpoint, answered in plain text as Speckle does.
+    #[error("{0}")]
+    BadRequest(Cow<'static, str>),
+    /// Wrong password or unknown email: one answer for both, so emails cannot be enumerated.
+    #[error("Invalid credentials.")]
+    InvalidCredentials,
+    /// A presented bearer token that is malformed, unknown, revoked or expired.
+    #[error("Your token is not valid.")]
+    InvalidToken,
+    /// No token where one is required.
+    #[error("Must provide an auth token")]
+    Unauthenticated,
+    /// The token lacks a scope the operation needs.
+    #[error("Your auth token does not have the required scope: {0}.")]
+    MissingScope(Scope),
+    /// Authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(Cow<'static, str>),
+    /// A rule of token creation was broken (Speckle's `TOKEN_CREATE_ERROR`).
+    #[error("{0}")]
+    TokenCreate(Cow<'static, str>),
+    /// The token endpoint refused a grant; Speckle answers these with 401 `{"err": …}`.
+    #[error("{0}")]
+    Grant(Cow<'static, str>),
+    /// The database failed. Details go to the log, never to the caller.
+    #[error("storage error: {0}")]
+    Store(#[from] sqlx::Error),
+    /// Something that should not happen did. Details go to the log, never to the caller.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn user_input(msg: impl Into<Cow<'static, str>>) -> Error {
+        Error::UserInput(msg.into())
+    }
+
+    pub fn grant(msg: impl Into<Cow<'static, str>>) -> Error {
+        Error::Grant(msg.into())
+    }
+
+    pub fn forbidden(msg: impl Into<Cow<'static, str>>) -> Error {
+        Error::Forbidden(msg.into())
+    }
+
+    pub fn token_create(msg: impl Into<Cow<'static, str>>) -> Error {
+        Error::TokenCreate(msg.into())
+    }
+
+    /// The error code clients match on (`extensions.code` in GraphQL).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::UserInput(_) => "USER_INPUT_ERROR",
+            Error::BadRequest(_) => "BAD_REQUEST_ERROR",
+            Error::InvalidCredentials | Error::Unauthenticated => "UNAUTHORIZED",
+            Error::InvalidToken | Error::MissingScope(_) | Error::Forbidden(_) => "FORBIDDEN",
+            Error::TokenCreate(_) => "TOKEN_CREATE_ERROR",
+            Error::Grant(_) => "INVALID_GRANT",
+            Error::Store(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::UserInput(_) | Error::BadRequest(_) | Error::TokenCreate(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::InvalidCredentials | Error::Unauthenticated | Error::Grant(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            Error::InvalidToken | Error::MissingScope(_) | Error::Forbidden(_) => {
+                StatusCode::FORBIDDEN
+            }
+            Error::Store(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message a caller may see. Internal failures are not described.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Store(_) | Error::Internal(_) => {
+                "Something went wrong while processing your request".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether this is the server's fault (and worth logging at error level).
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Error::Store(_) | Error::Internal(_))
+    }
+}

@@ -1,0 +1,50 @@
+//! The Speckle-compatible GraphQL schema: Speckle's field names, argument names and error codes,
+//! for the subset Tessera serves. `schema.graphql` at the crate root is the committed snapshot; a
+//! test fails when the served schema drifts from it.
+
+mod error;
+mod guards;
+mod scalars;
+mod server_info;
+mod tokens;
+mod users;
+
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+
+pub use error::{ExecutedGraphql, finish, parse_failed};
+
+use crate::AppState;
+use crate::domain::auth::Auth;
+use crate::http::Caller;
+
+#[derive(MergedObject, Default)]
+pub struct Query(server_info::ServerInfoQuery, users::UserQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(tokens::TokenMutation, users::UserMutation);
+
+pub type TesseraSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Deeper or costlier queries than these are refused before they run.
+pub const MAX_DEPTH: usize = 16;
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+pub fn schema() -> TesseraSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    schema().sdl()
+}
+
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
+    ctx.data_unchecked::<AppState>()
+}
+
+pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Option<&'a Auth> {
+    ctx.data_opt::<Caller>().and_then(|c| c.0.as_ref())
+}

@@ -1,0 +1,273 @@
+//! Users: `activeUser`, `user(id)`, `otherUser(id)` and profile updates.
+
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use tessera_proto::{Scope, ServerRole};
+
+use super::guards::{HasRole, HasScope, require_role};
+use super::scalars::{DateTime, JsonObject};
+use super::tokens::ApiToken;
+use super::{caller, state};
+use crate::domain::auth::Auth;
+use crate::domain::users::ProfileInput;
+use crate::error::Error;
+use crate::store::UserRecord;
+
+pub struct User(pub UserRecord);
+
+/// Speckle's `@isOwner`: only the user themselves (or a server admin) may read the field.
+fn require_owner<'a>(
+    caller: Option<&'a Auth>,
+    user: &UserRecord,
+    field: &str,
+) -> Result<&'a Auth, Error> {
+    let auth =
+        caller.ok_or_else(|| Error::forbidden("You must be authenticated to access this data"))?;
+    if auth.user_id != user.id && auth.role != ServerRole::Admin {
+        return Err(Error::forbidden(format!(
+            "You must be authenticated as the user whose '{field}' value you wish to retrieve"
+        )));
+    }
+    Ok(auth)
+}
+
+#[derive(SimpleObject)]
+pub struct UserStreamCollection {
+    total_count: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct CommitCollection {
+    total_count: i64,
+}
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    async fn suuid(&self) -> Option<&str> {
+        Some(&self.0.suuid)
+    }
+
+    /// Your own email needs `profile:email`; another user's needs `users:email` and the admin
+    /// role. Otherwise it is silently `null`.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        let auth = caller(ctx)?;
+        let allowed = if auth.user_id == self.0.id {
+            auth.has_scope(Scope::ProfileEmail)
+        } else {
+            auth.role == ServerRole::Admin && auth.has_scope(Scope::UsersEmail)
+        };
+        allowed.then_some(self.0.email.as_str())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn bio(&self) -> Option<&str> {
+        self.0.bio.as_deref()
+    }
+
+    async fn company(&self) -> Option<&str> {
+        self.0.company.as_deref()
+    }
+
+    async fn avatar(&self) -> Option<&str> {
+        self.0.avatar.as_deref()
+    }
+
+    async fn verified(&self) -> Option<bool> {
+        Some(self.0.verified)
+    }
+
+    async fn profiles(&self) -> Option<JsonObject> {
+        let text = self.0.profiles.as_deref()?;
+        match serde_json::from_str(text).ok()? {
+            serde_json::Value::Object(map) => Some(JsonObject(map)),
+            _ => None,
+        }
+    }
+
+    /// The server role, e.g. `server:admin`.
+    async fn role(&self) -> Option<&str> {
+        Some(self.0.role.name())
+    }
+
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>> {
+        require_owner(caller(ctx), &self.0, "createdAt")?;
+        Ok(Some(DateTime(self.0.created_at)))
+    }
+
+    /// The user's personal access tokens (app tokens are not listed).
+    #[graphql(guard = "HasScope(Scope::TokensRead).and(HasRole(ServerRole::User))")]
+    async fn api_tokens(&self, ctx: &Context<'_>) -> Result<Vec<ApiToken>> {
+        let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
+        if auth.user_id != self.0.id {
+            return Err(Error::forbidden("You can only view your own tokens").into());
+        }
+        let state = state(ctx);
+        let now = state.now();
+        let tokens = state.store.personal_tokens(&self.0.id).await?;
+        Ok(tokens
+            .into_iter()
+            .filter(|t| !crate::domain::is_expired(t.created_at, t.lifespan, now))
+            .map(|mut t| {
+                if let Some(used) = state.tokens.pending_use(&t.id) {
+                    t.last_used = t.last_used.max(used);
+                }
+                ApiToken(t)
+            })
+            .collect())
+    }
+
+    /// The projects the user collaborates on.
+    #[graphql(guard = "HasScope(Scope::StreamsRead)")]
+    async fn streams(&self, ctx: &Context<'_>) -> Result<UserStreamCollection> {
+        require_owner(caller(ctx), &self.0, "streams")?;
+        let (total_count, _) = state(ctx).store.user_activity_counts(&self.0.id).await?;
+        Ok(UserStreamCollection { total_count })
+    }
+
+    /// The versions (commits) the user authored.
+    #[graphql(guard = "HasScope(Scope::StreamsRead)")]
+    async fn commits(&self, ctx: &Context<'_>) -> Result<CommitCollection> {
+        require_owner(caller(ctx), &self.0, "commits")?;
+        let (_, total_count) = state(ctx).store.user_activity_counts(&self.0.id).await?;
+        Ok(CommitCollection { total_count })
+    }
+}
+
+/// Another user's public profile.
+pub struct LimitedUser(pub UserRecord);
+
+#[Object]
+impl LimitedUser {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn bio(&self) -> Option<&str> {
+        self.0.bio.as_deref()
+    }
+
+    async fn company(&self) -> Option<&str> {
+        self.0.company.as_deref()
+    }
+
+    async fn avatar(&self) -> Option<&str> {
+        self.0.avatar.as_deref()
+    }
+
+    async fn verified(&self) -> Option<bool> {
+        Some(self.0.verified)
+    }
+
+    async fn role(&self) -> Option<&str> {
+        Some(self.0.role.name())
+    }
+}
+
+async fn active_user(ctx: &Context<'_>) -> Result<Option<User>> {
+    let Some(auth) = caller(ctx) else {
+        return Ok(None);
+    };
+    require_role(Some(auth), ServerRole::Guest)?;
+    Ok(state(ctx).store.user_by_id(&auth.user_id).await?.map(User))
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The user the token belongs to; `null` for an anonymous request.
+    #[graphql(guard = "HasScope(Scope::ProfileRead)")]
+    async fn active_user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        active_user(ctx).await
+    }
+
+    /// A user by id (needs `users:read`), or without an id the active user.
+    #[graphql(
+        guard = "HasScope(Scope::ProfileRead)",
+        deprecation = "Use activeUser or otherUser"
+    )]
+    async fn user(&self, ctx: &Context<'_>, id: Option<String>) -> Result<Option<User>> {
+        let Some(id) = id else {
+            return active_user(ctx).await;
+        };
+        let auth = caller(ctx);
+        if let Some(auth) = auth
+            && !auth.has_scope(Scope::UsersRead)
+        {
+            return Err(Error::MissingScope(Scope::UsersRead).into());
+        }
+        require_role(auth, ServerRole::Guest)?;
+        Ok(state(ctx).store.user_by_id(&id).await?.map(User))
+    }
+
+    /// Another user's public profile; `null` for an unknown id.
+    #[graphql(guard = "HasScope(Scope::UsersRead).and(HasRole(ServerRole::Guest))")]
+    async fn other_user(&self, ctx: &Context<'_>, id: String) -> Result<Option<LimitedUser>> {
+        Ok(state(ctx).store.user_by_id(&id).await?.map(LimitedUser))
+    }
+}
+
+#[derive(InputObject)]
+pub struct UserUpdateInput {
+    name: Option<String>,
+    company: Option<String>,
+    bio: Option<String>,
+    avatar: Option<String>,
+}
+
+async fn update_active_user(ctx: &Context<'_>, input: UserUpdateInput) -> Result<User> {
+    let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
+    let update = ProfileInput {
+        name: input.name,
+        company: input.company,
+        bio: input.bio,
+        avatar: input.avatar,
+    }
+    .validate()?;
+    let user = state(ctx)
+        .store
+        .update_profile(&auth.user_id, update)
+        .await?
+        .ok_or_else(|| Error::user_input("Your user no longer exists"))?;
+    Ok(User(user))
+}
+
+pub struct ActiveUserMutations;
+
+#[Object]
+impl ActiveUserMutations {
+    /// Changes your name, company, bio or avatar; an empty company, bio or avatar clears it.
+    async fn update(&self, ctx: &Context<'_>, user: UserUpdateInput) -> Result<User> {
+        update_active_user(ctx, user).await
+    }
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    #[graphql(guard = "HasScope(Scope::ProfileWrite).and(HasRole(ServerRole::Guest))")]
+    async fn active_user_mutations(&self) -> ActiveUserMutations {
+        ActiveUserMutations
+    }
+
+    #[graphql(
+        guard = "HasScope(Scope::ProfileWrite).and(HasRole(ServerRole::Guest))",
+        deprecation = "Use activeUserMutations.update"
+    )]
+    async fn user_update(&self, ctx: &Context<'_>, user: UserUpdateInput) -> Result<bool> {
+        update_active_user(ctx, user).await.map(|_| true)
+    }
+}

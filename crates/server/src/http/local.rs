@@ -1,0 +1,119 @@
+//! `POST /auth/local/register` and `POST /auth/local/login`: email and password sign-in. Both
+//! answer 302 to the server's URL with an access code for the web app (`spklwebapp`), bound to the
+//! `challenge` of the query string, which the client exchanges at `/auth/token`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
+
+use super::body::Fields;
+use crate::AppState;
+use crate::domain::apps::WEB_APP_ID;
+use crate::domain::grants::{MAX_CHALLENGE_CHARS, issue_code};
+use crate::domain::users::{Registration, normalize_email};
+use crate::domain::{random_hex, random_uuid};
+use crate::error::{Error, Result};
+use crate::store::NewUser;
+
+fn challenge(query: &HashMap<String, String>) -> Result<&str> {
+    let challenge = query
+        .get("challenge")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Error::BadRequest("Invalid request: no challenge detected.".into()))?;
+    if challenge.chars().count() > MAX_CHALLENGE_CHARS {
+        return Err(Error::BadRequest(
+            format!(
+                "Invalid request: the challenge can be at most {MAX_CHALLENGE_CHARS} characters."
+            )
+            .into(),
+        ));
+    }
+    Ok(challenge)
+}
+
+/// Issues the web app's access code and redirects to the server's front page with it.
+async fn finish(
+    state: &AppState,
+    user_id: &str,
+    challenge: &str,
+    registered: bool,
+) -> Result<Response> {
+    let code = issue_code(
+        state.store.as_ref(),
+        WEB_APP_ID,
+        user_id,
+        challenge,
+        state.now(),
+    )
+    .await?;
+    let mut location = format!("{}/?access_code={}", state.public_url, code.expose());
+    if registered {
+        location.push_str("&register=true");
+    }
+    Ok((StatusCode::FOUND, [(LOCATION, location)]).into_response())
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    Fields(fields): Fields,
+) -> Result<Response> {
+    let challenge = challenge(&query)?;
+    let registration = Registration::from_fields(&fields)?;
+    let taken = || Error::user_input("Email taken. Try logging in?");
+    if state
+        .store
+        .user_credentials(&registration.email)
+        .await?
+        .is_some()
+    {
+        return Err(taken());
+    }
+    let password_hash = state.passwords.hash(registration.password).await?;
+    let user = state
+        .store
+        .create_user(NewUser {
+            id: random_hex(10)?,
+            suuid: random_uuid()?,
+            email: registration.email,
+            name: registration.name,
+            company: registration.company,
+            bio: None,
+            avatar: None,
+            password_hash,
+            created_at: state.now(),
+        })
+        .await?
+        .ok_or_else(taken)?;
+    tracing::info!(user = %user.id, role = %user.role, "user registered");
+    finish(&state, &user.id, challenge, true).await
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    Fields(fields): Fields,
+) -> Result<Response> {
+    let challenge = challenge(&query)?;
+    let email = normalize_email(fields.get("email").map(String::as_str).unwrap_or_default());
+    let password = fields.get("password").cloned().unwrap_or_default();
+    // Every failure path spends one password verification, so timing tells nothing.
+    let found = if email.is_empty() {
+        None
+    } else {
+        state.store.user_credentials(&email).await?
+    };
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    let matched = state.passwords.verify(password, hash).await?;
+    match user {
+        Some(user) if matched => finish(&state, &user.id, challenge, false).await,
+        _ => Err(Error::InvalidCredentials),
+    }
+}

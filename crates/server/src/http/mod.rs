@@ -1,0 +1,65 @@
+//! HTTP: routes and middleware. Handlers extract, call one domain function, and map the result.
+
+mod auth;
+mod body;
+mod error;
+mod graphql;
+mod health;
+mod local;
+mod token;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use tower_http::cors::CorsLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use auth::Caller;
+
+use crate::AppState;
+
+/// Request bodies above this are refused (avatars travel as data URLs of up to 512 KiB).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/auth/local/register", post(local::register))
+        .route("/auth/local/login", post(local::login))
+        .route("/auth/token", post(token::token))
+        .route("/auth/token/", post(token::token))
+        .route("/auth/logout", post(token::logout))
+        .layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let header = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
+    };
+    Router::new()
+        .route("/readiness", get(health::check))
+        .route("/liveness", get(health::check))
+        .merge(authenticated)
+        .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Speckle answers every origin (no credentials): clients call it from anywhere.
+        .layer(CorsLayer::permissive())
+        .layer(header("content-security-policy", "frame-ancestors 'none'"))
+        .layer(header("x-frame-options", "DENY"))
+        .layer(header("x-content-type-options", "nosniff"))
+        .layer(header("referrer-policy", "no-referrer"))
+        // Logs method, path (never the query string, which may carry a code or token), status
+        // and latency; never headers.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,45 @@
+//! `POST /auth/token` (code exchange and refresh, Speckle's legacy endpoint) and `POST /auth/logout`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, EXPIRES, PRAGMA};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::body::Fields;
+use crate::AppState;
+use crate::domain::grants::{self, TokenPair, TokenRequest};
+use crate::error::Result;
+
+/// Exactly `{"token","refreshToken"}`, never cached.
+pub fn token_pair_response(pair: TokenPair) -> Response {
+    (
+        [
+            (CACHE_CONTROL, "no-cache, no-store"),
+            (PRAGMA, "no-cache"),
+            (EXPIRES, "0"),
+        ],
+        Json(json!({
+            "token": pair.token.expose(),
+            "refreshToken": pair.refresh_token.expose(),
+        })),
+    )
+        .into_response()
+}
+
+pub async fn token(State(state): State<AppState>, Fields(fields): Fields) -> Result<Response> {
+    let request = TokenRequest::from_fields(&fields)?;
+    let pair = grants::token(state.store.as_ref(), &state.tokens, request, state.now()).await?;
+    Ok(token_pair_response(pair))
+}
+
+pub async fn logout(State(state): State<AppState>, Fields(fields): Fields) -> Result<Response> {
+    grants::logout(
+        state.store.as_ref(),
+        &state.tokens,
+        fields.get("token").map(String::as_str),
+        fields.get("refreshToken").map(String::as_str),
+    )
+    .await?;
+    Ok(Json(json!({ "message": "You have logged out." })).into_response())
+}

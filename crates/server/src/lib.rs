@@ -1,0 +1,133 @@
+//! The Tessera server as a library: the `tessera serve` command and the integration tests both
+//! build an [`Application`] and run it.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, Millis};
+use crate::config::{Config, ServerDetails, redact_url};
+use crate::domain::auth::TokenCache;
+use crate::domain::passwords::Passwords;
+use crate::error::{Error, Result};
+use crate::store::{SqlStore, Store};
+
+/// How long a cached token check is trusted before the store is asked again. Revocation on this
+/// node is immediate; this bounds how long another node's revocation can take to arrive.
+pub const TOKEN_CACHE_TTL: Millis = 60_000;
+pub const TOKEN_CACHE_CAPACITY: usize = 100_000;
+/// How often remembered `lastUsed` times are written.
+pub const LAST_USED_FLUSH_EVERY: Duration = Duration::from_secs(10);
+
+/// Everything a request handler needs; shared behind an `Arc`.
+pub struct Tessera {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub tokens: TokenCache,
+    pub passwords: Passwords,
+    /// The canonical URL, without a trailing slash.
+    pub public_url: String,
+    pub server: ServerDetails,
+    pub schema: graphql::TesseraSchema,
+}
+
+pub type AppState = Arc<Tessera>;
+
+impl Tessera {
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+}
+
+/// A server bound to its address, with its store connected and migrated.
+pub struct Application {
+    state: AppState,
+    listener: TcpListener,
+    address: SocketAddr,
+}
+
+impl Application {
+    /// Binds the address, connects to the store, applies migrations and seeds first-party apps.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Application> {
+        let url = config.effective_database_url().map_err(Error::Internal)?;
+        let store = SqlStore::connect(&url).await.map_err(|e| {
+            Error::Internal(format!("cannot open database {}: {e}", redact_url(&url)))
+        })?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.bind)))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| {
+            let host = if address.ip().is_unspecified() {
+                "localhost".to_owned()
+            } else {
+                address.ip().to_string()
+            };
+            format!("http://{host}:{}", address.port())
+        });
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        domain::apps::seed_default_apps(&store, &public_url, clock.now()).await?;
+        let state = Arc::new(Tessera {
+            store: Arc::new(store),
+            clock,
+            tokens: TokenCache::new(TOKEN_CACHE_CAPACITY, TOKEN_CACHE_TTL),
+            passwords: Passwords::new(cores)?,
+            public_url,
+            server: config.server,
+            schema: graphql::schema(),
+        });
+        Ok(Application {
+            state,
+            listener,
+            address,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and writes the
+    /// remembered `lastUsed` times.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let state = self.state.clone();
+        let flusher = tokio::spawn({
+            let state = state.clone();
+            async move {
+                let mut every = tokio::time::interval(LAST_USED_FLUSH_EVERY);
+                loop {
+                    every.tick().await;
+                    if let Err(e) = state.tokens.flush_uses(state.store.as_ref()).await {
+                        tracing::warn!(error = %e, "could not record token use");
+                    }
+                }
+            }
+        });
+        let served = axum::serve(self.listener, http::router(state.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        flusher.abort();
+        state.tokens.flush_uses(state.store.as_ref()).await?;
+        served.map_err(|e| Error::Internal(format!("server failed: {e}")))
+    }
+}

@@ -1,0 +1,241 @@
+//! Storage. The API and domain layers see only the [`Store`] trait; [`SqlStore`] implements it for
+//! SQLite and PostgreSQL alike.
+//!
+//! Why one implementation and not two (DESIGN.md decision 4 asks for the same behaviour on both):
+//! the SQL is written dialect-neutral (`$n` placeholders in ascending order, `BIGINT` times in
+//! milliseconds, `0/1` flags, `RETURNING`, `ON CONFLICT`) and runs through sqlx's `Any` driver, so
+//! every query exists once and both backends run the same statements. Where a dialect must differ
+//! the store branches on [`Backend`]; migrations live in `migrations/` and are dialect-neutral too.
+
+mod sql;
+
+use async_trait::async_trait;
+use tessera_proto::{ScopeSet, ServerRole, TokenDigest};
+
+use crate::clock::Millis;
+use crate::error::Result;
+
+pub use sql::SqlStore;
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: String,
+    pub suuid: String,
+    pub email: String,
+    pub name: String,
+    pub bio: Option<String>,
+    pub company: Option<String>,
+    pub avatar: Option<String>,
+    pub verified: bool,
+    pub profiles: Option<String>,
+    pub role: ServerRole,
+    pub created_at: Millis,
+}
+
+/// What registration stores. The role is decided by the store: the first user becomes admin.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: String,
+    pub suuid: String,
+    pub email: String,
+    pub name: String,
+    pub company: Option<String>,
+    pub bio: Option<String>,
+    pub avatar: Option<String>,
+    pub password_hash: String,
+    pub created_at: Millis,
+}
+
+/// A profile change; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub company: Option<Option<String>>,
+    pub bio: Option<Option<String>>,
+    pub avatar: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppRecord {
+    pub id: String,
+    pub secret: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub trust_by_default: bool,
+    pub public: bool,
+    pub redirect_url: String,
+    pub scopes: ScopeSet,
+    pub author_id: Option<String>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Personal,
+    App,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Personal => "pat",
+            TokenKind::App => "app",
+        }
+    }
+}
+
+/// A resource a token is limited to (`limitResources`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRule {
+    pub resource_type: String,
+    pub resource_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: String,
+    pub digest: TokenDigest,
+    pub owner_id: String,
+    pub name: String,
+    pub last_chars: String,
+    pub scopes: ScopeSet,
+    pub kind: TokenKind,
+    pub app_id: Option<String>,
+    pub family_id: Option<String>,
+    pub lifespan: Millis,
+    pub created_at: Millis,
+    pub resources: Vec<ResourceRule>,
+}
+
+/// Everything a bearer check needs, read in one go on a cache miss.
+#[derive(Debug, Clone)]
+pub struct TokenAuthRecord {
+    pub id: String,
+    pub digest: TokenDigest,
+    pub owner_id: String,
+    pub owner_role: ServerRole,
+    pub scopes: ScopeSet,
+    pub app_id: Option<String>,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+    pub resources: Vec<ResourceRule>,
+}
+
+/// A personal access token as its owner sees it in a listing.
+#[derive(Debug, Clone)]
+pub struct TokenListing {
+    pub id: String,
+    pub name: String,
+    pub last_chars: String,
+    pub scopes: ScopeSet,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+    pub last_used: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessCode {
+    pub digest: TokenDigest,
+    pub app_id: String,
+    pub user_id: String,
+    pub challenge: String,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    pub id: String,
+    pub digest: TokenDigest,
+    pub app_id: String,
+    pub user_id: String,
+    pub family_id: String,
+    pub scopes: ScopeSet,
+    pub used: bool,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+}
+
+/// A new refresh token; `used` starts false.
+pub type NewRefresh = RefreshRecord;
+
+/// What happened when a refresh token was spent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is spent and the new pair is stored.
+    Rotated,
+    /// The old token had already been spent: nothing was stored.
+    AlreadyUsed,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Cheap round trip for health checks.
+    async fn ping(&self) -> Result<()>;
+
+    /// How many times a database connection has been handed out (a test hook: it shows that a
+    /// code path does not touch the database).
+    fn connection_uses(&self) -> u64;
+
+    // Users.
+
+    /// Stores a user; the first user of the server becomes `server:admin`. `None` when the email
+    /// is taken.
+    async fn create_user(&self, user: NewUser) -> Result<Option<UserRecord>>;
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>>;
+    /// A user with their password hash, by lowercased email.
+    async fn user_credentials(&self, email: &str) -> Result<Option<(UserRecord, Option<String>)>>;
+    async fn update_profile(&self, id: &str, update: ProfileUpdate) -> Result<Option<UserRecord>>;
+    /// How many projects the user is a collaborator on, and how many versions they authored.
+    async fn user_activity_counts(&self, id: &str) -> Result<(i64, i64)>;
+
+    // Apps.
+
+    async fn app(&self, id: &str) -> Result<Option<AppRecord>>;
+    /// Inserts a first-party app, or refreshes its name, flags and scopes.
+    async fn upsert_default_app(&self, app: &AppRecord) -> Result<()>;
+
+    // Tokens.
+
+    async fn insert_token(&self, token: &NewToken) -> Result<()>;
+    async fn token_for_auth(&self, id: &str) -> Result<Option<TokenAuthRecord>>;
+    async fn personal_tokens(&self, owner_id: &str) -> Result<Vec<TokenListing>>;
+    /// Deletes a token; with `owner_id`, only if that user owns it. Returns whether it existed.
+    async fn delete_token(&self, id: &str, owner_id: Option<&str>) -> Result<bool>;
+    /// Writes `lastUsed` for a batch of tokens (write-behind from the token cache).
+    async fn record_token_use(&self, uses: &[(String, Millis)]) -> Result<()>;
+
+    // Access codes.
+
+    async fn insert_code(&self, code: &AccessCode) -> Result<()>;
+    async fn code(&self, digest: &TokenDigest) -> Result<Option<AccessCode>>;
+    /// Deletes a code; `false` if it was already gone (someone else consumed it).
+    async fn delete_code(&self, digest: &TokenDigest) -> Result<bool>;
+
+    // Token pairs and refresh tokens.
+
+    /// Stores an app token and its refresh token together.
+    async fn insert_token_pair(&self, token: &NewToken, refresh: &NewRefresh) -> Result<()>;
+    async fn refresh_token(&self, id: &str) -> Result<Option<RefreshRecord>>;
+    async fn delete_refresh_token(&self, id: &str) -> Result<()>;
+    /// Marks `old_id` used and stores the new pair, atomically; if `old_id` was already used,
+    /// stores nothing.
+    async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        now: Millis,
+        token: &NewToken,
+        refresh: &NewRefresh,
+    ) -> Result<Rotation>;
+    /// Deletes every refresh token and app token of a family; returns the deleted token ids.
+    async fn revoke_family(&self, family_id: &str) -> Result<Vec<String>>;
+}

@@ -1,0 +1,164 @@
+//! Bearer authentication on every route.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::*;
+
+on_both_backends!(
+    token_sources_header_any_case_bare_or_cookie,
+    invalid_tokens_get_403_on_every_route,
+    no_token_is_anonymous,
+    a_cached_check_touches_no_database_and_no_password_hash,
+    revocation_and_logout_take_effect_on_the_next_request,
+    health_checks_answer_whatever_the_token,
+);
+
+async fn status_of(app: &TestApp, headers: &[(&str, String)]) -> (StatusCode, Value) {
+    let mut req = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .json(&json!({"query": "{ activeUser { id } }"}));
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+async fn token_sources_header_any_case_bare_or_cookie(app: TestApp) {
+    let user = app.user("Sources").await;
+    let t = &user.token;
+    for headers in [
+        vec![("authorization", format!("Bearer {t}"))],
+        vec![("authorization", format!("bearer {t}"))],
+        vec![("authorization", format!("BEARER {t}"))],
+        vec![("authorization", t.clone())],
+        vec![("cookie", format!("theme=dark; authn={t}"))],
+    ] {
+        let (status, body) = status_of(&app, &headers).await;
+        assert_eq!(status, StatusCode::OK, "{headers:?}");
+        assert_eq!(
+            body["data"]["activeUser"]["id"],
+            user.id.as_str(),
+            "{headers:?}"
+        );
+    }
+}
+
+async fn invalid_tokens_get_403_on_every_route(app: TestApp) {
+    let user = app.user("Invalid").await;
+    let t = &user.token;
+    let wrong_secret = format!("{}{}", &t[..10], "0".repeat(32));
+    let bad: Vec<Vec<(&str, String)>> = vec![
+        vec![("authorization", "Bearer garbage".into())],
+        vec![("authorization", "Bearer ".into())],
+        vec![("authorization", format!("Basic {t}"))],
+        vec![("authorization", "Bearer None".into())],
+        vec![("authorization", format!("Bearer {}", &t[..41]))],
+        vec![("authorization", format!("Bearer {t}EXTRAJUNK"))],
+        vec![("authorization", format!("Bearer {}", t.to_uppercase()))],
+        vec![("authorization", format!("Bearer {wrong_secret}"))],
+        vec![("authorization", format!("Bearer {}", "a".repeat(42)))],
+        vec![("cookie", "authn=stale".into())],
+    ];
+    for headers in bad {
+        let (status, body) = status_of(&app, &headers).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert_eq!(body.to_string(), INVALID_TOKEN, "{headers:?}");
+    }
+    // Not only GraphQL: a stale token breaks the REST routes too, as in Speckle.
+    for path in [
+        "/auth/local/login?challenge=c",
+        "/auth/token",
+        "/auth/logout",
+    ] {
+        let res = app
+            .client
+            .post(format!("{}{path}", app.url))
+            .bearer_auth("garbage")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(res.text().await.unwrap(), INVALID_TOKEN);
+    }
+    let res = app
+        .client
+        .get(format!("{}/graphql?query={{serverInfo{{name}}}}", app.url))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // The real token was not harmed by the failed attempts.
+    assert_eq!(app.whoami(t).await.0, StatusCode::OK);
+}
+
+async fn no_token_is_anonymous(app: TestApp) {
+    let (status, body) = status_of(&app, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"data": {"activeUser": null}}));
+    let (status, body) = status_of(&app, &[("authorization", String::new())]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an empty header is no token: {body}"
+    );
+}
+
+async fn a_cached_check_touches_no_database_and_no_password_hash(app: TestApp) {
+    let user = app.user("Hot Path").await;
+    let pat = app.pat(&user.token, &["profile:read"]).await;
+    let query = "{ serverInfo { name } }";
+    // The first use loads the token into the cache.
+    assert_eq!(
+        app.graphql(Some(&pat), query, json!({})).await.0,
+        StatusCode::OK
+    );
+    let db_before = app.state.store.connection_uses();
+    let hashes_before = app.state.passwords.computed();
+    for _ in 0..25 {
+        let (status, body) = app.graphql(Some(&pat), query, json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    assert_eq!(
+        app.state.store.connection_uses(),
+        db_before,
+        "checking a cached token must not use the database"
+    );
+    assert_eq!(app.state.passwords.computed(), hashes_before);
+}
+
+async fn revocation_and_logout_take_effect_on_the_next_request(app: TestApp) {
+    let user = app.user("Quick").await;
+    let pat = app.pat(&user.token, &["profile:read"]).await;
+    assert_eq!(app.whoami(&pat).await.0, StatusCode::OK);
+    let (_, body) = app
+        .graphql(
+            Some(&user.token),
+            "mutation($t: String!) { apiTokenRevoke(token: $t) }",
+            json!({"t": pat}),
+        )
+        .await;
+    assert_eq!(body["data"]["apiTokenRevoke"], true);
+    assert_eq!(app.whoami(&pat).await.0, StatusCode::FORBIDDEN);
+}
+
+async fn health_checks_answer_whatever_the_token(app: TestApp) {
+    for path in ["/readiness", "/liveness"] {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .bearer_auth("garbage")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    }
+}
