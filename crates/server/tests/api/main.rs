@@ -10,4 +10,5 @@ mod local_auth;
 mod logout;
 mod personal_tokens;
 mod schema;
+mod specklepy;
 mod token_exchange;

@@ -1,0 +1,297 @@
+//! The `tessera` binary itself: `tessera serve` starts on the embedded default, prints its URL,
+//! answers, stops cleanly on SIGTERM, and never writes a secret to its logs.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+struct Served {
+    child: Child,
+    url: String,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+/// Starts `tessera serve` in `dir` with extra arguments and environment, and waits for the line
+/// that announces the URL.
+fn serve(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Served {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TESSERA_DATABASE_URL")
+        .env_remove("TESSERA_BIND")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start tessera");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Tessera is serving ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    Served { child, url, stdout }
+}
+
+fn terminate(served: &mut Served) -> (bool, String, String) {
+    let pid = served.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = served.child.wait().unwrap();
+    let mut rest = String::new();
+    served.stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    served
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.success(), rest, stderr)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn serve_starts_on_embedded_sqlite_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // The bind address comes from the environment, the data directory from the default.
+    let mut served = serve(dir.path(), &[], &[("TESSERA_BIND", "127.0.0.1:0")]);
+    assert!(
+        served.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        served.url
+    );
+    let res = client()
+        .get(format!("{}/readiness", served.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    assert!(
+        dir.path().join("tessera-data/tessera.db").exists(),
+        "created on first start"
+    );
+    let (clean, stdout, _) = terminate(&mut served);
+    assert!(clean, "exit status after SIGTERM");
+    assert!(stdout.contains("Tessera stopped."), "{stdout}");
+
+    // It starts again on the same data, with the users it had.
+    let mut again = serve(dir.path(), &["--bind", "127.0.0.1:0"], &[]);
+    let res = client()
+        .get(format!("{}/liveness", again.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(terminate(&mut again).0);
+}
+
+#[test]
+fn bad_settings_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("serve")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(run(&["--bind", "localhost"]).contains("not an IP address and port"));
+    let msg = run(&["--database-url", "mysql://root:hunter2@db/x"]);
+    assert!(msg.contains("sqlite:// or postgres://"), "{msg}");
+    assert!(
+        !msg.contains("hunter2"),
+        "the password is not echoed: {msg}"
+    );
+    assert!(run(&["--public-url", "nope"]).contains("public URL"));
+    assert!(run(&["--config", "missing.toml"]).contains("cannot read config file"));
+
+    let help = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--bind",
+        "--data-dir",
+        "--database-url",
+        "--public-url",
+        "--config",
+        "TESSERA_BIND",
+    ] {
+        assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
+    }
+}
+
+fn access_code(location: &str) -> String {
+    location
+        .split("access_code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn gql(url: &str, token: &str, query: &str, variables: Value) -> Value {
+    client()
+        .post(format!("{url}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// DESIGN.md decision 9: during a full register → exchange → PAT → query → revoke → logout run
+/// with the most verbose logging, no password, access code, token or refresh token (nor the
+/// secret half of one) reaches the logs.
+#[tokio::test]
+async fn no_secret_reaches_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(
+        dir.path(),
+        &["--bind", "127.0.0.1:0"],
+        &[("TESSERA_LOG", "trace")],
+    );
+    let url = served.url.clone();
+    let http = client();
+    let password = "Sup3r-Secret-Passw0rd!";
+    let mut secrets = vec![password.to_owned()];
+
+    let res = http
+        .post(format!("{url}/auth/local/register?challenge=logchallenge"))
+        .json(&json!({"email": "logs@example.org", "password": password, "name": "Log Tester"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let code = access_code(res.headers()["location"].to_str().unwrap());
+    let login = http
+        .post(format!("{url}/auth/local/login?challenge=logchallenge"))
+        .form(&[("email", "logs@example.org"), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let second_code = access_code(login.headers()["location"].to_str().unwrap());
+    let pair: Value = http
+        .post(format!("{url}/auth/token"))
+        .json(&json!({"appId": "spklwebapp", "appSecret": "spklwebapp", "accessCode": code, "challenge": "logchallenge"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = pair["token"].as_str().unwrap().to_owned();
+    let refresh = pair["refreshToken"].as_str().unwrap().to_owned();
+    let rotated: Value = http
+        .post(format!("{url}/auth/token/"))
+        .form(&[
+            ("appId", "spklwebapp"),
+            ("appSecret", "spklwebapp"),
+            ("refreshToken", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pat_body = gql(
+        &url,
+        &token,
+        "mutation($t: ApiTokenCreateInput!) { apiTokenCreate(token: $t) }",
+        json!({"t": {"name": "logs", "scopes": ["profile:read"]}}),
+    )
+    .await;
+    let pat = pat_body["data"]["apiTokenCreate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = gql(&url, &pat, "{ activeUser { id name } }", json!({})).await;
+    assert_eq!(me["data"]["activeUser"]["name"], "Log Tester");
+    // A failed login and a bad token are logged as events too.
+    http.post(format!("{url}/auth/local/login?challenge=x"))
+        .json(&json!({"email": "logs@example.org", "password": "wrong-Passw0rd-guess"}))
+        .send()
+        .await
+        .unwrap();
+    secrets.push("wrong-Passw0rd-guess".into());
+    let forged = format!("{}{}", &pat[..10], "f".repeat(32));
+    let res = http
+        .post(format!("{url}/graphql"))
+        .bearer_auth(&forged)
+        .json(&json!({"query": "{ serverInfo { name } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let revoke = gql(
+        &url,
+        &token,
+        "mutation($t: String!) { apiTokenRevoke(token: $t) }",
+        json!({"t": pat}),
+    )
+    .await;
+    assert_eq!(revoke["data"]["apiTokenRevoke"], true);
+    let res = http
+        .post(format!("{url}/auth/logout"))
+        .json(&json!({"token": rotated["token"], "refreshToken": rotated["refreshToken"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    for t in [
+        &code,
+        &second_code,
+        &token,
+        &refresh,
+        &pat,
+        &forged,
+        &rotated["token"].as_str().unwrap().to_owned(),
+        &rotated["refreshToken"].as_str().unwrap().to_owned(),
+    ] {
+        secrets.push(t.clone());
+        secrets.push(t[10..].to_owned());
+    }
+    let (clean, _, logs) = terminate(&mut served);
+    assert!(clean);
+    assert!(
+        logs.contains("/auth/token") && logs.contains("/graphql") && logs.contains("DEBUG"),
+        "the server did log the run verbosely:\n{logs}"
+    );
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret ({}…) appears in the logs",
+            &secret[..4]
+        );
+    }
+}

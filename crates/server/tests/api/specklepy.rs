@@ -1,0 +1,106 @@
+//! The real Python SDK, specklepy 2026.9.1 from PyPI, works against Tessera unchanged.
+//! Needs a Python with specklepy installed: `TESSERA_TEST_PYTHON`, or `.venv/bin/python` at the
+//! repository root (`.ci/run` creates it).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::on_both_backends;
+use crate::support::*;
+
+on_both_backends!(specklepy_works_unchanged);
+
+fn python_with_specklepy() -> Option<PathBuf> {
+    let candidate = std::env::var_os("TESSERA_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../.venv/bin/python"
+            ))
+        });
+    let ok = Command::new(&candidate)
+        .args(["-c", "import specklepy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        Some(candidate)
+    } else {
+        missing(&format!(
+            "specklepy is not importable with {} (set TESSERA_TEST_PYTHON or run .ci/run)",
+            candidate.display()
+        ))?;
+        None
+    }
+}
+
+async fn specklepy_works_unchanged(app: TestApp) {
+    let Some(python) = python_with_specklepy() else {
+        return;
+    };
+    // Seed a user the way specklepy's own test fixture does: form register, then exchange.
+    let res = app
+        .post_form(
+            "/auth/local/register?challenge=pyspeckletests",
+            &[
+                ("email", "py.user@example.org"),
+                ("password", "$uper$3cr3tP@ss"),
+                ("name", "Py User"),
+                ("company", "test spockle"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let (_, pair) = app
+        .exchange(&access_code(&location(res.headers())), "pyspeckletests")
+        .await;
+    let web = pair["token"].as_str().unwrap();
+    let scopes = [
+        "profile:read",
+        "profile:email",
+        "users:read",
+        "streams:read",
+    ];
+    let pat = app.pat(web, &scopes).await;
+    let revoked = app.pat(web, &scopes).await;
+    let (_, body) = app
+        .graphql(
+            Some(web),
+            "mutation($t: String!) { apiTokenRevoke(token: $t) }",
+            json!({"t": revoked}),
+        )
+        .await;
+    assert_eq!(body["data"]["apiTokenRevoke"], true);
+    let (_, me) = app.whoami(&pat).await;
+    let user_id = me["data"]["activeUser"]["id"].as_str().unwrap().to_owned();
+
+    let host = app.url.trim_start_matches("http://").to_owned();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/specklepy_check.py"
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .env("TESSERA_HOST", host)
+            .env("TESSERA_PAT", pat)
+            .env("TESSERA_REVOKED_PAT", revoked)
+            .env("TESSERA_USER_NAME", "Py User")
+            .env("TESSERA_USER_EMAIL", "py.user@example.org")
+            .env("TESSERA_USER_ID", user_id)
+            .output()
+            .expect("run python")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "specklepy check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
