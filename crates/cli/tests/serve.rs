@@ -295,3 +295,49 @@ async fn no_secret_reaches_the_logs() {
         );
     }
 }
+
+/// README.md's curl walk-through, run as written against a fresh server.
+#[tokio::test]
+async fn readme_walkthrough_works() {
+    let readme = include_str!("../../../README.md");
+    let block = readme
+        .split("<!-- walkthrough:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- walkthrough:end -->").next())
+        .expect("README.md has a walk-through block");
+    let script = block
+        .trim()
+        .trim_start_matches("```sh")
+        .trim_end_matches("```");
+    assert!(script.contains("SERVER=http://localhost:3000"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(dir.path(), &["--bind", "127.0.0.1:0"], &[]);
+    let script = script.replace(
+        "SERVER=http://localhost:3000",
+        &format!("SERVER={}", served.url),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pat_line = stdout
+        .lines()
+        .find(|l| l.starts_with("Your personal access token: "))
+        .unwrap();
+    assert_eq!(pat_line.len(), "Your personal access token: ".len() + 42, "{pat_line}");
+    let last = stdout.lines().last().unwrap();
+    let body: Value = serde_json::from_str(last).unwrap();
+    assert_eq!(body["data"]["activeUser"]["name"], "Ada Lovelace");
+    assert_eq!(body["data"]["activeUser"]["email"], "ada@example.com");
+    assert!(terminate(&mut served).0);
+}
