@@ -334,7 +334,11 @@ async fn readme_walkthrough_works() {
         .lines()
         .find(|l| l.starts_with("Your personal access token: "))
         .unwrap();
-    assert_eq!(pat_line.len(), "Your personal access token: ".len() + 42, "{pat_line}");
+    assert_eq!(
+        pat_line.len(),
+        "Your personal access token: ".len() + 42,
+        "{pat_line}"
+    );
     let last = stdout.lines().last().unwrap();
     let body: Value = serde_json::from_str(last).unwrap();
     assert_eq!(body["data"]["activeUser"]["name"], "Ada Lovelace");

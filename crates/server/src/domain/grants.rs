@@ -309,13 +309,7 @@ pub async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fields(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::domain::fields;
 
     fn message(pairs: &[(&str, &str)]) -> String {
         TokenRequest::from_fields(&fields(pairs))

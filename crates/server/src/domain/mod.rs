@@ -51,6 +51,15 @@ pub fn random_uuid() -> Result<String> {
     ))
 }
 
+/// Builds a field map as the HTTP layer hands it over (a test helper).
+#[cfg(test)]
+pub(crate) fn fields(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

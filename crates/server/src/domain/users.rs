@@ -149,13 +149,7 @@ impl ProfileInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fields(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::domain::fields;
 
     fn message(pairs: &[(&str, &str)]) -> String {
         Registration::from_fields(&fields(pairs))

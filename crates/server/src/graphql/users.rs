@@ -1,6 +1,6 @@
 //! Users: `activeUser`, `user(id)`, `otherUser(id)` and profile updates.
 
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
 use tessera_proto::{Scope, ServerRole};
 
 use super::guards::{HasRole, HasScope, require_role};
@@ -11,8 +11,6 @@ use crate::domain::auth::Auth;
 use crate::domain::users::ProfileInput;
 use crate::error::Error;
 use crate::store::UserRecord;
-
-pub struct User(pub UserRecord);
 
 /// Speckle's `@isOwner`: only the user themselves (or a server admin) may read the field.
 fn require_owner<'a>(
@@ -40,76 +38,110 @@ pub struct CommitCollection {
     total_count: i64,
 }
 
-#[Object]
-impl User {
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
+/// The public part of a profile, which anyone with `users:read` may see (`LimitedUser`), and
+/// which a `User` shows too.
+#[derive(SimpleObject)]
+pub struct LimitedUser {
+    id: ID,
+    name: String,
+    bio: Option<String>,
+    company: Option<String>,
+    avatar: Option<String>,
+    verified: Option<bool>,
+    /// The server role, e.g. `server:admin`.
+    role: Option<String>,
+}
 
+impl From<&UserRecord> for LimitedUser {
+    fn from(u: &UserRecord) -> Self {
+        LimitedUser {
+            id: ID(u.id.clone()),
+            name: u.name.clone(),
+            bio: u.bio.clone(),
+            company: u.company.clone(),
+            avatar: u.avatar.clone(),
+            verified: Some(u.verified),
+            role: Some(u.role.name().to_owned()),
+        }
+    }
+}
+
+/// A user as they (or an admin) see themselves.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct User {
+    #[graphql(flatten)]
+    profile: LimitedUser,
+    #[graphql(skip)]
+    record: UserRecord,
+}
+
+impl User {
+    fn new(record: UserRecord) -> User {
+        User {
+            profile: LimitedUser::from(&record),
+            record,
+        }
+    }
+}
+
+/// Tessera has no workspaces; the type exists because clients select it.
+#[derive(SimpleObject)]
+pub struct Workspace {
+    id: ID,
+    name: String,
+    role: Option<String>,
+    slug: String,
+    logo: Option<String>,
+    description: Option<String>,
+}
+
+#[ComplexObject]
+impl User {
     async fn suuid(&self) -> Option<&str> {
-        Some(&self.0.suuid)
+        Some(&self.record.suuid)
     }
 
     /// Your own email needs `profile:email`; another user's needs `users:email` and the admin
     /// role. Otherwise it is silently `null`.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
         let auth = caller(ctx)?;
-        let allowed = if auth.user_id == self.0.id {
+        let allowed = if auth.user_id == self.record.id {
             auth.has_scope(Scope::ProfileEmail)
         } else {
             auth.role == ServerRole::Admin && auth.has_scope(Scope::UsersEmail)
         };
-        allowed.then_some(self.0.email.as_str())
-    }
-
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    async fn bio(&self) -> Option<&str> {
-        self.0.bio.as_deref()
-    }
-
-    async fn company(&self) -> Option<&str> {
-        self.0.company.as_deref()
-    }
-
-    async fn avatar(&self) -> Option<&str> {
-        self.0.avatar.as_deref()
-    }
-
-    async fn verified(&self) -> Option<bool> {
-        Some(self.0.verified)
+        allowed.then_some(self.record.email.as_str())
     }
 
     async fn profiles(&self) -> Option<JsonObject> {
-        let text = self.0.profiles.as_deref()?;
+        let text = self.record.profiles.as_deref()?;
         match serde_json::from_str(text).ok()? {
             serde_json::Value::Object(map) => Some(JsonObject(map)),
             _ => None,
         }
     }
 
-    /// The server role, e.g. `server:admin`.
-    async fn role(&self) -> Option<&str> {
-        Some(self.0.role.name())
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>> {
+        require_owner(caller(ctx), &self.record, "createdAt")?;
+        Ok(Some(DateTime(self.record.created_at)))
     }
 
-    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>> {
-        require_owner(caller(ctx), &self.0, "createdAt")?;
-        Ok(Some(DateTime(self.0.created_at)))
+    /// The workspace the user works in: always `null`, as Tessera has no workspaces.
+    async fn active_workspace(&self) -> Option<Workspace> {
+        None
     }
 
     /// The user's personal access tokens (app tokens are not listed).
     #[graphql(guard = "HasScope(Scope::TokensRead).and(HasRole(ServerRole::User))")]
     async fn api_tokens(&self, ctx: &Context<'_>) -> Result<Vec<ApiToken>> {
         let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
-        if auth.user_id != self.0.id {
+        if auth.user_id != self.record.id {
             return Err(Error::forbidden("You can only view your own tokens").into());
         }
         let state = state(ctx);
         let now = state.now();
-        let tokens = state.store.personal_tokens(&self.0.id).await?;
+        let tokens = state.store.personal_tokens(&self.record.id).await?;
         Ok(tokens
             .into_iter()
             .filter(|t| !crate::domain::is_expired(t.created_at, t.lifespan, now))
@@ -125,51 +157,23 @@ impl User {
     /// The projects the user collaborates on.
     #[graphql(guard = "HasScope(Scope::StreamsRead)")]
     async fn streams(&self, ctx: &Context<'_>) -> Result<UserStreamCollection> {
-        require_owner(caller(ctx), &self.0, "streams")?;
-        let (total_count, _) = state(ctx).store.user_activity_counts(&self.0.id).await?;
+        require_owner(caller(ctx), &self.record, "streams")?;
+        let (total_count, _) = state(ctx)
+            .store
+            .user_activity_counts(&self.record.id)
+            .await?;
         Ok(UserStreamCollection { total_count })
     }
 
     /// The versions (commits) the user authored.
     #[graphql(guard = "HasScope(Scope::StreamsRead)")]
     async fn commits(&self, ctx: &Context<'_>) -> Result<CommitCollection> {
-        require_owner(caller(ctx), &self.0, "commits")?;
-        let (_, total_count) = state(ctx).store.user_activity_counts(&self.0.id).await?;
+        require_owner(caller(ctx), &self.record, "commits")?;
+        let (_, total_count) = state(ctx)
+            .store
+            .user_activity_counts(&self.record.id)
+            .await?;
         Ok(CommitCollection { total_count })
-    }
-}
-
-/// Another user's public profile.
-pub struct LimitedUser(pub UserRecord);
-
-#[Object]
-impl LimitedUser {
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    async fn bio(&self) -> Option<&str> {
-        self.0.bio.as_deref()
-    }
-
-    async fn company(&self) -> Option<&str> {
-        self.0.company.as_deref()
-    }
-
-    async fn avatar(&self) -> Option<&str> {
-        self.0.avatar.as_deref()
-    }
-
-    async fn verified(&self) -> Option<bool> {
-        Some(self.0.verified)
-    }
-
-    async fn role(&self) -> Option<&str> {
-        Some(self.0.role.name())
     }
 }
 
@@ -178,7 +182,11 @@ async fn active_user(ctx: &Context<'_>) -> Result<Option<User>> {
         return Ok(None);
     };
     require_role(Some(auth), ServerRole::Guest)?;
-    Ok(state(ctx).store.user_by_id(&auth.user_id).await?.map(User))
+    Ok(state(ctx)
+        .store
+        .user_by_id(&auth.user_id)
+        .await?
+        .map(User::new))
 }
 
 #[derive(Default)]
@@ -208,13 +216,17 @@ impl UserQuery {
             return Err(Error::MissingScope(Scope::UsersRead).into());
         }
         require_role(auth, ServerRole::Guest)?;
-        Ok(state(ctx).store.user_by_id(&id).await?.map(User))
+        Ok(state(ctx).store.user_by_id(&id).await?.map(User::new))
     }
 
     /// Another user's public profile; `null` for an unknown id.
     #[graphql(guard = "HasScope(Scope::UsersRead).and(HasRole(ServerRole::Guest))")]
     async fn other_user(&self, ctx: &Context<'_>, id: String) -> Result<Option<LimitedUser>> {
-        Ok(state(ctx).store.user_by_id(&id).await?.map(LimitedUser))
+        Ok(state(ctx)
+            .store
+            .user_by_id(&id)
+            .await?
+            .map(|u| LimitedUser::from(&u)))
     }
 }
 
@@ -240,7 +252,7 @@ async fn update_active_user(ctx: &Context<'_>, input: UserUpdateInput) -> Result
         .update_profile(&auth.user_id, update)
         .await?
         .ok_or_else(|| Error::user_input("Your user no longer exists"))?;
-    Ok(User(user))
+    Ok(User::new(user))
 }
 
 pub struct ActiveUserMutations;

@@ -153,6 +153,7 @@ async fn active_user_has_what_clients_select(app: TestApp) {
         .graphql(
             Some(&user.token),
             "query User { data: activeUser { id email name bio company avatar verified role profiles createdAt \
+             activeWorkspace { id name role slug logo description } \
              streams { totalCount } commits { totalCount } } \
              legacy: user { id suuid streams { totalCount } } }",
             json!({}),
@@ -167,6 +168,11 @@ async fn active_user_has_what_clients_select(app: TestApp) {
     assert_eq!(me["verified"], false);
     assert_eq!(me["streams"]["totalCount"], 0);
     assert_eq!(me["commits"]["totalCount"], 0);
+    assert_eq!(
+        me["activeWorkspace"],
+        Value::Null,
+        "no workspaces in Tessera"
+    );
     let created = me["createdAt"].as_str().unwrap();
     assert!(created.len() == 24 && created.ends_with('Z'), "{created}");
     let legacy = &body["data"]["legacy"];
