@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::clock::{Clock, Millis};
 use crate::config::{Config, ServerDetails, redact_url};
@@ -55,6 +56,7 @@ pub struct Application {
     state: AppState,
     listener: TcpListener,
     address: SocketAddr,
+    revocations: Option<mpsc::UnboundedReceiver<String>>,
 }
 
 impl Application {
@@ -80,6 +82,8 @@ impl Application {
         });
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         domain::apps::seed_default_apps(&store, &public_url, clock.now()).await?;
+        // Listen before serving, so no revocation announced after start-up is missed.
+        let revocations = store.revocations().await?;
         let state = Arc::new(Tessera {
             store: Arc::new(store),
             clock,
@@ -93,6 +97,7 @@ impl Application {
             state,
             listener,
             address,
+            revocations,
         })
     }
 
@@ -123,10 +128,21 @@ impl Application {
                 }
             }
         });
+        let listener = self.revocations.map(|mut revoked| {
+            let state = state.clone();
+            tokio::spawn(async move {
+                while let Some(id) = revoked.recv().await {
+                    state.tokens.forget([id.as_str()]);
+                }
+            })
+        });
         let served = axum::serve(self.listener, http::router(state.clone()))
             .with_graceful_shutdown(shutdown)
             .await;
         flusher.abort();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         state.tokens.flush_uses(state.store.as_ref()).await?;
         served.map_err(|e| Error::Internal(format!("server failed: {e}")))
     }

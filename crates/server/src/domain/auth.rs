@@ -90,6 +90,12 @@ impl TokenCache {
         }
     }
 
+    /// Revokes tokens in the cache of this server at once, and announces it to the others.
+    pub async fn revoked(&self, store: &dyn Store, ids: &[String]) -> Result<()> {
+        self.forget(ids.iter().map(String::as_str));
+        store.announce_revocations(ids).await
+    }
+
     /// Checks a presented token. Every failure is [`Error::InvalidToken`]; storage failures are
     /// passed on.
     pub async fn authenticate(

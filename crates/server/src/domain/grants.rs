@@ -247,7 +247,7 @@ async fn refresh(
     }
     let replayed = || async {
         let revoked = store.revoke_family(&stored.family_id).await?;
-        cache.forget(revoked.iter().map(String::as_str));
+        cache.revoked(store, &revoked).await?;
         Err(Error::grant(
             "Refresh token already used. Every token issued from it has been revoked; sign in \
              again.",
@@ -298,12 +298,11 @@ pub async fn logout(
         }
     };
     store.delete_token(token.id(), None).await?;
-    cache.forget([token.id()]);
+    let mut revoked = vec![token.id().to_owned()];
     if let Some(family) = family {
-        let revoked = store.revoke_family(&family).await?;
-        cache.forget(revoked.iter().map(String::as_str));
+        revoked.extend(store.revoke_family(&family).await?);
     }
-    Ok(())
+    cache.revoked(store, &revoked).await
 }
 
 #[cfg(test)]

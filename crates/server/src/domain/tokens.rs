@@ -134,8 +134,7 @@ pub async fn revoke(store: &dyn Store, cache: &TokenCache, caller: &Auth, arg: &
     if !store.delete_token(id, Some(&caller.user_id)).await? {
         return Err(Error::user_input("Did not revoke token"));
     }
-    cache.forget([id]);
-    Ok(())
+    cache.revoked(store, &[id.to_owned()]).await
 }
 
 #[cfg(test)]

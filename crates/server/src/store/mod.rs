@@ -11,6 +11,7 @@ mod sql;
 
 use async_trait::async_trait;
 use tessera_proto::{ScopeSet, ServerRole, TokenDigest};
+use tokio::sync::mpsc;
 
 use crate::clock::Millis;
 use crate::error::Result;
@@ -238,4 +239,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Rotation>;
     /// Deletes every refresh token and app token of a family; returns the deleted token ids.
     async fn revoke_family(&self, family_id: &str) -> Result<Vec<String>>;
+
+    // Revocation across replicas.
+
+    /// Tells every other server on this database that these tokens are revoked (PostgreSQL
+    /// `NOTIFY`; nothing to do on SQLite, where one server owns the file).
+    async fn announce_revocations(&self, ids: &[String]) -> Result<()>;
+
+    /// The ids of tokens other servers revoke, as they announce them; `None` where there are no
+    /// other servers to hear from (SQLite).
+    async fn revocations(&self) -> Result<Option<mpsc::UnboundedReceiver<String>>>;
 }

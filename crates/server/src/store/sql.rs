@@ -19,8 +19,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const USER_COLUMNS: &str =
     "id, suuid, email, name, bio, company, avatar, verified, profiles, role, created_at";
 
+/// The PostgreSQL channel revocations are announced on.
+const REVOCATION_CHANNEL: &str = "tessera_token_revoked";
+/// NOTIFY payloads must stay under 8000 bytes: 500 ids of 10 characters and a comma fit.
+const IDS_PER_NOTIFY: usize = 500;
+
 pub struct SqlStore {
     pool: AnyPool,
+    url: String,
     backend: Backend,
     connection_uses: Arc<AtomicU64>,
 }
@@ -72,6 +78,7 @@ impl SqlStore {
             .map_err(|e| Error::Internal(format!("migrations failed: {e}")))?;
         Ok(SqlStore {
             pool,
+            url: url.to_owned(),
             backend,
             connection_uses,
         })
@@ -546,5 +553,51 @@ impl Store for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn announce_revocations(&self, ids: &[String]) -> Result<()> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        for chunk in ids.chunks(IDS_PER_NOTIFY) {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(REVOCATION_CHANNEL)
+                .bind(chunk.join(","))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn revocations(&self) -> Result<Option<mpsc::UnboundedReceiver<String>>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(REVOCATION_CHANNEL).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(notification) => {
+                        for id in notification
+                            .payload()
+                            .split(',')
+                            .filter(|id| !id.is_empty())
+                        {
+                            if tx.send(id.to_owned()).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        // recv() reconnects on the next call; until then the cache TTL covers us.
+                        tracing::warn!(error = %e, "revocation listener lost its connection");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(Some(rx))
     }
 }

@@ -13,6 +13,7 @@ on_both_backends!(
     a_cached_check_touches_no_database_and_no_password_hash,
     revocation_and_logout_take_effect_on_the_next_request,
     health_checks_answer_whatever_the_token,
+    revocation_reaches_other_replicas,
 );
 
 async fn status_of(app: &TestApp, headers: &[(&str, String)]) -> (StatusCode, Value) {
@@ -160,5 +161,50 @@ async fn health_checks_answer_whatever_the_token(app: TestApp) {
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    }
+}
+
+/// DESIGN.md decision 2: a revocation on one server reaches the token caches of the others, on
+/// PostgreSQL at once (NOTIFY), and everywhere within the cache lifetime.
+async fn revocation_reaches_other_replicas(app: TestApp) {
+    let other = app.replica().await;
+    let user = app.user("Replicated").await;
+    let pat = app.pat(&user.token, &["profile:read"]).await;
+    // Both servers have the token in their cache.
+    assert_eq!(app.whoami(&pat).await.0, StatusCode::OK);
+    assert_eq!(other.whoami(&pat).await.0, StatusCode::OK);
+    let (_, body) = app
+        .graphql(
+            Some(&user.token),
+            "mutation($t: String!) { apiTokenRevoke(token: $t) }",
+            json!({"t": pat}),
+        )
+        .await;
+    assert_eq!(body["data"]["apiTokenRevoke"], true);
+    assert_eq!(
+        app.whoami(&pat).await.0,
+        StatusCode::FORBIDDEN,
+        "at once where it was revoked"
+    );
+    if app.database_url.starts_with("postgres") {
+        let mut status = StatusCode::OK;
+        for _ in 0..50 {
+            status = other.whoami(&pat).await.0;
+            if status == StatusCode::FORBIDDEN {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "the other replica heard of it"
+        );
+    } else {
+        // SQLite has no announcements: the other server trusts its cache until the entry's
+        // lifetime ends, then asks the store again.
+        assert_eq!(other.whoami(&pat).await.0, StatusCode::OK);
+        app.clock.advance(tessera_server::TOKEN_CACHE_TTL);
+        assert_eq!(other.whoami(&pat).await.0, StatusCode::FORBIDDEN);
     }
 }

@@ -129,12 +129,22 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub state: AppState,
     pub database_url: String,
-    _db: TestDb,
+    _db: Arc<TestDb>,
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let (database_url, db) = fresh_database(backend).await?;
-    let clock = Arc::new(ManualClock::starting_now());
+    Some(
+        start(
+            database_url,
+            Arc::new(db),
+            Arc::new(ManualClock::starting_now()),
+        )
+        .await,
+    )
+}
+
+async fn start(database_url: String, db: Arc<TestDb>, clock: Arc<ManualClock>) -> TestApp {
     let app = Application::build(
         Config::for_database(&database_url),
         clock.clone() as Arc<dyn Clock>,
@@ -144,7 +154,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let url = format!("http://{}", app.address());
     let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
-    Some(TestApp {
+    TestApp {
         url,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -154,7 +164,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         state,
         database_url,
         _db: db,
-    })
+    }
 }
 
 /// A registered user with a web-app token (all scopes) and its refresh token.
@@ -189,6 +199,16 @@ pub fn location(headers: &HeaderMap) -> String {
 }
 
 impl TestApp {
+    /// A second server on the same database and clock, as a replica behind a load balancer.
+    pub async fn replica(&self) -> TestApp {
+        start(
+            self.database_url.clone(),
+            self._db.clone(),
+            self.clock.clone(),
+        )
+        .await
+    }
+
     pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
         self.client
             .post(format!("{}{path}", self.url))
