@@ -178,8 +178,6 @@ pub enum Rotation {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    fn backend(&self) -> Backend;
-
     /// Cheap round trip for health checks.
     async fn ping(&self) -> Result<()>;
 

@@ -200,10 +200,6 @@ async fn insert_refresh(conn: &mut AnyConnection, refresh: &NewRefresh) -> Resul
 
 #[async_trait]
 impl Store for SqlStore {
-    fn backend(&self) -> Backend {
-        self.backend
-    }
-
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
