@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use axum::http::StatusCode;
 use tessera_proto::Scope;
 
+use crate::domain::grants::GrantError;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +37,15 @@ pub enum Error {
     /// A rule of token creation was broken (Speckle's `TOKEN_CREATE_ERROR`).
     #[error("{0}")]
     TokenCreate(Cow<'static, str>),
-    /// The token endpoint refused a grant; Speckle answers these with 401 `{"err": …}`.
-    #[error("{0}")]
-    Grant(Cow<'static, str>),
+    /// `POST /auth/token` refused a grant; Speckle answers these with 401 `{"err": …}`.
+    #[error("{}", .0.legacy_message())]
+    Grant(GrantError),
+    /// `POST /oauth/token` refused a request: an RFC 6749 §5.2 error.
+    #[error("{error}: {description}")]
+    OAuth {
+        error: &'static str,
+        description: Cow<'static, str>,
+    },
     /// The database failed. Details go to the log, never to the caller.
     #[error("storage error: {0}")]
     Store(#[from] sqlx::Error),
@@ -51,8 +59,18 @@ impl Error {
         Error::UserInput(msg.into())
     }
 
-    pub fn grant(msg: impl Into<Cow<'static, str>>) -> Error {
-        Error::Grant(msg.into())
+    /// The same refusal in the form of `POST /oauth/token`.
+    pub fn into_oauth(self) -> Error {
+        match self {
+            Error::Grant(g) => {
+                let (error, description) = g.oauth();
+                Error::OAuth {
+                    error,
+                    description: description.into(),
+                }
+            }
+            other => other,
+        }
     }
 
     pub fn forbidden(msg: impl Into<Cow<'static, str>>) -> Error {
@@ -71,7 +89,7 @@ impl Error {
             Error::InvalidCredentials | Error::Unauthenticated => "UNAUTHORIZED",
             Error::InvalidToken | Error::MissingScope(_) | Error::Forbidden(_) => "FORBIDDEN",
             Error::TokenCreate(_) => "TOKEN_CREATE_ERROR",
-            Error::Grant(_) => "INVALID_GRANT",
+            Error::Grant(_) | Error::OAuth { .. } => "INVALID_GRANT",
             Error::Store(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -81,6 +99,8 @@ impl Error {
             Error::UserInput(_) | Error::BadRequest(_) | Error::TokenCreate(_) => {
                 StatusCode::BAD_REQUEST
             }
+            Error::OAuth { error, .. } if *error == "invalid_client" => StatusCode::UNAUTHORIZED,
+            Error::OAuth { .. } => StatusCode::BAD_REQUEST,
             Error::InvalidCredentials | Error::Unauthenticated | Error::Grant(_) => {
                 StatusCode::UNAUTHORIZED
             }

@@ -1,24 +1,144 @@
-//! Access codes and the token endpoint: Speckle's legacy exchange (`POST /auth/token`, the code's
-//! challenge compared as a string) and the refresh grant, which here **rotates**: a refresh token
-//! works once, and presenting it again revokes every token issued from its chain (its family).
+//! Access codes and the token endpoints.
+//!
+//! Two exchanges share one set of rules: Speckle's legacy `POST /auth/token` (app secret + the
+//! challenge itself, compared as a string) and `POST /oauth/token` (RFC 7636 S256: the verifier
+//! whose SHA-256 is the challenge). A code remembers its challenge method and can only be redeemed
+//! the way it was issued, so neither endpoint can be used to downgrade the other. A code is spent
+//! by its first use; a second presentation revokes what the first one issued.
+//!
+//! Refresh tokens rotate: a refresh token works once, and presenting it again revokes every token
+//! issued from its chain (its family).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use subtle::ConstantTimeEq;
-use tessera_proto::{PlainToken, ScopeSet};
+use tessera_proto::{ChallengeMethod, PlainToken, ScopeSet, pkce};
 
+use super::apps::WEB_APP_ID;
 use super::auth::TokenCache;
 use super::{is_expired, new_token, random_hex};
 use crate::clock::Millis;
 use crate::error::{Error, Result};
-use crate::store::{AccessCode, AppRecord, NewRefresh, NewToken, Rotation, Store, TokenKind};
+use crate::store::{
+    AccessCode, AppRecord, NewRefresh, NewToken, Rotation, Spend, Store, TokenKind,
+};
 
 /// Access codes live 10 minutes (Speckle's 600000 ms).
 pub const CODE_LIFESPAN: Millis = 600_000;
 /// Refresh tokens live about 182.5 days (Speckle's 1.577e10 ms).
 pub const REFRESH_LIFESPAN: Millis = 15_770_000_000;
+/// A browser session on Tessera's own pages lasts 30 days (the life of Speckle's `authn` cookie).
+pub const SESSION_LIFESPAN: Millis = 30 * 24 * 3600 * 1000;
 /// Challenges are stored in a 255-character column in Speckle.
 pub const MAX_CHALLENGE_CHARS: usize = 255;
+
+/// Why a token endpoint refused a request. Each endpoint words it its own way: Speckle's exact
+/// messages at `/auth/token`, RFC 6749 error codes at `/oauth/token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantError {
+    /// A required field is missing (named as Speckle names it: "App Id", "Challenge", …).
+    Missing(&'static str),
+    MissingRefreshToken,
+    CodeNotFound,
+    CodeForAnotherApp,
+    CodeExpired,
+    ChallengeMismatch,
+    /// The code was issued for the other exchange (its challenge method).
+    WrongEndpoint(ChallengeMethod),
+    UnknownApp,
+    WrongAppSecret,
+    /// Unknown refresh token, or one issued to another app.
+    RefreshInvalid,
+    RefreshWrongSecret,
+    RefreshSecretRequired,
+    RefreshExpired,
+    RefreshTampered,
+    RefreshReplayed,
+}
+
+impl GrantError {
+    /// What Speckle's `POST /auth/token` answers, word for word where Speckle has the case.
+    pub fn legacy_message(&self) -> Cow<'static, str> {
+        match self {
+            GrantError::Missing(what) => {
+                format!("Invalid request, insufficient information provided. {what} is required.")
+                    .into()
+            }
+            GrantError::MissingRefreshToken => "Invalid request, insufficient information \
+                provided. A valid refresh token is required."
+                .into(),
+            GrantError::CodeNotFound => "Access code not found.".into(),
+            GrantError::CodeForAnotherApp => {
+                "Invalid request: application id does not match.".into()
+            }
+            GrantError::CodeExpired => "Access code expired".into(),
+            GrantError::ChallengeMismatch => "Code challenge mismatch. Ensure the same challenge \
+                is used for authentication and token exchange."
+                .into(),
+            GrantError::WrongEndpoint(_) => "This access code was issued for PKCE \
+                (code_challenge_method=S256): exchange it at POST /oauth/token with its code \
+                verifier."
+                .into(),
+            GrantError::UnknownApp => "Invalid app".into(),
+            GrantError::WrongAppSecret => {
+                "Invalid app secret. Ensure the app secret is correct.".into()
+            }
+            GrantError::RefreshInvalid
+            | GrantError::RefreshWrongSecret
+            | GrantError::RefreshSecretRequired => "Invalid request".into(),
+            GrantError::RefreshExpired => "Refresh token expired".into(),
+            GrantError::RefreshTampered => "Invalid token".into(),
+            GrantError::RefreshReplayed => "Refresh token already used. Every token issued from \
+                it has been revoked; sign in again."
+                .into(),
+        }
+    }
+
+    /// The RFC 6749 §5.2 error code and a description, for `POST /oauth/token`.
+    pub fn oauth(&self) -> (&'static str, String) {
+        let grant = |d: &str| ("invalid_grant", d.to_owned());
+        match self {
+            GrantError::Missing(what) => ("invalid_request", format!("{what} is required.")),
+            GrantError::MissingRefreshToken => {
+                ("invalid_request", "refresh_token is required.".into())
+            }
+            GrantError::CodeNotFound => grant("The access code is not valid or was already used."),
+            GrantError::CodeForAnotherApp => grant("The access code was issued to another app."),
+            GrantError::CodeExpired => grant("The access code has expired."),
+            GrantError::ChallengeMismatch => {
+                grant("The code verifier does not match the code challenge.")
+            }
+            GrantError::WrongEndpoint(_) => grant(
+                "This access code was issued for a plain challenge: exchange it at \
+                 POST /auth/token with the app secret and the challenge.",
+            ),
+            GrantError::UnknownApp => ("invalid_client", "Unknown app.".into()),
+            GrantError::WrongAppSecret | GrantError::RefreshWrongSecret => {
+                ("invalid_client", "The app secret is wrong.".into())
+            }
+            GrantError::RefreshSecretRequired => (
+                "invalid_client",
+                "This refresh token was issued to a client that authenticated with its app \
+                 secret: send the secret too."
+                    .into(),
+            ),
+            GrantError::RefreshInvalid => grant("The refresh token is not valid."),
+            GrantError::RefreshExpired => grant("The refresh token has expired."),
+            GrantError::RefreshTampered => grant("The refresh token is not valid."),
+            GrantError::RefreshReplayed => grant(
+                "The refresh token was already used; every token issued from it has been \
+                 revoked. Sign in again.",
+            ),
+        }
+    }
+}
+
+impl From<GrantError> for Error {
+    fn from(g: GrantError) -> Error {
+        Error::Grant(g)
+    }
+}
 
 /// A freshly issued access token and its refresh token.
 #[derive(Debug)]
@@ -27,12 +147,13 @@ pub struct TokenPair {
     pub refresh_token: PlainToken,
 }
 
-/// Issues a single-use access code binding `user_id`, `app_id` and the client's challenge.
+/// Issues a single-use access code binding the user, the app and the client's challenge.
 pub async fn issue_code(
     store: &dyn Store,
     app_id: &str,
     user_id: &str,
     challenge: &str,
+    method: ChallengeMethod,
     now: Millis,
 ) -> Result<PlainToken> {
     let code = new_token()?;
@@ -42,11 +163,28 @@ pub async fn issue_code(
             app_id: app_id.to_owned(),
             user_id: user_id.to_owned(),
             challenge: challenge.to_owned(),
+            method,
             created_at: now,
             lifespan: CODE_LIFESPAN,
+            used: false,
         })
         .await?;
     Ok(code)
+}
+
+/// How a client proves that a code is its own.
+#[derive(Debug, Clone, Copy)]
+pub enum CodeProof<'a> {
+    /// `POST /auth/token`: the app secret and the (plain) challenge itself.
+    Legacy {
+        app_secret: &'a str,
+        challenge: &'a str,
+    },
+    /// `POST /oauth/token`: the PKCE verifier, and the app secret if the client has one.
+    Pkce {
+        verifier: &'a str,
+        app_secret: Option<&'a str>,
+    },
 }
 
 /// A request to `POST /auth/token`.
@@ -65,38 +203,64 @@ pub enum TokenRequest {
     },
 }
 
-fn insufficient(what: &str) -> Error {
-    Error::grant(format!(
-        "Invalid request, insufficient information provided. {what} is required."
-    ))
-}
-
 impl TokenRequest {
     /// Reads Speckle's body fields. As in Speckle, the presence of the key `refreshToken` (even
     /// empty) selects the refresh grant, and an empty value counts as missing.
-    pub fn from_fields(fields: &HashMap<String, String>) -> Result<TokenRequest> {
+    pub fn from_fields(fields: &HashMap<String, String>) -> Result<TokenRequest, GrantError> {
         let get = |key: &str| fields.get(key).filter(|v| !v.is_empty()).cloned();
-        let app_id = get("appId").ok_or_else(|| insufficient("App Id"))?;
-        let app_secret = get("appSecret").ok_or_else(|| insufficient("App Secret"))?;
+        let app_id = get("appId").ok_or(GrantError::Missing("App Id"))?;
+        let app_secret = get("appSecret").ok_or(GrantError::Missing("App Secret"))?;
         if fields.contains_key("refreshToken") {
-            let refresh_token = get("refreshToken").ok_or_else(|| {
-                Error::grant(
-                    "Invalid request, insufficient information provided. \
-                     A valid refresh token is required.",
-                )
-            })?;
             return Ok(TokenRequest::Refresh {
+                refresh_token: get("refreshToken").ok_or(GrantError::MissingRefreshToken)?,
                 app_id,
                 app_secret,
-                refresh_token,
             });
         }
         Ok(TokenRequest::Code {
-            access_code: get("accessCode").ok_or_else(|| insufficient("Access Code"))?,
-            challenge: get("challenge").ok_or_else(|| insufficient("Challenge"))?,
+            access_code: get("accessCode").ok_or(GrantError::Missing("Access Code"))?,
+            challenge: get("challenge").ok_or(GrantError::Missing("Challenge"))?,
             app_id,
             app_secret,
         })
+    }
+}
+
+/// Answers `POST /auth/token`.
+pub async fn legacy_token(
+    store: &dyn Store,
+    cache: &TokenCache,
+    request: TokenRequest,
+    now: Millis,
+) -> Result<TokenPair> {
+    match request {
+        TokenRequest::Code {
+            app_id,
+            app_secret,
+            access_code,
+            challenge,
+        } => {
+            let proof = CodeProof::Legacy {
+                app_secret: &app_secret,
+                challenge: &challenge,
+            };
+            exchange_code(store, cache, &app_id, &access_code, proof, now).await
+        }
+        TokenRequest::Refresh {
+            app_id,
+            app_secret,
+            refresh_token,
+        } => {
+            refresh(
+                store,
+                cache,
+                &app_id,
+                Some(&app_secret),
+                &refresh_token,
+                now,
+            )
+            .await
+        }
     }
 }
 
@@ -104,17 +268,17 @@ fn secrets_match(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// The records of a new app token and its refresh token in `family_id`.
-fn new_pair(
+/// Builds an app token for `user_id` in `family_id`.
+fn new_app_token(
     app: &AppRecord,
     user_id: &str,
     scopes: ScopeSet,
-    family_id: String,
+    family_id: &str,
+    lifespan: Millis,
     now: Millis,
-) -> Result<(NewToken, NewRefresh, TokenPair)> {
+) -> Result<(PlainToken, NewToken)> {
     let token = new_token()?;
-    let refresh_token = new_token()?;
-    let token_record = NewToken {
+    let record = NewToken {
         id: token.id().to_owned(),
         digest: token.digest(),
         owner_id: user_id.to_owned(),
@@ -123,19 +287,41 @@ fn new_pair(
         scopes,
         kind: TokenKind::App,
         app_id: Some(app.id.clone()),
-        family_id: Some(family_id.clone()),
-        lifespan: super::tokens::DEFAULT_LIFESPAN,
+        family_id: Some(family_id.to_owned()),
+        lifespan,
         created_at: now,
         resources: Vec::new(),
     };
+    Ok((token, record))
+}
+
+/// The records of a new app token and its refresh token in `family_id`.
+fn new_pair(
+    app: &AppRecord,
+    user_id: &str,
+    scopes: ScopeSet,
+    family_id: &str,
+    client_authenticated: bool,
+    now: Millis,
+) -> Result<(NewToken, NewRefresh, TokenPair)> {
+    let (token, token_record) = new_app_token(
+        app,
+        user_id,
+        scopes,
+        family_id,
+        super::tokens::DEFAULT_LIFESPAN,
+        now,
+    )?;
+    let refresh_token = new_token()?;
     let refresh_record = NewRefresh {
         id: refresh_token.id().to_owned(),
         digest: refresh_token.digest(),
         app_id: app.id.clone(),
         user_id: user_id.to_owned(),
-        family_id,
+        family_id: family_id.to_owned(),
         scopes,
         used: false,
+        client_authenticated,
         created_at: now,
         lifespan: REFRESH_LIFESPAN,
     };
@@ -149,124 +335,165 @@ fn new_pair(
     ))
 }
 
-/// Answers `POST /auth/token`.
-pub async fn token(
-    store: &dyn Store,
-    cache: &TokenCache,
-    request: TokenRequest,
-    now: Millis,
-) -> Result<TokenPair> {
-    match request {
-        TokenRequest::Code {
-            app_id,
-            app_secret,
-            access_code,
-            challenge,
-        } => exchange_code(store, &app_id, &app_secret, &access_code, &challenge, now).await,
-        TokenRequest::Refresh {
-            app_id,
-            app_secret,
-            refresh_token,
-        } => refresh(store, cache, &app_id, &app_secret, &refresh_token, now).await,
-    }
+/// Revokes a token family everywhere.
+async fn revoke_family(store: &dyn Store, cache: &TokenCache, family_id: &str) -> Result<()> {
+    let revoked = store.revoke_family(family_id).await?;
+    cache.revoked(store, &revoked).await
 }
 
-/// The legacy authorization-code exchange, with Speckle's checks in Speckle's order. From the
-/// moment the app id matches, the code is consumed, whatever happens next.
-async fn exchange_code(
+/// Exchanges an access code, with Speckle's checks in Speckle's order. From the moment the app id
+/// matches, the code is spent, whatever happens next.
+pub async fn exchange_code(
     store: &dyn Store,
+    cache: &TokenCache,
     app_id: &str,
-    app_secret: &str,
     access_code: &str,
-    challenge: &str,
+    proof: CodeProof<'_>,
     now: Millis,
 ) -> Result<TokenPair> {
-    let not_found = || Error::grant("Access code not found.");
-    let code = PlainToken::parse(access_code).map_err(|_| not_found())?;
-    let stored = store.code(&code.digest()).await?.ok_or_else(not_found)?;
+    let code = PlainToken::parse(access_code).map_err(|_| GrantError::CodeNotFound)?;
+    let stored = store
+        .code(&code.digest())
+        .await?
+        .ok_or(GrantError::CodeNotFound)?;
     if stored.app_id != app_id {
-        return Err(Error::grant(
-            "Invalid request: application id does not match.",
-        ));
+        return Err(GrantError::CodeForAnotherApp.into());
     }
-    if !store.delete_code(&stored.digest).await? {
-        return Err(not_found());
+    let family_id = random_hex(16)?;
+    if let Spend::AlreadySpent { family_id } =
+        store.spend_code(&stored.digest, &family_id, now).await?
+    {
+        // A code presented twice was intercepted or replayed: what it bought is revoked.
+        if let Some(family_id) = family_id {
+            revoke_family(store, cache, &family_id).await?;
+        }
+        return Err(GrantError::CodeNotFound.into());
     }
     if is_expired(stored.created_at, stored.lifespan, now) {
-        return Err(Error::grant("Access code expired"));
+        return Err(GrantError::CodeExpired.into());
     }
-    if !secrets_match(&stored.challenge, challenge) {
-        return Err(Error::grant(
-            "Code challenge mismatch. Ensure the same challenge is used for authentication and \
-             token exchange.",
-        ));
+    let app_secret = match proof {
+        CodeProof::Legacy {
+            app_secret,
+            challenge,
+        } => {
+            if stored.method != ChallengeMethod::Plain {
+                return Err(GrantError::WrongEndpoint(stored.method).into());
+            }
+            if !secrets_match(&stored.challenge, challenge) {
+                return Err(GrantError::ChallengeMismatch.into());
+            }
+            Some(app_secret)
+        }
+        CodeProof::Pkce {
+            verifier,
+            app_secret,
+        } => {
+            if stored.method != ChallengeMethod::S256 {
+                return Err(GrantError::WrongEndpoint(stored.method).into());
+            }
+            if !secrets_match(&stored.challenge, &pkce::s256_challenge(verifier)) {
+                return Err(GrantError::ChallengeMismatch.into());
+            }
+            app_secret
+        }
+    };
+    let app = store.app(app_id).await?.ok_or(GrantError::UnknownApp)?;
+    if let Some(secret) = app_secret
+        && !secrets_match(&app.secret, secret)
+    {
+        return Err(GrantError::WrongAppSecret.into());
     }
-    let app = store
-        .app(app_id)
-        .await?
-        .ok_or_else(|| Error::grant("Invalid app"))?;
-    if !secrets_match(&app.secret, app_secret) {
-        return Err(Error::grant(
-            "Invalid app secret. Ensure the app secret is correct.",
-        ));
-    }
-    let (token, refresh, pair) = new_pair(&app, &stored.user_id, app.scopes, random_hex(16)?, now)?;
+    let (token, refresh, pair) = new_pair(
+        &app,
+        &stored.user_id,
+        app.scopes,
+        &family_id,
+        app_secret.is_some(),
+        now,
+    )?;
     store.insert_token_pair(&token, &refresh).await?;
     Ok(pair)
 }
 
 /// The refresh grant. A refresh token is spent by its first use; a second presentation means it
 /// leaked (or a client misbehaves), so the whole family is revoked.
-async fn refresh(
+pub async fn refresh(
     store: &dyn Store,
     cache: &TokenCache,
     app_id: &str,
-    app_secret: &str,
+    app_secret: Option<&str>,
     refresh_token: &str,
     now: Millis,
 ) -> Result<TokenPair> {
-    let invalid = || Error::grant("Invalid request");
-    let presented = PlainToken::parse(refresh_token).map_err(|_| invalid())?;
+    let presented = PlainToken::parse(refresh_token).map_err(|_| GrantError::RefreshInvalid)?;
     let stored = store
         .refresh_token(presented.id())
         .await?
-        .ok_or_else(invalid)?;
+        .ok_or(GrantError::RefreshInvalid)?;
     if stored.app_id != app_id {
-        return Err(invalid());
+        return Err(GrantError::RefreshInvalid.into());
     }
     if is_expired(stored.created_at, stored.lifespan, now) {
         store.delete_refresh_token(&stored.id).await?;
-        return Err(Error::grant("Refresh token expired"));
+        return Err(GrantError::RefreshExpired.into());
     }
     if !stored.digest.matches(&presented.digest()) {
-        return Err(Error::grant("Invalid token"));
+        return Err(GrantError::RefreshTampered.into());
     }
-    let app = store.app(app_id).await?.ok_or_else(invalid)?;
-    if !secrets_match(&app.secret, app_secret) {
-        return Err(invalid());
+    let app = store.app(app_id).await?.ok_or(GrantError::RefreshInvalid)?;
+    match app_secret {
+        Some(secret) if !secrets_match(&app.secret, secret) => {
+            return Err(GrantError::RefreshWrongSecret.into());
+        }
+        None if stored.client_authenticated => {
+            return Err(GrantError::RefreshSecretRequired.into());
+        }
+        _ => {}
     }
-    let replayed = || async {
-        let revoked = store.revoke_family(&stored.family_id).await?;
-        cache.revoked(store, &revoked).await?;
-        Err(Error::grant(
-            "Refresh token already used. Every token issued from it has been revoked; sign in \
-             again.",
-        ))
-    };
     if stored.used {
-        return replayed().await;
+        revoke_family(store, cache, &stored.family_id).await?;
+        return Err(GrantError::RefreshReplayed.into());
     }
     // Never wider than what the chain was granted, nor than what the app may still ask for.
     let scopes = stored.scopes.intersection(app.scopes);
-    let (token, refresh, pair) =
-        new_pair(&app, &stored.user_id, scopes, stored.family_id.clone(), now)?;
+    let (token, refresh, pair) = new_pair(
+        &app,
+        &stored.user_id,
+        scopes,
+        &stored.family_id,
+        stored.client_authenticated,
+        now,
+    )?;
     match store
         .rotate_refresh_token(&stored.id, now, &token, &refresh)
         .await?
     {
         Rotation::Rotated => Ok(pair),
-        Rotation::AlreadyUsed => replayed().await,
+        Rotation::AlreadyUsed => {
+            revoke_family(store, cache, &stored.family_id).await?;
+            Err(GrantError::RefreshReplayed.into())
+        }
     }
+}
+
+/// A browser session on Tessera's own pages: a web-app (`spklwebapp`) token for 30 days, without a
+/// refresh token.
+pub async fn issue_session(store: &dyn Store, user_id: &str, now: Millis) -> Result<PlainToken> {
+    let app = store
+        .app(WEB_APP_ID)
+        .await?
+        .ok_or_else(|| Error::Internal("the web app is not seeded".into()))?;
+    let (token, record) = new_app_token(
+        &app,
+        user_id,
+        app.scopes,
+        &random_hex(16)?,
+        SESSION_LIFESPAN,
+        now,
+    )?;
+    store.insert_token(&record).await?;
+    Ok(token)
 }
 
 /// `POST /auth/logout`: revokes a token, and the refresh chain of a refresh token, but only for a
@@ -313,7 +540,8 @@ mod tests {
     fn message(pairs: &[(&str, &str)]) -> String {
         TokenRequest::from_fields(&fields(pairs))
             .unwrap_err()
-            .to_string()
+            .legacy_message()
+            .into_owned()
     }
 
     #[test]
@@ -349,5 +577,35 @@ mod tests {
             ])),
             Ok(TokenRequest::Refresh { .. })
         ));
+    }
+
+    #[test]
+    fn every_refusal_has_an_rfc_6749_code() {
+        let all = [
+            GrantError::Missing("x"),
+            GrantError::MissingRefreshToken,
+            GrantError::CodeNotFound,
+            GrantError::CodeForAnotherApp,
+            GrantError::CodeExpired,
+            GrantError::ChallengeMismatch,
+            GrantError::WrongEndpoint(ChallengeMethod::Plain),
+            GrantError::UnknownApp,
+            GrantError::WrongAppSecret,
+            GrantError::RefreshInvalid,
+            GrantError::RefreshWrongSecret,
+            GrantError::RefreshSecretRequired,
+            GrantError::RefreshExpired,
+            GrantError::RefreshTampered,
+            GrantError::RefreshReplayed,
+        ];
+        for g in all {
+            let (code, description) = g.oauth();
+            assert!(
+                ["invalid_request", "invalid_grant", "invalid_client"].contains(&code),
+                "{g:?}"
+            );
+            assert!(!description.is_empty());
+            assert!(!g.legacy_message().is_empty());
+        }
     }
 }

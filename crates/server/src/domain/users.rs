@@ -2,8 +2,11 @@
 
 use std::collections::HashMap;
 
+use super::passwords::Passwords;
+use super::{random_hex, random_uuid};
+use crate::clock::Millis;
 use crate::error::{Error, Result};
-use crate::store::ProfileUpdate;
+use crate::store::{NewUser, ProfileUpdate, Store, UserRecord};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 1024;
@@ -99,6 +102,66 @@ impl Registration {
             name: name.to_owned(),
             company: company.map(str::to_owned),
         })
+    }
+}
+
+fn email_taken() -> Error {
+    Error::user_input("Email taken. Try logging in?")
+}
+
+/// Creates an account from registration fields. The first account of the server becomes its
+/// admin. A rejected registration stores nothing and hashes nothing.
+pub async fn register(
+    store: &dyn Store,
+    passwords: &Passwords,
+    fields: &HashMap<String, String>,
+    now: Millis,
+) -> Result<UserRecord> {
+    let registration = Registration::from_fields(fields)?;
+    if store.user_credentials(&registration.email).await?.is_some() {
+        return Err(email_taken());
+    }
+    let password_hash = passwords.hash(registration.password).await?;
+    let user = store
+        .create_user(NewUser {
+            id: random_hex(10)?,
+            suuid: random_uuid()?,
+            email: registration.email,
+            name: registration.name,
+            company: registration.company,
+            bio: None,
+            avatar: None,
+            password_hash,
+            created_at: now,
+        })
+        .await?
+        .ok_or_else(email_taken)?;
+    tracing::info!(user = %user.id, role = %user.role, "user registered");
+    Ok(user)
+}
+
+/// Checks an email and password. Every failure spends one password verification (an unknown email
+/// is checked against a dummy hash), so the time taken tells nothing about which emails exist.
+pub async fn verify_login(
+    store: &dyn Store,
+    passwords: &Passwords,
+    email: &str,
+    password: &str,
+) -> Result<UserRecord> {
+    let email = normalize_email(email);
+    let found = if email.is_empty() {
+        None
+    } else {
+        store.user_credentials(&email).await?
+    };
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    let matched = passwords.verify(password.to_owned(), hash).await?;
+    match user {
+        Some(user) if matched => Ok(user),
+        _ => Err(Error::InvalidCredentials),
     }
 }
 

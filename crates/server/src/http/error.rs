@@ -2,12 +2,14 @@
 //! shape, and clients depend on them:
 //! - an invalid bearer token: 403 `{"error":"Your token is not valid."}`;
 //! - `/auth/token`: 401 `{"err":"<message>"}`;
+//! - `/oauth/token`: RFC 6749 `{"error":"invalid_grant","error_description":…}` (400, or 401 for
+//!   `invalid_client`);
 //! - `/auth/local/login`: 401 `{"err":true,"message":"Invalid credentials."}`;
 //! - malformed legacy requests: 400 with a plain-text message;
 //! - everything else: `{"error":{"message":…,"code":…}}` with the error's status.
 
 use axum::Json;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -23,7 +25,13 @@ impl IntoResponse for Error {
             Error::InvalidToken => {
                 (status, Json(json!({ "error": self.to_string() }))).into_response()
             }
-            Error::Grant(message) => (status, Json(json!({ "err": message }))).into_response(),
+            Error::Grant(g) => (status, Json(json!({ "err": g.legacy_message() }))).into_response(),
+            Error::OAuth { error, description } => (
+                status,
+                [(CACHE_CONTROL, "no-store")],
+                Json(json!({ "error": error, "error_description": description })),
+            )
+                .into_response(),
             Error::InvalidCredentials => (
                 status,
                 Json(json!({ "err": true, "message": self.to_string() })),

@@ -13,10 +13,9 @@ use super::body::Fields;
 use crate::AppState;
 use crate::domain::apps::WEB_APP_ID;
 use crate::domain::grants::{MAX_CHALLENGE_CHARS, issue_code};
-use crate::domain::users::{Registration, normalize_email};
-use crate::domain::{random_hex, random_uuid};
+use crate::domain::users;
 use crate::error::{Error, Result};
-use crate::store::NewUser;
+use tessera_proto::ChallengeMethod;
 
 fn challenge(query: &HashMap<String, String>) -> Result<&str> {
     let challenge = query
@@ -47,6 +46,7 @@ async fn finish(
         WEB_APP_ID,
         user_id,
         challenge,
+        ChallengeMethod::Plain,
         state.now(),
     )
     .await?;
@@ -63,33 +63,8 @@ pub async fn register(
     Fields(fields): Fields,
 ) -> Result<Response> {
     let challenge = challenge(&query)?;
-    let registration = Registration::from_fields(&fields)?;
-    let taken = || Error::user_input("Email taken. Try logging in?");
-    if state
-        .store
-        .user_credentials(&registration.email)
-        .await?
-        .is_some()
-    {
-        return Err(taken());
-    }
-    let password_hash = state.passwords.hash(registration.password).await?;
-    let user = state
-        .store
-        .create_user(NewUser {
-            id: random_hex(10)?,
-            suuid: random_uuid()?,
-            email: registration.email,
-            name: registration.name,
-            company: registration.company,
-            bio: None,
-            avatar: None,
-            password_hash,
-            created_at: state.now(),
-        })
-        .await?
-        .ok_or_else(taken)?;
-    tracing::info!(user = %user.id, role = %user.role, "user registered");
+    let user =
+        users::register(state.store.as_ref(), &state.passwords, &fields, state.now()).await?;
     finish(&state, &user.id, challenge, true).await
 }
 
@@ -99,21 +74,13 @@ pub async fn login(
     Fields(fields): Fields,
 ) -> Result<Response> {
     let challenge = challenge(&query)?;
-    let email = normalize_email(fields.get("email").map(String::as_str).unwrap_or_default());
-    let password = fields.get("password").cloned().unwrap_or_default();
-    // Every failure path spends one password verification, so timing tells nothing.
-    let found = if email.is_empty() {
-        None
-    } else {
-        state.store.user_credentials(&email).await?
-    };
-    let (user, hash) = match found {
-        Some((user, hash)) => (Some(user), hash),
-        None => (None, None),
-    };
-    let matched = state.passwords.verify(password, hash).await?;
-    match user {
-        Some(user) if matched => finish(&state, &user.id, challenge, false).await,
-        _ => Err(Error::InvalidCredentials),
-    }
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+    let user = users::verify_login(
+        state.store.as_ref(),
+        &state.passwords,
+        field("email"),
+        field("password"),
+    )
+    .await?;
+    finish(&state, &user.id, challenge, false).await
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::body::Fields;
 use crate::AppState;
 use crate::domain::grants::{self, TokenPair, TokenRequest};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Exactly `{"token","refreshToken"}`, never cached.
 pub fn token_pair_response(pair: TokenPair) -> Response {
@@ -28,8 +28,9 @@ pub fn token_pair_response(pair: TokenPair) -> Response {
 }
 
 pub async fn token(State(state): State<AppState>, Fields(fields): Fields) -> Result<Response> {
-    let request = TokenRequest::from_fields(&fields)?;
-    let pair = grants::token(state.store.as_ref(), &state.tokens, request, state.now()).await?;
+    let request = TokenRequest::from_fields(&fields).map_err(Error::Grant)?;
+    let pair =
+        grants::legacy_token(state.store.as_ref(), &state.tokens, request, state.now()).await?;
     Ok(token_pair_response(pair))
 }
 

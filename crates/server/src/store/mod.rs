@@ -10,7 +10,7 @@
 mod sql;
 
 use async_trait::async_trait;
-use tessera_proto::{ScopeSet, ServerRole, TokenDigest};
+use tessera_proto::{ChallengeMethod, ScopeSet, ServerRole, TokenDigest};
 use tokio::sync::mpsc;
 
 use crate::clock::Millis;
@@ -69,6 +69,8 @@ pub struct AppRecord {
     pub secret: String,
     pub name: String,
     pub description: Option<String>,
+    pub terms_and_conditions_link: Option<String>,
+    pub logo: Option<String>,
     pub trust_by_default: bool,
     pub public: bool,
     pub redirect_url: String,
@@ -147,8 +149,20 @@ pub struct AccessCode {
     pub app_id: String,
     pub user_id: String,
     pub challenge: String,
+    pub method: ChallengeMethod,
     pub created_at: Millis,
     pub lifespan: Millis,
+    /// When the code was exchanged (a code is spent once).
+    pub used: bool,
+}
+
+/// What happened when a code was spent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Spend {
+    /// This call spent the code; tokens issued for it belong to the given family.
+    Spent,
+    /// The code had been spent before; the tokens of its first use are in this family.
+    AlreadySpent { family_id: Option<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +174,8 @@ pub struct RefreshRecord {
     pub family_id: String,
     pub scopes: ScopeSet,
     pub used: bool,
+    /// Whether the client proved its secret when the chain began; if so, refreshing needs it.
+    pub client_authenticated: bool,
     pub created_at: Millis,
     pub lifespan: Millis,
 }
@@ -202,6 +218,20 @@ pub trait Store: Send + Sync + 'static {
     async fn app(&self, id: &str) -> Result<Option<AppRecord>>;
     /// Inserts a first-party app, or refreshes its name, flags and scopes.
     async fn upsert_default_app(&self, app: &AppRecord) -> Result<()>;
+    async fn create_app(&self, app: &AppRecord) -> Result<()>;
+    /// Replaces what an author can edit: name, description, links, logo, public flag, redirect
+    /// and scopes. Returns whether the app exists.
+    async fn update_app(&self, app: &AppRecord) -> Result<bool>;
+    async fn set_app_secret(&self, id: &str, secret: &str) -> Result<bool>;
+    /// Deletes an app with everything issued for it; returns the ids of the deleted tokens.
+    async fn delete_app(&self, id: &str) -> Result<Vec<String>>;
+    /// Deletes the codes, refresh tokens and app tokens of an app, for one user or (with `None`)
+    /// for everyone; returns the ids of the deleted tokens.
+    async fn revoke_app_grants(&self, app_id: &str, user_id: Option<&str>) -> Result<Vec<String>>;
+    async fn apps_by_author(&self, author_id: &str) -> Result<Vec<AppRecord>>;
+    /// Apps the user holds tokens or refresh tokens of.
+    async fn authorized_apps(&self, user_id: &str) -> Result<Vec<AppRecord>>;
+    async fn public_apps(&self) -> Result<Vec<AppRecord>>;
 
     // Tokens.
 
@@ -217,8 +247,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_code(&self, code: &AccessCode) -> Result<()>;
     async fn code(&self, digest: &TokenDigest) -> Result<Option<AccessCode>>;
-    /// Deletes a code; `false` if it was already gone (someone else consumed it).
-    async fn delete_code(&self, digest: &TokenDigest) -> Result<bool>;
+    /// Spends a code atomically, recording the family its tokens will belong to.
+    async fn spend_code(&self, digest: &TokenDigest, family_id: &str, now: Millis)
+    -> Result<Spend>;
+    /// Forgets codes that have expired (spent or not).
+    async fn purge_expired_codes(&self, now: Millis) -> Result<()>;
 
     // Token pairs and refresh tokens.
 

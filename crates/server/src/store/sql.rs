@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+const APP_COLUMNS: &str = "id, secret, name, description, terms_and_conditions_link, logo, \
+     trust_by_default, public, redirect_url, scopes, author_id, created_at";
+
 const USER_COLUMNS: &str =
     "id, suuid, email, name, bio, company, avatar, verified, profiles, role, created_at";
 
@@ -124,6 +127,8 @@ fn app(row: &AnyRow) -> Result<AppRecord> {
         secret: row.try_get("secret")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
+        terms_and_conditions_link: row.try_get("terms_and_conditions_link")?,
+        logo: row.try_get("logo")?,
         trust_by_default: row.try_get::<i64, _>("trust_by_default")? != 0,
         public: row.try_get::<i64, _>("public")? != 0,
         redirect_url: row.try_get("redirect_url")?,
@@ -142,6 +147,7 @@ fn refresh(row: &AnyRow) -> Result<RefreshRecord> {
         family_id: row.try_get("family_id")?,
         scopes: ScopeSet::from_names(&row.try_get::<String, _>("scopes")?),
         used: row.try_get::<Option<i64>, _>("used_at")?.is_some(),
+        client_authenticated: row.try_get::<i64, _>("client_authenticated")? != 0,
         created_at: row.try_get("created_at")?,
         lifespan: row.try_get("lifespan")?,
     })
@@ -183,7 +189,7 @@ async fn insert_token(conn: &mut AnyConnection, token: &NewToken) -> Result<()> 
 async fn insert_refresh(conn: &mut AnyConnection, refresh: &NewRefresh) -> Result<()> {
     sqlx::query(
         "INSERT INTO refresh_tokens (id, digest, app_id, user_id, family_id, scopes, used_at, \
-         created_at, lifespan) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8)",
+         client_authenticated, created_at, lifespan) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9)",
     )
     .bind(&refresh.id)
     .bind(refresh.digest.to_hex())
@@ -191,6 +197,7 @@ async fn insert_refresh(conn: &mut AnyConnection, refresh: &NewRefresh) -> Resul
     .bind(&refresh.user_id)
     .bind(&refresh.family_id)
     .bind(refresh.scopes.to_names())
+    .bind(flag(refresh.client_authenticated))
     .bind(refresh.created_at)
     .bind(refresh.lifespan)
     .execute(conn)
@@ -298,13 +305,11 @@ impl Store for SqlStore {
     }
 
     async fn app(&self, id: &str) -> Result<Option<AppRecord>> {
-        let row = sqlx::query(
-            "SELECT id, secret, name, description, trust_by_default, public, redirect_url, \
-             scopes, author_id, created_at FROM server_apps WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {APP_COLUMNS} FROM server_apps WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(app).transpose()
     }
 
@@ -330,6 +335,147 @@ impl Store for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn create_app(&self, a: &AppRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO server_apps (id, secret, name, description, terms_and_conditions_link, \
+             logo, public, trust_by_default, author_id, redirect_url, scopes, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&a.id)
+        .bind(&a.secret)
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(&a.terms_and_conditions_link)
+        .bind(&a.logo)
+        .bind(flag(a.public))
+        .bind(flag(a.trust_by_default))
+        .bind(&a.author_id)
+        .bind(&a.redirect_url)
+        .bind(a.scopes.to_names())
+        .bind(a.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_app(&self, a: &AppRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE server_apps SET name = $1, description = $2, terms_and_conditions_link = $3, \
+             logo = $4, public = $5, redirect_url = $6, scopes = $7 WHERE id = $8",
+        )
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(&a.terms_and_conditions_link)
+        .bind(&a.logo)
+        .bind(flag(a.public))
+        .bind(&a.redirect_url)
+        .bind(a.scopes.to_names())
+        .bind(&a.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_app_secret(&self, id: &str, secret: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE server_apps SET secret = $1 WHERE id = $2")
+            .bind(secret)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_app(&self, id: &str) -> Result<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        let ids = sqlx::query("DELETE FROM api_tokens WHERE app_id = $1 RETURNING id")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        for sql in [
+            "DELETE FROM access_codes WHERE app_id = $1",
+            "DELETE FROM refresh_tokens WHERE app_id = $1",
+            "DELETE FROM server_apps WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn revoke_app_grants(&self, app_id: &str, user_id: Option<&str>) -> Result<Vec<String>> {
+        let (tokens, rest) = match user_id {
+            Some(_) => (
+                "DELETE FROM api_tokens WHERE app_id = $1 AND owner_id = $2 RETURNING id",
+                [
+                    "DELETE FROM access_codes WHERE app_id = $1 AND user_id = $2",
+                    "DELETE FROM refresh_tokens WHERE app_id = $1 AND user_id = $2",
+                ],
+            ),
+            None => (
+                "DELETE FROM api_tokens WHERE app_id = $1 RETURNING id",
+                [
+                    "DELETE FROM access_codes WHERE app_id = $1",
+                    "DELETE FROM refresh_tokens WHERE app_id = $1",
+                ],
+            ),
+        };
+        let query = |sql| {
+            let q = sqlx::query(sql).bind(app_id);
+            match user_id {
+                Some(user) => q.bind(user),
+                None => q,
+            }
+        };
+        let mut tx = self.pool.begin().await?;
+        let ids = query(tokens)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        for sql in rest {
+            query(sql).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn apps_by_author(&self, author_id: &str) -> Result<Vec<AppRecord>> {
+        let sql = format!(
+            "SELECT {APP_COLUMNS} FROM server_apps WHERE author_id = $1 ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(author_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(app).collect()
+    }
+
+    async fn authorized_apps(&self, user_id: &str) -> Result<Vec<AppRecord>> {
+        let sql = format!(
+            "SELECT {APP_COLUMNS} FROM server_apps WHERE id IN \
+             (SELECT app_id FROM api_tokens WHERE owner_id = $1 AND app_id IS NOT NULL \
+              UNION SELECT app_id FROM refresh_tokens WHERE user_id = $1) \
+             ORDER BY name, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(app).collect()
+    }
+
+    async fn public_apps(&self) -> Result<Vec<AppRecord>> {
+        let sql = format!(
+            "SELECT {APP_COLUMNS} FROM server_apps WHERE public = 1 ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(app).collect()
     }
 
     async fn insert_token(&self, token: &NewToken) -> Result<()> {
@@ -438,13 +584,14 @@ impl Store for SqlStore {
 
     async fn insert_code(&self, code: &AccessCode) -> Result<()> {
         sqlx::query(
-            "INSERT INTO access_codes (digest, app_id, user_id, challenge, created_at, lifespan) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO access_codes (digest, app_id, user_id, challenge, challenge_method, \
+             created_at, lifespan) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(code.digest.to_hex())
         .bind(&code.app_id)
         .bind(&code.user_id)
         .bind(&code.challenge)
+        .bind(code.method.as_str())
         .bind(code.created_at)
         .bind(code.lifespan)
         .execute(&self.pool)
@@ -454,31 +601,59 @@ impl Store for SqlStore {
 
     async fn code(&self, d: &TokenDigest) -> Result<Option<AccessCode>> {
         let row = sqlx::query(
-            "SELECT digest, app_id, user_id, challenge, created_at, lifespan \
-             FROM access_codes WHERE digest = $1",
+            "SELECT digest, app_id, user_id, challenge, challenge_method, created_at, lifespan, \
+             used_at FROM access_codes WHERE digest = $1",
         )
         .bind(d.to_hex())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
+            let method: String = r.try_get("challenge_method")?;
             Ok(AccessCode {
                 digest: digest(&r.try_get::<String, _>("digest")?)?,
                 app_id: r.try_get("app_id")?,
                 user_id: r.try_get("user_id")?,
                 challenge: r.try_get("challenge")?,
+                method: ChallengeMethod::parse(&method).ok_or_else(|| {
+                    Error::Internal(format!("unknown challenge method {method:?}"))
+                })?,
                 created_at: r.try_get("created_at")?,
                 lifespan: r.try_get("lifespan")?,
+                used: r.try_get::<Option<i64>, _>("used_at")?.is_some(),
             })
         })
         .transpose()
     }
 
-    async fn delete_code(&self, d: &TokenDigest) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM access_codes WHERE digest = $1")
+    async fn spend_code(&self, d: &TokenDigest, family_id: &str, now: Millis) -> Result<Spend> {
+        let spent = sqlx::query(
+            "UPDATE access_codes SET used_at = $1, family_id = $2 \
+             WHERE digest = $3 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(family_id)
+        .bind(d.to_hex())
+        .execute(&self.pool)
+        .await?;
+        if spent.rows_affected() > 0 {
+            return Ok(Spend::Spent);
+        }
+        let family_id = sqlx::query("SELECT family_id FROM access_codes WHERE digest = $1")
             .bind(d.to_hex())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get::<Option<String>, _>("family_id"))
+            .transpose()?
+            .flatten();
+        Ok(Spend::AlreadySpent { family_id })
+    }
+
+    async fn purge_expired_codes(&self, now: Millis) -> Result<()> {
+        sqlx::query("DELETE FROM access_codes WHERE created_at + lifespan < $1")
+            .bind(now)
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(())
     }
 
     async fn insert_token_pair(&self, token: &NewToken, refresh: &NewRefresh) -> Result<()> {
@@ -491,8 +666,8 @@ impl Store for SqlStore {
 
     async fn refresh_token(&self, id: &str) -> Result<Option<RefreshRecord>> {
         let row = sqlx::query(
-            "SELECT id, digest, app_id, user_id, family_id, scopes, used_at, created_at, \
-             lifespan FROM refresh_tokens WHERE id = $1",
+            "SELECT id, digest, app_id, user_id, family_id, scopes, used_at, \
+             client_authenticated, created_at, lifespan FROM refresh_tokens WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
