@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod pages;
 pub mod store;
 
 use std::future::Future;
@@ -41,6 +42,8 @@ pub struct Tessera {
     pub public_url: String,
     pub server: ServerDetails,
     pub schema: graphql::TesseraSchema,
+    /// How Tessera's own pages set their cookies.
+    pub cookies: http::CookiePolicy,
 }
 
 pub type AppState = Arc<Tessera>;
@@ -89,6 +92,7 @@ impl Application {
             clock,
             tokens: TokenCache::new(TOKEN_CACHE_CAPACITY, TOKEN_CACHE_TTL),
             passwords: Passwords::new(cores)?,
+            cookies: http::CookiePolicy::for_public_url(&public_url),
             public_url,
             server: config.server,
             schema: graphql::schema(),

@@ -140,6 +140,60 @@ impl From<GrantError> for Error {
     }
 }
 
+/// Reads the challenge of an authorization request. It arrives as a path segment, possibly with
+/// the suffix of Speckle's docs (`<challenge>&code_challenge_method=S256`), and possibly with a
+/// `code_challenge_method` query parameter. Without a method it is Speckle's legacy plain
+/// challenge.
+pub fn parse_challenge(
+    segment: &str,
+    query_method: Option<&str>,
+) -> Result<(String, ChallengeMethod)> {
+    let (challenge, path_method) = match segment.split_once("&code_challenge_method=") {
+        Some((challenge, method)) => (challenge, Some(method)),
+        None => (segment, None),
+    };
+    let method = match (path_method, query_method) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Error::user_input(
+                "The request names two different code_challenge_method values.",
+            ));
+        }
+        (Some(m), _) | (None, Some(m)) => ChallengeMethod::parse(m).ok_or_else(|| {
+            Error::user_input(format!(
+                "Unsupported code_challenge_method {m:?}: use S256 (or leave it out for a legacy \
+                 plain challenge)."
+            ))
+        })?,
+        (None, None) => ChallengeMethod::Plain,
+    };
+    match method {
+        ChallengeMethod::S256 if !pkce::is_valid_s256_challenge(challenge) => {
+            Err(Error::user_input(
+                "An S256 code challenge is 43 characters of base64url: BASE64URL(SHA256(code_verifier)).",
+            ))
+        }
+        ChallengeMethod::Plain if challenge.is_empty() => {
+            Err(Error::user_input("The request has no challenge."))
+        }
+        ChallengeMethod::Plain if challenge.chars().count() > MAX_CHALLENGE_CHARS => {
+            Err(Error::user_input(format!(
+                "The challenge is too long; it can be at most {MAX_CHALLENGE_CHARS} characters."
+            )))
+        }
+        ChallengeMethod::Plain
+            if !challenge
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"&/?#%\"'<>\\`".contains(&b)) =>
+        {
+            Err(Error::user_input(
+                "The challenge may only contain letters, digits and simple punctuation \
+                 (such as - . _ ~ @ + =).",
+            ))
+        }
+        _ => Ok((challenge.to_owned(), method)),
+    }
+}
+
 /// A freshly issued access token and its refresh token.
 #[derive(Debug)]
 pub struct TokenPair {
@@ -577,6 +631,55 @@ mod tests {
             ])),
             Ok(TokenRequest::Refresh { .. })
         ));
+    }
+
+    #[test]
+    fn challenges_from_the_path() {
+        let s256 = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        let parsed =
+            |seg: &str, q: Option<&str>| parse_challenge(seg, q).map_err(|e| e.to_string());
+        assert_eq!(
+            parsed("abc123", None),
+            Ok(("abc123".into(), ChallengeMethod::Plain))
+        );
+        assert_eq!(
+            parsed(&format!("{s256}&code_challenge_method=S256"), None),
+            Ok((s256.into(), ChallengeMethod::S256)),
+            "the docs' suffix"
+        );
+        assert_eq!(
+            parsed(s256, Some("S256")),
+            Ok((s256.into(), ChallengeMethod::S256))
+        );
+        assert_eq!(
+            parsed("abc", Some("plain")),
+            Ok(("abc".into(), ChallengeMethod::Plain))
+        );
+        assert!(
+            parsed("short&code_challenge_method=S256", None)
+                .unwrap_err()
+                .contains("43")
+        );
+        assert!(
+            parsed(s256, Some("s256"))
+                .unwrap_err()
+                .contains("Unsupported")
+        );
+        assert!(
+            parsed(&format!("{s256}&code_challenge_method=S256"), Some("plain"))
+                .unwrap_err()
+                .contains("two different")
+        );
+        assert!(parsed("", None).is_err());
+        assert!(
+            parsed(&"a".repeat(256), None)
+                .unwrap_err()
+                .contains("too long")
+        );
+        assert!(parsed("a<b", None).is_err());
+        assert!(parsed("a&b=c", None).is_err());
+        // What Speckle's connectors send.
+        assert!(parsed("aB3_x.y@z-Q+w=", None).is_ok());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! for the subset Tessera serves. `schema.graphql` at the crate root is the committed snapshot; a
 //! test fails when the served schema drifts from it.
 
+mod apps;
 mod error;
 mod guards;
 mod scalars;
@@ -18,10 +19,18 @@ use crate::domain::auth::Auth;
 use crate::http::Caller;
 
 #[derive(MergedObject, Default)]
-pub struct Query(server_info::ServerInfoQuery, users::UserQuery);
+pub struct Query(
+    server_info::ServerInfoQuery,
+    users::UserQuery,
+    apps::AppQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(tokens::TokenMutation, users::UserMutation);
+pub struct Mutation(
+    tokens::TokenMutation,
+    users::UserMutation,
+    apps::AppMutation,
+);
 
 pub type TesseraSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -22,10 +22,21 @@ impl ServerInfoQuery {
 
 pub struct ServerInfo;
 
+/// A scope as GraphQL shows it (Speckle's `Scope` type).
 #[derive(SimpleObject)]
+#[graphql(name = "Scope")]
 pub struct ScopeInfo {
     name: String,
     description: String,
+}
+
+impl From<Scope> for ScopeInfo {
+    fn from(s: Scope) -> Self {
+        ScopeInfo {
+            name: s.name().into(),
+            description: s.description().into(),
+        }
+    }
 }
 
 #[derive(SimpleObject)]
@@ -107,10 +118,7 @@ impl ServerInfo {
         Scope::ALL
             .iter()
             .filter(|s| s.is_registered() && s.is_public())
-            .map(|s| ScopeInfo {
-                name: s.name().into(),
-                description: s.description().into(),
-            })
+            .map(|s| ScopeInfo::from(*s))
             .collect()
     }
 

@@ -3,6 +3,7 @@
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
 use tessera_proto::{Scope, ServerRole};
 
+use super::apps::{ServerApp, ServerAppListItem, list_item, server_app};
 use super::guards::{HasRole, HasScope, require_role};
 use super::scalars::{DateTime, JsonObject};
 use super::tokens::ApiToken;
@@ -152,6 +153,30 @@ impl User {
                 ApiToken(t)
             })
             .collect())
+    }
+
+    /// The apps the user registered.
+    #[graphql(guard = "HasScope(Scope::AppsRead).and(HasRole(ServerRole::Guest))")]
+    async fn created_apps(&self, ctx: &Context<'_>) -> Result<Vec<ServerApp>> {
+        require_owner(caller(ctx), &self.record, "createdApps")?;
+        let store = state(ctx).store.as_ref();
+        let mut apps = Vec::new();
+        for app in store.apps_by_author(&self.record.id).await? {
+            apps.push(server_app(store, app).await?);
+        }
+        Ok(apps)
+    }
+
+    /// The apps the user authorized (those holding a token for them).
+    #[graphql(guard = "HasScope(Scope::AppsRead).and(HasRole(ServerRole::Guest))")]
+    async fn authorized_apps(&self, ctx: &Context<'_>) -> Result<Vec<ServerAppListItem>> {
+        require_owner(caller(ctx), &self.record, "authorizedApps")?;
+        let store = state(ctx).store.as_ref();
+        let mut apps = Vec::new();
+        for app in store.authorized_apps(&self.record.id).await? {
+            apps.push(list_item(store, &app).await?);
+        }
+        Ok(apps)
     }
 
     /// The projects the user collaborates on.

@@ -5,10 +5,11 @@
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::cookies::cookie;
 use crate::AppState;
 use crate::domain::auth::Auth;
 use crate::error::Error;
@@ -41,20 +42,10 @@ fn presented(headers: &HeaderMap) -> Presented<'_> {
             return Presented::Token(strip_bearer(value));
         }
     }
-    for cookies in headers.get_all(COOKIE) {
-        let Ok(cookies) = cookies.to_str() else {
-            continue;
-        };
-        for pair in cookies.split(';') {
-            if let Some(("authn", value)) = pair.trim().split_once('=') {
-                let value = value.trim();
-                if !value.is_empty() {
-                    return Presented::Token(strip_bearer(value));
-                }
-            }
-        }
+    match cookie(headers, "authn") {
+        Some(value) if !value.is_empty() => Presented::Token(strip_bearer(value)),
+        _ => Presented::Nothing,
     }
-    Presented::Nothing
 }
 
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {

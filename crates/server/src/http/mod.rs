@@ -1,11 +1,15 @@
 //! HTTP: routes and middleware. Handlers extract, call one domain function, and map the result.
 
+mod accesscode;
 mod auth;
 mod body;
+mod cookies;
 mod error;
 mod graphql;
 mod health;
 mod local;
+mod oauth;
+mod pages;
 mod token;
 
 use axum::Router;
@@ -19,6 +23,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use auth::Caller;
+pub use cookies::CookiePolicy;
 
 use crate::AppState;
 
@@ -33,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/token", post(token::token))
         .route("/auth/token/", post(token::token))
         .route("/auth/logout", post(token::logout))
+        .route("/auth/accesscode", get(accesscode::access_code))
         .layer(from_fn_with_state(state.clone(), auth::authenticate));
     let header = |name: &'static str, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(
@@ -43,6 +49,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/readiness", get(health::check))
         .route("/liveness", get(health::check))
+        .route("/oauth/token", get(oauth::describe).post(oauth::token))
+        .route("/", get(pages::home))
+        .route("/assets/tessera.css", get(pages::stylesheet))
+        .route("/authn/login", get(pages::login_page).post(pages::login_submit))
+        .route("/authn/register", get(pages::register_page).post(pages::register_submit))
+        .route(
+            "/authn/verify/{app_id}/{challenge}",
+            get(pages::consent_page).post(pages::consent_submit),
+        )
+        .route("/authn/logout", post(pages::logout))
+        .route("/authn/apps/{app_id}/revoke", post(pages::revoke_app))
         .merge(authenticated)
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,0 +1,226 @@
+//! Apps: `app`, `apps`, `authenticatedAsApp`, and the mutations to register, change, delete and
+//! revoke them. `User.createdApps` and `User.authorizedApps` live with the user type.
+
+use async_graphql::{ComplexObject, Context, InputObject, Object, Result, SimpleObject};
+use tessera_proto::{Scope, ServerRole};
+
+use super::guards::{HasRole, HasScope};
+use super::scalars::DateTime;
+use super::server_info::ScopeInfo;
+use super::{caller, state};
+use crate::domain::apps::{self, AppInput};
+use crate::error::Error;
+use crate::store::{AppRecord, Store};
+
+/// What everyone but its author sees instead of an app's secret (Speckle's literal text).
+pub const SECRET_PLACEHOLDER: &str = "App secrets are only revealed to their author 😉";
+
+#[derive(SimpleObject, Clone)]
+pub struct AppAuthor {
+    name: String,
+    id: String,
+    avatar: Option<String>,
+}
+
+/// An app as listed (authorized apps, public apps).
+#[derive(SimpleObject)]
+pub struct ServerAppListItem {
+    id: String,
+    name: String,
+    description: Option<String>,
+    redirect_url: String,
+    terms_and_conditions_link: Option<String>,
+    trust_by_default: Option<bool>,
+    logo: Option<String>,
+    author: Option<AppAuthor>,
+}
+
+/// An app in full; its secret only for its author.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct ServerApp {
+    #[graphql(flatten)]
+    item: ServerAppListItem,
+    public: Option<bool>,
+    created_at: DateTime,
+    scopes: Vec<ScopeInfo>,
+    #[graphql(skip)]
+    secret: String,
+    #[graphql(skip)]
+    author_id: Option<String>,
+}
+
+#[ComplexObject]
+impl ServerApp {
+    async fn secret(&self, ctx: &Context<'_>) -> String {
+        match (caller(ctx), &self.author_id) {
+            (Some(auth), Some(author)) if &auth.user_id == author => self.secret.clone(),
+            _ => SECRET_PLACEHOLDER.to_owned(),
+        }
+    }
+}
+
+pub async fn list_item(store: &dyn Store, app: &AppRecord) -> Result<ServerAppListItem, Error> {
+    let author = match &app.author_id {
+        Some(id) => store.user_by_id(id).await?.map(|u| AppAuthor {
+            name: u.name,
+            id: u.id,
+            avatar: u.avatar,
+        }),
+        None => None,
+    };
+    Ok(ServerAppListItem {
+        id: app.id.clone(),
+        name: app.name.clone(),
+        description: app.description.clone(),
+        redirect_url: app.redirect_url.clone(),
+        terms_and_conditions_link: app.terms_and_conditions_link.clone(),
+        trust_by_default: Some(app.trust_by_default),
+        logo: app.logo.clone(),
+        author,
+    })
+}
+
+pub async fn server_app(store: &dyn Store, app: AppRecord) -> Result<ServerApp, Error> {
+    Ok(ServerApp {
+        item: list_item(store, &app).await?,
+        public: Some(app.public),
+        created_at: DateTime(app.created_at),
+        scopes: app.scopes.iter().map(ScopeInfo::from).collect(),
+        secret: app.secret,
+        author_id: app.author_id,
+    })
+}
+
+#[derive(Default)]
+pub struct AppQuery;
+
+#[Object]
+impl AppQuery {
+    /// An app by id; `null` if there is none.
+    async fn app(&self, ctx: &Context<'_>, id: String) -> Result<Option<ServerApp>> {
+        let store = state(ctx).store.as_ref();
+        match store.app(&id).await? {
+            Some(app) => Ok(Some(server_app(store, app).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The public apps.
+    #[graphql(
+        guard = "HasScope(Scope::AppsRead)",
+        deprecation = "Not needed by clients"
+    )]
+    async fn apps(&self, ctx: &Context<'_>) -> Result<Vec<Option<ServerAppListItem>>> {
+        let store = state(ctx).store.as_ref();
+        let mut items = Vec::new();
+        for app in store.public_apps().await? {
+            items.push(Some(list_item(store, &app).await?));
+        }
+        Ok(items)
+    }
+
+    /// The app the calling token was issued to; `null` for a personal access token.
+    #[graphql(guard = "HasScope(Scope::AppsRead).and(HasRole(ServerRole::User))")]
+    async fn authenticated_as_app(&self, ctx: &Context<'_>) -> Result<Option<ServerAppListItem>> {
+        let store = state(ctx).store.as_ref();
+        let Some(app_id) = caller(ctx).and_then(|a| a.app_id.as_deref()) else {
+            return Ok(None);
+        };
+        match store.app(app_id).await? {
+            Some(app) => Ok(Some(list_item(store, &app).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct AppCreateInput {
+    name: String,
+    description: String,
+    terms_and_conditions_link: Option<String>,
+    logo: Option<String>,
+    public: Option<bool>,
+    /// Where the browser is sent back with `?access_code=…`: an https URL, an http URL to this
+    /// machine, or a custom scheme such as `speckle://account`.
+    redirect_url: String,
+    scopes: Vec<Option<String>>,
+}
+
+#[derive(InputObject)]
+pub struct AppUpdateInput {
+    id: String,
+    #[graphql(flatten)]
+    app: AppCreateInput,
+}
+
+impl From<AppCreateInput> for AppInput {
+    fn from(app: AppCreateInput) -> AppInput {
+        AppInput {
+            name: app.name,
+            description: Some(app.description),
+            terms_and_conditions_link: app.terms_and_conditions_link,
+            logo: app.logo,
+            public: app.public,
+            redirect_url: app.redirect_url,
+            scopes: app.scopes.into_iter().flatten().collect(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct AppMutation;
+
+#[Object]
+impl AppMutation {
+    /// Registers an app and returns its id. Its secret is readable by you through `app(id)`.
+    #[graphql(guard = "HasScope(Scope::AppsWrite).and(HasRole(ServerRole::User))")]
+    async fn app_create(&self, ctx: &Context<'_>, app: AppCreateInput) -> Result<String> {
+        let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
+        let state = state(ctx);
+        let created = apps::create_app(state.store.as_ref(), auth, app.into(), state.now()).await?;
+        Ok(created.id)
+    }
+
+    /// Changes an app. Everyone who authorized it must authorize it again.
+    #[graphql(guard = "HasScope(Scope::AppsWrite).and(HasRole(ServerRole::User))")]
+    async fn app_update(&self, ctx: &Context<'_>, app: AppUpdateInput) -> Result<bool> {
+        let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
+        let state = state(ctx);
+        apps::update_app(
+            state.store.as_ref(),
+            &state.tokens,
+            auth,
+            &app.id,
+            app.app.into(),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Deletes an app and every token issued for it.
+    #[graphql(guard = "HasScope(Scope::AppsWrite).and(HasRole(ServerRole::User))")]
+    async fn app_delete(&self, ctx: &Context<'_>, app_id: String) -> Result<bool> {
+        let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
+        let state = state(ctx);
+        apps::delete_app(state.store.as_ref(), &state.tokens, auth, &app_id).await?;
+        Ok(true)
+    }
+
+    /// Gives an app a new secret and returns it; the old secret stops working at once.
+    #[graphql(guard = "HasScope(Scope::AppsWrite).and(HasRole(ServerRole::User))")]
+    async fn app_regenerate_secret(&self, ctx: &Context<'_>, app_id: String) -> Result<String> {
+        let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
+        Ok(apps::regenerate_secret(state(ctx).store.as_ref(), auth, &app_id).await?)
+    }
+
+    /// Withdraws your authorization of an app: its tokens for you stop working.
+    #[graphql(guard = "HasScope(Scope::AppsWrite).and(HasRole(ServerRole::Guest))")]
+    async fn app_revoke_access(&self, ctx: &Context<'_>, app_id: String) -> Result<Option<bool>> {
+        let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
+        let state = state(ctx);
+        Ok(Some(
+            apps::revoke_access(state.store.as_ref(), &state.tokens, auth, &app_id).await?,
+        ))
+    }
+}

@@ -1,0 +1,145 @@
+//! `POST /oauth/token`: the token endpoint of Speckle's current docs, with RFC 7636 S256 PKCE.
+//!
+//! It takes the docs' JSON (`{appId, accessCode, codeVerifier}`, or `{appId, refreshToken}`) and
+//! the RFC 6749 form (`grant_type=authorization_code&code&code_verifier&client_id`, or
+//! `grant_type=refresh_token&refresh_token&client_id`), with the app secret optional
+//! (`appSecret`, `client_secret`, or HTTP Basic). It answers exactly `{"token","refreshToken"}`,
+//! and refusals as RFC 6749 errors. `GET /oauth/token` answers 200: the C# SDK probes it to choose
+//! this flow.
+//!
+//! It sits outside the bearer middleware: clients authenticate here with their app credentials
+//! (possibly in an `Authorization: Basic` header), not with a token.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+use tessera_proto::pkce;
+
+use super::body::Fields;
+use super::token::token_pair_response;
+use crate::AppState;
+use crate::domain::grants::{self, CodeProof};
+use crate::error::{Error, Result};
+
+fn invalid_request(description: impl Into<String>) -> Error {
+    Error::OAuth {
+        error: "invalid_request",
+        description: description.into().into(),
+    }
+}
+
+/// Client credentials from `Authorization: Basic` (RFC 6749 §2.3.1), if present.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || Error::OAuth {
+        error: "invalid_client",
+        description: "The Authorization header must be `Basic base64(client_id:client_secret)`."
+            .into(),
+    };
+    let value = value.to_str().map_err(|_| bad())?;
+    let encoded = value
+        .get(..6)
+        .filter(|s| s.eq_ignore_ascii_case("basic "))
+        .map(|_| value[6..].trim())
+        .ok_or_else(bad)?;
+    let decoded = STANDARD.decode(encoded).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    Ok(Some((id.to_owned(), secret.to_owned())))
+}
+
+/// The first non-empty field among the given names (the docs' camelCase or RFC 6749's names).
+fn field<'a>(fields: &'a HashMap<String, String>, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| fields.get(*n).map(String::as_str).filter(|v| !v.is_empty()))
+}
+
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    match exchange(&state, &headers, &fields).await {
+        Ok(response) => response,
+        Err(e) => e.into_oauth().into_response(),
+    }
+}
+
+async fn exchange(
+    state: &AppState,
+    headers: &HeaderMap,
+    fields: &HashMap<String, String>,
+) -> Result<Response> {
+    let basic = basic_credentials(headers)?;
+    let app_id = basic
+        .as_ref()
+        .map(|(id, _)| id.as_str())
+        .or_else(|| field(fields, &["appId", "client_id"]))
+        .ok_or_else(|| invalid_request("appId (client_id) is required."))?;
+    let app_secret = basic
+        .as_ref()
+        .map(|(_, secret)| secret.as_str())
+        .or_else(|| field(fields, &["appSecret", "client_secret"]));
+    let grant_type = match field(fields, &["grant_type"]) {
+        Some(g) => g,
+        None if fields.contains_key("refreshToken") => "refresh_token",
+        None => "authorization_code",
+    };
+    let store = state.store.as_ref();
+    let now = state.now();
+    let pair = match grant_type {
+        "authorization_code" => {
+            let code = field(fields, &["accessCode", "code"])
+                .ok_or_else(|| invalid_request("accessCode (code) is required."))?;
+            let verifier = field(fields, &["codeVerifier", "code_verifier"])
+                .ok_or_else(|| invalid_request("codeVerifier (code_verifier) is required."))?;
+            if !pkce::is_valid_verifier(verifier) {
+                return Err(invalid_request(
+                    "The code verifier must be 43 to 128 characters of A-Z, a-z, 0-9, \
+                     '-', '.', '_' and '~' (RFC 7636).",
+                ));
+            }
+            let proof = CodeProof::Pkce {
+                verifier,
+                app_secret,
+            };
+            grants::exchange_code(store, &state.tokens, app_id, code, proof, now).await?
+        }
+        "refresh_token" => {
+            let refresh = field(fields, &["refreshToken", "refresh_token"])
+                .ok_or_else(|| invalid_request("refreshToken (refresh_token) is required."))?;
+            grants::refresh(store, &state.tokens, app_id, app_secret, refresh, now).await?
+        }
+        other => {
+            return Err(Error::OAuth {
+                error: "unsupported_grant_type",
+                description: format!(
+                    "grant_type {other:?} is not supported: use authorization_code or \
+                     refresh_token."
+                )
+                .into(),
+            });
+        }
+    };
+    Ok(token_pair_response(pair))
+}
+
+/// The capability probe of Speckle's C# SDK: 200 means "the S256 flow is here".
+pub async fn describe() -> Response {
+    Json(json!({
+        "message": "POST an access code with its PKCE code verifier (RFC 7636, S256) here.",
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+    }))
+    .into_response()
+}

@@ -1,0 +1,557 @@
+//! The browser side of sign-in: `/authn/login`, `/authn/register`, the consent page
+//! `/authn/verify/{appId}/{challenge}`, the account page `/`, sign-out and revoking an app.
+//!
+//! The web session is a web-app (`spklwebapp`) token in an HttpOnly cookie. Every form carries a
+//! CSRF token that must match a second cookie (double submit); approving an app is always a POST.
+//! An unknown app or a malformed challenge shows an error page and never redirects anywhere.
+
+use std::collections::HashMap;
+
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+use tessera_proto::ChallengeMethod;
+use url::Url;
+
+use super::body::Fields;
+use super::cookies::cookie;
+use crate::AppState;
+use crate::domain::apps::{self, WEB_APP_ID, redirect_with};
+use crate::domain::auth::Auth;
+use crate::domain::grants::{SESSION_LIFESPAN, issue_code, issue_session, parse_challenge};
+use crate::domain::{random_hex, users};
+use crate::error::{Error, Result};
+use crate::pages::{self, Consent, ErrorPage, Home, Login, Register, initial, render};
+use crate::store::{AppRecord, UserRecord};
+
+struct Session {
+    auth: Auth,
+    user: UserRecord,
+}
+
+/// The signed-in user, if the session cookie holds a valid web-app token.
+async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>> {
+    let Some(token) = cookie(headers, state.cookies.session()) else {
+        return Ok(None);
+    };
+    let auth = match state
+        .tokens
+        .authenticate(state.store.as_ref(), token, state.now())
+        .await
+    {
+        Ok(auth) if auth.app_id.as_deref() == Some(WEB_APP_ID) => auth,
+        Ok(_) | Err(Error::InvalidToken) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(state
+        .store
+        .user_by_id(&auth.user_id)
+        .await?
+        .map(|user| Session { auth, user }))
+}
+
+/// The CSRF token of this browser, and the cookie to set if it has none yet.
+fn csrf(state: &AppState, headers: &HeaderMap) -> Result<(String, Vec<String>)> {
+    match cookie(headers, state.cookies.csrf()).filter(|v| v.len() == 32) {
+        Some(token) => Ok((token.to_owned(), Vec::new())),
+        None => {
+            let token = random_hex(32)?;
+            let set = state.cookies.set(state.cookies.csrf(), &token, None);
+            Ok((token, vec![set]))
+        }
+    }
+}
+
+fn check_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    fields: &HashMap<String, String>,
+) -> Result<()> {
+    let expected = cookie(headers, state.cookies.csrf()).unwrap_or_default();
+    let sent = fields.get("csrf").map(String::as_str).unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) {
+        return Err(Error::forbidden(
+            "This form has expired or was not sent from this site. Go back, reload the page and \
+             try again.",
+        ));
+    }
+    Ok(())
+}
+
+/// A local path to continue to after signing in; anything else (another origin, `//host`)
+/// becomes `/`.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= 2048
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn see_other(location: &str, cookies: &[String]) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        headers.insert(LOCATION, value);
+    }
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for c in cookies {
+        if let Ok(value) = HeaderValue::from_str(c) {
+            headers.append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn login_redirect(next: &str) -> Response {
+    let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    see_other(&format!("/authn/login?next={encoded}"), &[])
+}
+
+fn error_page(state: &AppState, status: StatusCode, title: &str, message: &str) -> Response {
+    let page = ErrorPage {
+        server_name: &state.server.name,
+        title,
+        message,
+    };
+    render(&page, status, &[], None)
+}
+
+/// Turns a failed page handler into an error page (never JSON, never a redirect).
+fn page_result(state: &AppState, result: Result<Response>) -> Response {
+    match result {
+        Ok(response) => response,
+        Err(e) => {
+            if e.is_internal() {
+                tracing::error!(error = %e, "page failed");
+            }
+            let title = match e.status() {
+                StatusCode::FORBIDDEN => "Not allowed",
+                StatusCode::NOT_FOUND => "Not found",
+                s if s.is_server_error() => "Something went wrong",
+                _ => "This request cannot be completed",
+            };
+            error_page(state, e.status(), title, &e.public_message())
+        }
+    }
+}
+
+/// The name of the app a pending authorization (in `next`) is for.
+async fn pending_app_name(state: &AppState, next: &str) -> Option<String> {
+    let app_id = next.strip_prefix("/authn/verify/")?.split('/').next()?;
+    let app_id = url::form_urlencoded::parse(format!("x={app_id}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    state
+        .store
+        .app(&app_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|a| a.name)
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        pages::STYLESHEET,
+    )
+        .into_response()
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let result = async {
+        let next = safe_next(query.get("next").map(String::as_str));
+        if session(&state, &headers).await?.is_some() {
+            return Ok(see_other(&next, &[]));
+        }
+        let (csrf, cookies) = csrf(&state, &headers)?;
+        let page = Login {
+            server_name: &state.server.name,
+            app_name: pending_app_name(&state, &next).await,
+            error: None,
+            csrf: &csrf,
+            next: &next,
+            email: "",
+        };
+        Ok(render(&page, StatusCode::OK, &cookies, None))
+    }
+    .await;
+    page_result(&state, result)
+}
+
+/// Starts a web session for `user` and continues to `next`.
+async fn signed_in(state: &AppState, user: &UserRecord, next: &str) -> Result<Response> {
+    let token = issue_session(state.store.as_ref(), &user.id, state.now()).await?;
+    let cookie = state.cookies.set(
+        state.cookies.session(),
+        token.expose(),
+        Some(SESSION_LIFESPAN / 1000),
+    );
+    Ok(see_other(next, &[cookie]))
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        check_csrf(&state, &headers, &fields)?;
+        let next = safe_next(fields.get("next").map(String::as_str));
+        let email = fields.get("email").map(String::as_str).unwrap_or_default();
+        let password = fields
+            .get("password")
+            .map(String::as_str)
+            .unwrap_or_default();
+        match users::verify_login(state.store.as_ref(), &state.passwords, email, password).await {
+            Ok(user) => signed_in(&state, &user, &next).await,
+            Err(Error::InvalidCredentials) => {
+                let (csrf, cookies) = csrf(&state, &headers)?;
+                let page = Login {
+                    server_name: &state.server.name,
+                    app_name: pending_app_name(&state, &next).await,
+                    error: Some("Wrong email or password.".into()),
+                    csrf: &csrf,
+                    next: &next,
+                    email,
+                };
+                Ok(render(&page, StatusCode::UNAUTHORIZED, &cookies, None))
+            }
+            Err(e) => Err(e),
+        }
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn register_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let result = async {
+        let next = safe_next(query.get("next").map(String::as_str));
+        if session(&state, &headers).await?.is_some() {
+            return Ok(see_other(&next, &[]));
+        }
+        let (csrf, cookies) = csrf(&state, &headers)?;
+        let page = Register {
+            server_name: &state.server.name,
+            app_name: pending_app_name(&state, &next).await,
+            error: None,
+            csrf: &csrf,
+            next: &next,
+            name: "",
+            email: "",
+            company: "",
+        };
+        Ok(render(&page, StatusCode::OK, &cookies, None))
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn register_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        check_csrf(&state, &headers, &fields)?;
+        let next = safe_next(fields.get("next").map(String::as_str));
+        match users::register(state.store.as_ref(), &state.passwords, &fields, state.now()).await {
+            Ok(user) => signed_in(&state, &user, &next).await,
+            Err(Error::UserInput(message)) => {
+                let (csrf, cookies) = csrf(&state, &headers)?;
+                let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+                let page = Register {
+                    server_name: &state.server.name,
+                    app_name: pending_app_name(&state, &next).await,
+                    error: Some(message.into_owned()),
+                    csrf: &csrf,
+                    next: &next,
+                    name: field("name"),
+                    email: field("email"),
+                    company: field("company"),
+                };
+                Ok(render(&page, StatusCode::BAD_REQUEST, &cookies, None))
+            }
+            Err(e) => Err(e),
+        }
+    }
+    .await;
+    page_result(&state, result)
+}
+
+/// What an authorization request asks for, once checked.
+struct Authorization {
+    app: AppRecord,
+    challenge: String,
+    method: ChallengeMethod,
+}
+
+async fn authorization(
+    state: &AppState,
+    app_id: &str,
+    challenge: &str,
+    query: &HashMap<String, String>,
+) -> Result<Authorization, Response> {
+    let app = match state.store.app(app_id).await {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            return Err(error_page(
+                state,
+                StatusCode::NOT_FOUND,
+                "Unknown app",
+                &format!("No app with the id {app_id:?} is registered on this server."),
+            ));
+        }
+        Err(e) => return Err(page_result(state, Err(e))),
+    };
+    let method = query.get("code_challenge_method").map(String::as_str);
+    match parse_challenge(challenge, method) {
+        Ok((challenge, method)) => Ok(Authorization {
+            app,
+            challenge,
+            method,
+        }),
+        Err(e) => Err(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is broken",
+            &e.public_message(),
+        )),
+    }
+}
+
+/// Issues the code and sends the browser back to the app.
+async fn approve(state: &AppState, request: &Authorization, user_id: &str) -> Result<Response> {
+    let code = issue_code(
+        state.store.as_ref(),
+        &request.app.id,
+        user_id,
+        &request.challenge,
+        request.method,
+        state.now(),
+    )
+    .await?;
+    let target = redirect_with(&request.app.redirect_url, "access_code", code.expose())?;
+    Ok(see_other(&target, &[]))
+}
+
+/// The CSP `form-action` source that lets the consent form's redirect reach the app.
+fn form_target(redirect_url: &str) -> Option<String> {
+    let url = Url::parse(redirect_url).ok()?;
+    match url.scheme() {
+        "http" | "https" => Some(url.origin().ascii_serialization()),
+        scheme => Some(format!("{scheme}:")),
+    }
+}
+
+pub async fn consent_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path((app_id, challenge)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let request = match authorization(&state, &app_id, &challenge, &query).await {
+        Ok(request) => request,
+        Err(page) => return page,
+    };
+    let here = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| uri.path().to_owned());
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(login_redirect(&here));
+        };
+        if request.app.trust_by_default {
+            return approve(&state, &request, &session.user.id).await;
+        }
+        let author = match &request.app.author_id {
+            None => "A first-party app of this server".to_owned(),
+            Some(id) => match state.store.user_by_id(id).await? {
+                Some(author) => format!("Registered by {}", author.name),
+                None => "Registered by a former user".to_owned(),
+            },
+        };
+        let (csrf, cookies) = csrf(&state, &headers)?;
+        let app = &request.app;
+        let page = Consent {
+            server_name: &state.server.name,
+            app_name: &app.name,
+            app_initial: initial(&app.name),
+            author,
+            description: app.description.as_deref(),
+            logo: app.logo.as_deref(),
+            user_name: &session.user.name,
+            user_email: &session.user.email,
+            user_initial: initial(&session.user.name),
+            scopes: app
+                .scopes
+                .iter()
+                .map(|s| (s.name(), s.description()))
+                .collect(),
+            redirect_url: &app.redirect_url,
+            action: &here,
+            csrf: &csrf,
+        };
+        let target = form_target(&app.redirect_url);
+        Ok(render(&page, StatusCode::OK, &cookies, target.as_deref()))
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path((app_id, challenge)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    Fields(fields): Fields,
+) -> Response {
+    let request = match authorization(&state, &app_id, &challenge, &query).await {
+        Ok(request) => request,
+        Err(page) => return page,
+    };
+    let result = async {
+        check_csrf(&state, &headers, &fields)?;
+        let Some(session) = session(&state, &headers).await? else {
+            let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            return Ok(login_redirect(here));
+        };
+        match fields.get("decision").map(String::as_str) {
+            Some("allow") => approve(&state, &request, &session.user.id).await,
+            Some("deny") => {
+                let target = redirect_with(&request.app.redirect_url, "denied", "true")?;
+                Ok(see_other(&target, &[]))
+            }
+            _ => Err(Error::user_input("Choose Allow or Deny.")),
+        }
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login", &[]));
+        };
+        let apps = state
+            .store
+            .authorized_apps(&session.user.id)
+            .await?
+            .into_iter()
+            .filter(|a| a.id != WEB_APP_ID)
+            .map(|a| (a.id, a.name, a.description.unwrap_or_default()))
+            .collect();
+        let (csrf, cookies) = csrf(&state, &headers)?;
+        let page = Home {
+            server_name: &state.server.name,
+            user_name: &session.user.name,
+            user_email: &session.user.email,
+            user_initial: initial(&session.user.name),
+            apps,
+            csrf: &csrf,
+        };
+        Ok(render(&page, StatusCode::OK, &cookies, None))
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        check_csrf(&state, &headers, &fields)?;
+        if let Some(session) = session(&state, &headers).await? {
+            let store = state.store.as_ref();
+            store.delete_token(&session.auth.token_id, None).await?;
+            state
+                .tokens
+                .revoked(store, &[session.auth.token_id.clone()])
+                .await?;
+        }
+        let next = safe_next(fields.get("next").map(String::as_str));
+        let clear = state.cookies.clear(state.cookies.session());
+        Ok(see_other(&next, &[clear]))
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn revoke_app(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        check_csrf(&state, &headers, &fields)?;
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login", &[]));
+        };
+        apps::revoke_access(state.store.as_ref(), &state.tokens, &session.auth, &app_id).await?;
+        Ok(see_other("/", &[]))
+    }
+    .await;
+    page_result(&state, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(
+            safe_next(Some("/authn/verify/sca/abc")),
+            "/authn/verify/sca/abc"
+        );
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/a\nb")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn form_targets() {
+        assert_eq!(
+            form_target("http://localhost:29363").as_deref(),
+            Some("http://localhost:29363")
+        );
+        assert_eq!(
+            form_target("https://a.example/cb?x=1").as_deref(),
+            Some("https://a.example")
+        );
+        assert_eq!(
+            form_target("speckle://account").as_deref(),
+            Some("speckle:")
+        );
+    }
+}

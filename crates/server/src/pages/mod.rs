@@ -1,0 +1,147 @@
+//! Server-rendered pages (askama templates in `templates/`, one stylesheet in `assets/`, no
+//! script). Each page is a struct; `render` turns it into a response with the headers every page
+//! carries: a strict Content-Security-Policy, no caching, no framing.
+
+use askama::Template;
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+pub const STYLESHEET: &str = include_str!("../../assets/tessera.css");
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct Login<'a> {
+    pub server_name: &'a str,
+    pub app_name: Option<String>,
+    pub error: Option<String>,
+    pub csrf: &'a str,
+    pub next: &'a str,
+    pub email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct Register<'a> {
+    pub server_name: &'a str,
+    pub app_name: Option<String>,
+    pub error: Option<String>,
+    pub csrf: &'a str,
+    pub next: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub company: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct Consent<'a> {
+    pub server_name: &'a str,
+    pub app_name: &'a str,
+    pub app_initial: String,
+    pub author: String,
+    pub description: Option<&'a str>,
+    pub logo: Option<&'a str>,
+    pub user_name: &'a str,
+    pub user_email: &'a str,
+    pub user_initial: String,
+    /// (name, description) of each scope asked for.
+    pub scopes: Vec<(&'static str, &'static str)>,
+    pub redirect_url: &'a str,
+    pub action: &'a str,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub server_name: &'a str,
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct Home<'a> {
+    pub server_name: &'a str,
+    pub user_name: &'a str,
+    pub user_email: &'a str,
+    pub user_initial: String,
+    /// (id, name, description) of each authorized app.
+    pub apps: Vec<(String, String, String)>,
+    pub csrf: &'a str,
+}
+
+/// The first letter of a name, for avatars.
+pub fn initial(name: &str) -> String {
+    name.chars()
+        .find(|c| c.is_alphanumeric())
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// A rendered page. `form_targets` are origins (or `scheme:` sources) a form on the page may end
+/// up at after the server's redirect, added to CSP `form-action`.
+pub fn render(
+    page: &impl Template,
+    status: StatusCode,
+    cookies: &[String],
+    form_targets: Option<&str>,
+) -> Response {
+    let html = match page.render() {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "page failed to render");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "This page could not be shown.",
+            )
+                .into_response();
+        }
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data: https:; \
+         form-action 'self'{}; frame-ancestors 'none'; base-uri 'none'",
+        form_targets.map(|t| format!(" {t}")).unwrap_or_default()
+    );
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(CONTENT_SECURITY_POLICY, csp);
+    }
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            headers.append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_escape_what_users_write() {
+        let page = ErrorPage {
+            server_name: "Tessera",
+            title: "Oops",
+            message: "<script>alert(1)</script>",
+        };
+        let html = page.render().unwrap();
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn initials() {
+        assert_eq!(initial("ada lovelace"), "A");
+        assert_eq!(initial("  élodie"), "É");
+        assert_eq!(initial(""), "?");
+    }
+}
