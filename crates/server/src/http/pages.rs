@@ -493,7 +493,7 @@ pub async fn logout(
             store.delete_token(&session.auth.token_id, None).await?;
             state
                 .tokens
-                .revoked(store, &[session.auth.token_id.clone()])
+                .revoked(store, std::slice::from_ref(&session.auth.token_id))
                 .await?;
         }
         let next = safe_next(fields.get("next").map(String::as_str));

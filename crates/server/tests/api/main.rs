@@ -4,10 +4,13 @@
 
 mod support;
 
+mod apps;
 mod bearer;
 mod graphql_core;
 mod local_auth;
 mod logout;
+mod oauth;
+mod pages;
 mod personal_tokens;
 mod schema;
 mod specklepy;

@@ -341,3 +341,169 @@ pub fn first_error(body: &Value) -> (String, String, Option<String>) {
 }
 
 pub const INVALID_TOKEN: &str = r#"{"error":"Your token is not valid."}"#;
+
+/// A browser: follows no redirects, keeps cookies (including `Secure` ones, as browsers do for
+/// loopback hosts), and knows the sign-in pages.
+pub struct Browser<'a> {
+    app: &'a TestApp,
+    jar: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Browser<'a> {
+        Browser {
+            app,
+            jar: Default::default(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        let jar = self.jar.lock().unwrap();
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&self, res: &reqwest::Response) {
+        let mut jar = self.jar.lock().unwrap();
+        for set in res.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let (pair, attrs) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.lock().unwrap().get(name).cloned()
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.jar.lock().unwrap().insert(name.into(), value.into());
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let res = self
+            .app
+            .client
+            .get(format!("{}{path}", self.app.url))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&res);
+        res
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let res = self
+            .app
+            .client
+            .post(format!("{}{path}", self.app.url))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&res);
+        res
+    }
+
+    /// The CSRF token the pages gave this browser.
+    pub fn csrf(&self) -> String {
+        self.cookie("__Host-tessera-csrf")
+            .expect("a CSRF cookie (visit a page first)")
+    }
+
+    /// Signs in through the login page.
+    pub async fn sign_in(&self, user: &User) {
+        self.get("/authn/login").await;
+        let csrf = self.csrf();
+        let res = self
+            .post(
+                "/authn/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &user.email),
+                    ("password", &user.password),
+                    ("next", "/"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign-in");
+        assert!(self.cookie("__Host-tessera-session").is_some());
+    }
+
+    /// Opens an authorization URL as a signed-in user and, if asked, allows it; returns where the
+    /// browser is sent.
+    pub async fn authorize(&self, path: &str) -> String {
+        let res = self.get(path).await;
+        if res.status() == StatusCode::SEE_OTHER {
+            return location(res.headers());
+        }
+        assert_eq!(res.status(), StatusCode::OK, "consent page for {path}");
+        let csrf = self.csrf();
+        let res = self
+            .post(path, &[("csrf", &csrf), ("decision", "allow")])
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        location(res.headers())
+    }
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce_pair() -> (String, String) {
+    let verifier = format!(
+        "{}-{}",
+        tessera_server::domain::random_hex(32).unwrap(),
+        tessera_server::domain::random_hex(16).unwrap()
+    );
+    let challenge = tessera_proto::pkce::s256_challenge(&verifier);
+    (verifier, challenge)
+}
+
+impl TestApp {
+    /// Registers an app as `author` (a token with apps:write) and returns (id, secret).
+    pub async fn register_app(
+        &self,
+        author: &str,
+        redirect_url: &str,
+        scopes: &[&str],
+    ) -> (String, String) {
+        let (_, body) = self
+            .graphql(
+                Some(author),
+                "mutation($a: AppCreateInput!) { appCreate(app: $a) }",
+                json!({"a": {"name": "Test App", "description": "An app under test",
+                             "redirectUrl": redirect_url, "scopes": scopes}}),
+            )
+            .await;
+        let id = body["data"]["appCreate"]
+            .as_str()
+            .unwrap_or_else(|| panic!("appCreate failed: {body}"))
+            .to_owned();
+        let (_, body) = self
+            .graphql(
+                Some(author),
+                "query($id: String!) { app(id: $id) { secret } }",
+                json!({"id": id}),
+            )
+            .await;
+        (
+            id,
+            body["data"]["app"]["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `POST /oauth/token` with JSON.
+    pub async fn oauth_token(&self, body: Value) -> (StatusCode, Value) {
+        let res = self.post_json("/oauth/token", body).await;
+        let status = res.status();
+        (status, res.json().await.expect("JSON body"))
+    }
+}

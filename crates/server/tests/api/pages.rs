@@ -1,0 +1,393 @@
+//! The sign-in, registration, consent and account pages, as a browser sees them over HTTP. (The
+//! real-browser run is in the `browser` module.)
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::on_both_backends;
+use crate::support::*;
+
+on_both_backends!(
+    pages_send_protective_headers_and_cookies,
+    login_errors_show_inline_and_keep_the_email,
+    forms_without_the_csrf_token_are_refused,
+    pending_authorization_survives_sign_in,
+    register_page_creates_an_account_or_explains,
+    broken_authorization_requests_never_redirect,
+    next_cannot_leave_the_site,
+    sign_out_ends_the_session,
+    account_page_lists_and_revokes_authorized_apps,
+);
+
+async fn pages_send_protective_headers_and_cookies(app: TestApp) {
+    let browser = Browser::new(&app);
+    for path in ["/authn/login", "/authn/register"] {
+        let res = browser.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let h = res.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(
+            csp.contains("default-src 'none'"),
+            "no inline script: {csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+        let body = res.text().await.unwrap();
+        assert!(!body.contains("<script"), "no script on {path}");
+    }
+    let res = browser.get("/authn/login").await;
+    // The CSRF cookie was set on the first visit only.
+    assert!(res.headers().get("set-cookie").is_none());
+    let user = app.user("Cookie Checker").await;
+    browser.get("/authn/login").await;
+    let res = browser
+        .post(
+            "/authn/login",
+            &[
+                ("csrf", &browser.csrf()),
+                ("email", &user.email),
+                ("password", &user.password),
+            ],
+        )
+        .await;
+    let session = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-tessera-session="))
+        .expect("a session cookie");
+    for attr in [
+        "Path=/",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+        "Max-Age=2592000",
+    ] {
+        assert!(session.contains(attr), "{attr} in {session}");
+    }
+    assert!(!session.contains("Domain"), "{session}");
+    let css = app
+        .client
+        .get(format!("{}/assets/tessera.css", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+}
+
+async fn login_errors_show_inline_and_keep_the_email(app: TestApp) {
+    let user = app.user("Forgetful").await;
+    let browser = Browser::new(&app);
+    browser.get("/authn/login").await;
+    let res = browser
+        .post(
+            "/authn/login",
+            &[
+                ("csrf", &browser.csrf()),
+                ("email", &user.email),
+                ("password", "not my password"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().get("location").is_none());
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Wrong email or password."), "{body}");
+    assert!(
+        body.contains(&format!("value=\"{}\"", user.email)),
+        "the email is kept"
+    );
+    assert!(browser.cookie("__Host-tessera-session").is_none());
+}
+
+async fn forms_without_the_csrf_token_are_refused(app: TestApp) {
+    let user = app.user("Csrf Target").await;
+    let browser = Browser::new(&app);
+    browser.get("/authn/login").await;
+    for csrf in ["", "0123456789abcdef0123456789abcdef"] {
+        let res = browser
+            .post(
+                "/authn/login",
+                &[
+                    ("csrf", csrf),
+                    ("email", &user.email),
+                    ("password", &user.password),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(res.text().await.unwrap().contains("This form has expired"));
+    }
+    assert!(
+        browser.cookie("__Host-tessera-session").is_none(),
+        "no session was created"
+    );
+    // A signed-in browser cannot be made to approve an app by a form from elsewhere.
+    browser.sign_in(&user).await;
+    let res = browser
+        .post(
+            "/authn/verify/sdui/somechallenge",
+            &[("csrf", "forged"), ("decision", "allow")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.headers().get("location").is_none());
+    let res = browser
+        .post(
+            "/authn/verify/sdui/somechallenge",
+            &[("csrf", &browser.csrf()), ("decision", "maybe")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none());
+}
+
+async fn pending_authorization_survives_sign_in(app: TestApp) {
+    let user = app.user("Returning").await;
+    let browser = Browser::new(&app);
+    let (_, challenge) = pkce_pair();
+    let path = format!("/authn/verify/sdui/{challenge}&code_challenge_method=S256");
+    let res = browser.get(&path).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to_login = location(res.headers());
+    assert!(to_login.starts_with("/authn/login?next="), "{to_login}");
+    let page = browser.get(&to_login).await.text().await.unwrap();
+    assert!(
+        page.contains("to continue to <strong>DUI</strong>"),
+        "{page}"
+    );
+    let next = reqwest::Url::parse(&format!("{}{to_login}", app.url))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "next")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(next, path);
+    let res = browser
+        .post(
+            "/authn/login",
+            &[
+                ("csrf", &browser.csrf()),
+                ("email", &user.email),
+                ("password", &user.password),
+                ("next", &next),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(res.headers()), path, "back to the consent page");
+    let consent = browser.get(&path).await;
+    assert_eq!(consent.status(), StatusCode::OK);
+    let csp = consent.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("form-action 'self' https://dui.speckle.systems"),
+        "{csp}"
+    );
+    let html = consent.text().await.unwrap();
+    for expected in [
+        "DUI wants to access your account",
+        "A first-party app of this server",
+        "Read your streams, and any associated information",
+        "streams:read",
+        "https://dui.speckle.systems/authn/callback",
+        "Returning",
+        &user.email,
+    ] {
+        assert!(html.contains(expected), "{expected} on the consent page");
+    }
+}
+
+async fn register_page_creates_an_account_or_explains(app: TestApp) {
+    let existing = app.user("Existing").await;
+    let browser = Browser::new(&app);
+    browser.get("/authn/register").await;
+    let res = browser
+        .post(
+            "/authn/register",
+            &[
+                ("csrf", &browser.csrf()),
+                ("name", "Twin"),
+                ("email", &existing.email),
+                ("password", "password123"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Email taken. Try logging in?"));
+    assert!(body.contains("value=\"Twin\""), "the name is kept");
+    let res = browser
+        .post(
+            "/authn/register",
+            &[
+                ("csrf", &browser.csrf()),
+                ("name", "Newcomer"),
+                ("email", "newcomer@example.org"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert!(res.text().await.unwrap().contains("Password too short"));
+    let res = browser
+        .post(
+            "/authn/register",
+            &[
+                ("csrf", &browser.csrf()),
+                ("name", "Newcomer"),
+                ("email", "newcomer@example.org"),
+                ("password", "long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(home.contains("Newcomer") && home.contains("newcomer@example.org"));
+}
+
+async fn broken_authorization_requests_never_redirect(app: TestApp) {
+    let user = app.user("Careful Browser").await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&user).await;
+    let cases = [
+        (
+            "/authn/verify/nosuchapp/abc".to_owned(),
+            StatusCode::NOT_FOUND,
+            "Unknown app",
+        ),
+        (
+            "/authn/verify/sdui/tooshort&code_challenge_method=S256".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "43 characters",
+        ),
+        (
+            "/authn/verify/sdui/abc?code_challenge_method=S512".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "Unsupported",
+        ),
+        (
+            format!("/authn/verify/sdui/{}", "a".repeat(300)),
+            StatusCode::BAD_REQUEST,
+            "too long",
+        ),
+        (
+            "/authn/verify/sdui/a%3Cb".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "may only contain",
+        ),
+    ];
+    for (path, status, message) in cases {
+        // Signed in or not, the answer is an error page.
+        for b in [&browser, &Browser::new(&app)] {
+            let res = b.get(&path).await;
+            assert_eq!(res.status(), status, "{path}");
+            assert!(
+                res.headers().get("location").is_none(),
+                "{path} must not redirect"
+            );
+            assert!(res.text().await.unwrap().contains(message), "{path}");
+        }
+    }
+}
+
+async fn next_cannot_leave_the_site(app: TestApp) {
+    let user = app.user("Phished").await;
+    for next in [
+        "//evil.example/steal",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let browser = Browser::new(&app);
+        browser.get("/authn/login").await;
+        let res = browser
+            .post(
+                "/authn/login",
+                &[
+                    ("csrf", &browser.csrf()),
+                    ("email", &user.email),
+                    ("password", &user.password),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(location(res.headers()), "/", "{next}");
+    }
+}
+
+async fn sign_out_ends_the_session(app: TestApp) {
+    let user = app.user("Leaving").await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&user).await;
+    let session_token = browser.cookie("__Host-tessera-session").unwrap();
+    assert_eq!(app.whoami(&session_token).await.0, StatusCode::OK);
+    let res = browser
+        .post("/authn/logout", &[("csrf", &browser.csrf())])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        browser.cookie("__Host-tessera-session").is_none(),
+        "the cookie is cleared"
+    );
+    assert_eq!(
+        app.whoami(&session_token).await.0,
+        StatusCode::FORBIDDEN,
+        "and the token revoked"
+    );
+    let res = browser.get("/").await;
+    assert_eq!(location(res.headers()), "/authn/login");
+    // A stale session cookie is just "signed out", not an error.
+    browser.set_cookie("__Host-tessera-session", &session_token);
+    assert_eq!(browser.get("/authn/login").await.status(), StatusCode::OK);
+}
+
+async fn account_page_lists_and_revokes_authorized_apps(app: TestApp) {
+    let user = app.user("Account Owner").await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&user).await;
+    let (id, secret) = app
+        .register_app(
+            &user.token,
+            "http://127.0.0.1:5173/callback",
+            &["profile:read"],
+        )
+        .await;
+    let code = access_code(
+        &browser
+            .authorize(&format!("/authn/verify/{id}/homechallenge"))
+            .await,
+    );
+    let (_, pair) = app
+        .token_endpoint(json!({"appId": id, "appSecret": secret, "accessCode": code, "challenge": "homechallenge"}))
+        .await;
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(home.contains("Test App"), "{home}");
+    assert!(home.contains(&format!("/authn/apps/{id}/revoke")));
+    let res = browser
+        .post(
+            &format!("/authn/apps/{id}/revoke"),
+            &[("csrf", &browser.csrf())],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.whoami(pair["token"].as_str().unwrap()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(!home.contains("Test App"));
+    assert!(home.contains("No app has access to your account yet."));
+}
