@@ -475,7 +475,7 @@ async fn created_and_authorized_apps_follow_changes(app: TestApp) {
         .await;
     authorize(&app, &dev, &id, &secret).await;
     let (_, body) = app.graphql(Some(&dev.token), q, json!({})).await;
-    assert_eq!(ids(&body, "createdApps"), [id.clone()]);
+    assert_eq!(ids(&body, "createdApps"), vec![id.clone()]);
     assert!(ids(&body, "authorizedApps").contains(&id));
     app.graphql(
         Some(&dev.token),
