@@ -6,6 +6,7 @@ mod support;
 
 mod apps;
 mod bearer;
+mod browser;
 mod graphql_core;
 mod local_auth;
 mod logout;

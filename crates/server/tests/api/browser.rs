@@ -1,0 +1,145 @@
+//! A real browser does the documented flow: a small sample app of the test's own (in
+//! `tests/browser/client`) follows the steps of Speckle's OAuth2 + PKCE guide, and headless
+//! Chromium (Debian's `chromium`, driven by `playwright-core` from `tests/browser/flow.mjs`) signs
+//! in and allows it, ending on the app's page showing the user's name. Screenshots of the pages go
+//! to `target/screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use serde_json::Value;
+
+use crate::support::*;
+
+const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+
+fn chromium() -> Option<PathBuf> {
+    let path = PathBuf::from(
+        std::env::var("TESSERA_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+    );
+    if path.exists() {
+        Some(path)
+    } else {
+        missing(&format!(
+            "no Chromium at {} (apt-get install chromium, or set TESSERA_TEST_CHROMIUM)",
+            path.display()
+        ))?;
+        None
+    }
+}
+
+fn playwright_ready() -> Option<()> {
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let module = Path::new(BROWSER_DIR)
+        .join("node_modules/playwright-core")
+        .exists();
+    if node && module {
+        Some(())
+    } else {
+        missing("the browser test needs node and `npm ci` in crates/server/tests/browser")?;
+        None
+    }
+}
+
+/// Serves the sample app on a free port; returns its origin.
+async fn serve_sample_app() -> String {
+    macro_rules! file {
+        ($name:literal, $kind:literal) => {
+            get(|| async {
+                (
+                    [(CONTENT_TYPE, $kind)],
+                    include_str!(concat!("../browser/client/", $name)),
+                )
+            })
+        };
+    }
+    let router = Router::new()
+        .route(
+            "/index.html",
+            file!("index.html", "text/html; charset=utf-8"),
+        )
+        .route(
+            "/callback.html",
+            file!("callback.html", "text/html; charset=utf-8"),
+        )
+        .route(
+            "/pkce-client.js",
+            file!("pkce-client.js", "text/javascript"),
+        )
+        .route("/index.js", file!("index.js", "text/javascript"))
+        .route("/callback.js", file!("callback.js", "text/javascript"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    origin
+}
+
+/// One backend is enough here: the pages do not depend on the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_to_a_pkce_app() {
+    let (Some(chromium), Some(())) = (chromium(), playwright_ready()) else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let user = app.user("Grace Hopper").await;
+    let client = serve_sample_app().await;
+    let (app_id, _) = app
+        .register_app(
+            &user.token,
+            &format!("{client}/callback.html"),
+            &["profile:read", "profile:email"],
+        )
+        .await;
+    let shots = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/screenshots"
+    ));
+    let client_url = format!("{client}/index.html?server={}&app={app_id}", app.url);
+    let (server_url, email, password) =
+        (app.url.clone(), user.email.clone(), user.password.clone());
+    let shots_dir = shots.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("flow.mjs")
+            .current_dir(BROWSER_DIR)
+            .env("SERVER_URL", server_url)
+            .env("CLIENT_URL", client_url)
+            .env("EMAIL", email)
+            .env("PASSWORD", password)
+            .env("SCREENSHOTS", shots_dir)
+            .env("CHROMIUM", chromium)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser flow failed:\n{stdout}\n{stderr}"
+    );
+    let shown: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(shown["name"], "Grace Hopper");
+    assert_eq!(shown["email"], user.email.as_str());
+    for shot in ["login.png", "consent.png", "signed-in.png", "register.png"] {
+        let meta =
+            std::fs::metadata(shots.join(shot)).unwrap_or_else(|_| panic!("{shot} was taken"));
+        assert!(meta.len() > 10_000, "{shot} is a real screenshot");
+    }
+    // The app the browser allowed is now among the user's authorized apps.
+    let (_, body) = app
+        .graphql(
+            Some(&user.token),
+            "{ activeUser { authorizedApps { id } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert!(body.to_string().contains(&app_id));
+}
