@@ -319,6 +319,17 @@ async fn update_revokes_everything_issued_for_the_app(app: TestApp) {
         .token_endpoint(json!({"appId": id, "appSecret": secret, "accessCode": pending, "challenge": "pending"}))
         .await;
     assert_eq!(body, json!({"err": "Access code not found."}));
+    let (_, body) = app
+        .graphql(
+            Some(&user.token),
+            "{ activeUser { authorizedApps { id } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        !body.to_string().contains(&id),
+        "the user must authorize the changed app again: {body}"
+    );
     let updated = fetch_app(&app, Some(&dev.token), &id).await;
     assert_eq!(updated["name"], "Renamed");
     assert_eq!(updated["redirectUrl"], "https://a.example/cb2");
