@@ -34,6 +34,16 @@ pub enum Error {
     /// Authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(Cow<'static, str>),
+    /// Something that does not exist (or that the caller may not know exists), with Speckle's
+    /// code for it, e.g. `STREAM_NOT_FOUND`.
+    #[error("{message}")]
+    NotFound {
+        code: &'static str,
+        message: Cow<'static, str>,
+    },
+    /// A change of project access that is not allowed (`STREAM_INVALID_ACCESS_ERROR`).
+    #[error("{0}")]
+    InvalidAccess(Cow<'static, str>),
     /// A rule of token creation was broken (Speckle's `TOKEN_CREATE_ERROR`).
     #[error("{0}")]
     TokenCreate(Cow<'static, str>),
@@ -89,6 +99,8 @@ impl Error {
             Error::InvalidCredentials | Error::Unauthenticated => "UNAUTHORIZED",
             Error::InvalidToken | Error::MissingScope(_) | Error::Forbidden(_) => "FORBIDDEN",
             Error::TokenCreate(_) => "TOKEN_CREATE_ERROR",
+            Error::NotFound { code, .. } => code,
+            Error::InvalidAccess(_) => "STREAM_INVALID_ACCESS_ERROR",
             Error::Grant(_) | Error::OAuth { .. } => "INVALID_GRANT",
             Error::Store(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -96,9 +108,11 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::UserInput(_) | Error::BadRequest(_) | Error::TokenCreate(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::UserInput(_)
+            | Error::BadRequest(_)
+            | Error::TokenCreate(_)
+            | Error::InvalidAccess(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::OAuth { error, .. } if *error == "invalid_client" => StatusCode::UNAUTHORIZED,
             Error::OAuth { .. } => StatusCode::BAD_REQUEST,
             Error::InvalidCredentials | Error::Unauthenticated | Error::Grant(_) => {

@@ -30,6 +30,23 @@ impl Auth {
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.scopes.contains(scope)
     }
+
+    /// The projects a resource-limited token may reach; `None` when it is not limited to projects.
+    pub fn project_limits(&self) -> Option<Vec<String>> {
+        let rules = self.resources.as_ref()?;
+        let projects: Vec<String> = rules
+            .iter()
+            .filter(|r| r.resource_type == "project")
+            .map(|r| r.resource_id.clone())
+            .collect();
+        (!projects.is_empty()).then_some(projects)
+    }
+
+    /// Whether the token may reach this project (tokens without project limits reach any).
+    pub fn may_reach_project(&self, project_id: &str) -> bool {
+        self.project_limits()
+            .is_none_or(|ids| ids.iter().any(|id| id == project_id))
+    }
 }
 
 #[derive(Clone)]

@@ -4,7 +4,9 @@
 pub mod apps;
 pub mod auth;
 pub mod grants;
+pub mod paging;
 pub mod passwords;
+pub mod projects;
 pub mod tokens;
 pub mod users;
 

@@ -5,8 +5,10 @@
 mod apps;
 mod error;
 mod guards;
+mod projects;
 mod scalars;
 mod server_info;
+mod streams;
 mod tokens;
 mod users;
 
@@ -23,6 +25,8 @@ pub struct Query(
     server_info::ServerInfoQuery,
     users::UserQuery,
     apps::AppQuery,
+    projects::ProjectQuery,
+    streams::StreamQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -30,6 +34,8 @@ pub struct Mutation(
     tokens::TokenMutation,
     users::UserMutation,
     apps::AppMutation,
+    projects::ProjectMutation,
+    streams::StreamMutation,
 );
 
 pub type TesseraSchema = Schema<Query, Mutation, EmptySubscription>;

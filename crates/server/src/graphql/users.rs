@@ -5,13 +5,17 @@ use tessera_proto::{Scope, ServerRole};
 
 use super::apps::{ServerApp, ServerAppListItem, list_item, server_app};
 use super::guards::{HasRole, HasScope, require_role};
+use super::projects::{Collection, PermissionCheckResult, Project, page_args, stream_role};
 use super::scalars::{DateTime, JsonObject};
+use super::streams::{Commit, Stream, user_streams};
 use super::tokens::ApiToken;
 use super::{caller, state};
 use crate::domain::auth::Auth;
+use crate::domain::paging;
+use crate::domain::projects::{self, Access};
 use crate::domain::users::ProfileInput;
 use crate::error::Error;
-use crate::store::UserRecord;
+use crate::store::{ProjectFilter, UserRecord, UserSearch};
 
 /// Speckle's `@isOwner`: only the user themselves (or a server admin) may read the field.
 fn require_owner<'a>(
@@ -29,14 +33,24 @@ fn require_owner<'a>(
     Ok(auth)
 }
 
+/// What a user may do on the server.
 #[derive(SimpleObject)]
-pub struct UserStreamCollection {
-    total_count: i64,
+pub struct RootPermissionChecks {
+    can_create_personal_project: PermissionCheckResult,
 }
 
-#[derive(SimpleObject)]
-pub struct CommitCollection {
-    total_count: i64,
+#[derive(InputObject, Default)]
+pub struct UserProjectsFilter {
+    /// Part of the project name.
+    search: Option<String>,
+    /// Only projects where you hold one of these roles.
+    only_with_roles: Option<Vec<String>>,
+    /// Tessera has no workspaces: any workspace id gives no projects.
+    workspace_id: Option<String>,
+    /// Every Tessera project is personal.
+    personal_only: Option<bool>,
+    /// Access always comes from a role in Tessera.
+    include_implicit_access: Option<bool>,
 }
 
 /// The public part of a profile, which anyone with `users:read` may see (`LimitedUser`), and
@@ -179,26 +193,98 @@ impl User {
         Ok(apps)
     }
 
-    /// The projects the user collaborates on.
+    /// The projects you collaborate on, most recently updated first.
     #[graphql(guard = "HasScope(Scope::StreamsRead)")]
-    async fn streams(&self, ctx: &Context<'_>) -> Result<UserStreamCollection> {
-        require_owner(caller(ctx), &self.record, "streams")?;
-        let (total_count, _) = state(ctx)
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 25)] limit: i32,
+        cursor: Option<String>,
+        filter: Option<UserProjectsFilter>,
+    ) -> Result<Collection<Project>> {
+        let auth = require_owner(caller(ctx), &self.record, "projects")?;
+        let f = filter.unwrap_or_default();
+        let mut ids = auth.project_limits();
+        if f.workspace_id.is_some() {
+            ids = Some(Vec::new());
+        }
+        let roles = f
+            .only_with_roles
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|n| stream_role(n))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let filter = ProjectFilter {
+            search: f.search,
+            roles,
+            ids,
+        };
+        let page = state(ctx)
             .store
-            .user_activity_counts(&self.record.id)
+            .user_projects(
+                &self.record.id,
+                &filter,
+                &page_args(limit, cursor.as_deref())?,
+            )
             .await?;
-        Ok(UserStreamCollection { total_count })
+        Ok(Collection::from_page(page, |(project, role)| {
+            Project::new(Access {
+                project,
+                role: Some(role),
+            })
+        }))
     }
 
-    /// The versions (commits) the user authored.
+    /// What you may do on this server.
+    async fn permissions(&self, ctx: &Context<'_>) -> Result<RootPermissionChecks> {
+        require_owner(caller(ctx), &self.record, "permissions")?;
+        Ok(RootPermissionChecks {
+            can_create_personal_project: projects::check_create(caller(ctx)).into(),
+        })
+    }
+
+    /// The streams (projects) the user collaborates on.
     #[graphql(guard = "HasScope(Scope::StreamsRead)")]
-    async fn commits(&self, ctx: &Context<'_>) -> Result<CommitCollection> {
-        require_owner(caller(ctx), &self.record, "commits")?;
-        let (_, total_count) = state(ctx)
-            .store
-            .user_activity_counts(&self.record.id)
+    async fn streams(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 25)] limit: i32,
+        cursor: Option<String>,
+    ) -> Result<Collection<Stream>> {
+        let auth = require_owner(caller(ctx), &self.record, "streams")?;
+        let store = state(ctx).store.as_ref();
+        Ok(user_streams(
+            store,
+            &self.record.id,
+            auth.project_limits(),
+            None,
+            limit,
+            cursor,
+        )
+        .await?)
+    }
+
+    /// The commits (versions) the user authored.
+    #[graphql(guard = "HasScope(Scope::StreamsRead)")]
+    async fn commits(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 25)] limit: i32,
+        cursor: Option<String>,
+    ) -> Result<Collection<Commit>> {
+        let auth = require_owner(caller(ctx), &self.record, "commits")?;
+        let store = state(ctx).store.as_ref();
+        let page = store
+            .user_versions(
+                &self.record.id,
+                auth.project_limits().as_deref(),
+                &page_args(limit, cursor.as_deref())?,
+            )
             .await?;
-        Ok(CommitCollection { total_count })
+        Ok(Collection::from_page(page, Commit))
     }
 }
 
@@ -212,6 +298,51 @@ async fn active_user(ctx: &Context<'_>) -> Result<Option<User>> {
         .user_by_id(&auth.user_id)
         .await?
         .map(User::new))
+}
+
+#[derive(SimpleObject)]
+pub struct UserSearchResultCollection {
+    cursor: Option<String>,
+    items: Vec<LimitedUser>,
+}
+
+async fn search(
+    ctx: &Context<'_>,
+    text: &str,
+    min_chars: usize,
+    limit: i32,
+    cursor: Option<String>,
+    email_only: bool,
+    include_archived: bool,
+) -> Result<UserSearchResultCollection, Error> {
+    if text.trim().chars().count() < min_chars {
+        return Err(Error::BadRequest(
+            format!("Search query must be at least {min_chars} characters.").into(),
+        ));
+    }
+    let query = UserSearch {
+        text: text.to_owned(),
+        email_only,
+        include_archived,
+    };
+    let page = state(ctx)
+        .store
+        .search_users(&query, &page_args(limit, cursor.as_deref())?)
+        .await?;
+    Ok(UserSearchResultCollection {
+        cursor: page.next.as_ref().map(paging::encode),
+        items: page.items.iter().map(LimitedUser::from).collect(),
+    })
+}
+
+#[derive(InputObject)]
+pub struct UsersRetrievalInput {
+    /// Part of a name, or a whole email.
+    query: String,
+    #[graphql(default = 10)]
+    limit: i32,
+    cursor: Option<String>,
+    email_only: Option<bool>,
 }
 
 #[derive(Default)]
@@ -242,6 +373,43 @@ impl UserQuery {
         }
         require_role(auth, ServerRole::Guest)?;
         Ok(state(ctx).store.user_by_id(&id).await?.map(User::new))
+    }
+
+    /// Users whose name contains `query` (at least 3 characters) or whose email is `query`.
+    #[graphql(
+        guard = "HasScope(Scope::UsersRead).and(HasRole(ServerRole::Guest))",
+        deprecation = "Use users"
+    )]
+    async fn user_search(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        #[graphql(default = 25)] limit: i32,
+        cursor: Option<String>,
+        #[graphql(default = false)] archived: bool,
+        #[graphql(default = false)] email_only: bool,
+    ) -> Result<UserSearchResultCollection> {
+        Ok(search(ctx, &query, 3, limit, cursor, email_only, archived).await?)
+    }
+
+    /// Users whose name contains the query or whose email is the query.
+    #[graphql(guard = "HasScope(Scope::UsersRead).and(HasRole(ServerRole::Guest))")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        input: UsersRetrievalInput,
+    ) -> Result<UserSearchResultCollection> {
+        let email_only = input.email_only.unwrap_or(false);
+        Ok(search(
+            ctx,
+            &input.query,
+            1,
+            input.limit,
+            input.cursor,
+            email_only,
+            false,
+        )
+        .await?)
     }
 
     /// Another user's public profile; `null` for an unknown id.

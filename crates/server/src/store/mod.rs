@@ -10,7 +10,7 @@
 mod sql;
 
 use async_trait::async_trait;
-use tessera_proto::{ChallengeMethod, ScopeSet, ServerRole, TokenDigest};
+use tessera_proto::{ChallengeMethod, ScopeSet, ServerRole, StreamRole, TokenDigest};
 use tokio::sync::mpsc;
 
 use crate::clock::Millis;
@@ -183,6 +183,129 @@ pub struct RefreshRecord {
 /// A new refresh token; `used` starts false.
 pub type NewRefresh = RefreshRecord;
 
+/// Who may see a project. Speckle's `UNLISTED` is stored (and read back) as `PUBLIC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Private,
+    Public,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "PRIVATE",
+            Visibility::Public => "PUBLIC",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Visibility> {
+        match s {
+            "PRIVATE" => Some(Visibility::Private),
+            "PUBLIC" | "UNLISTED" => Some(Visibility::Public),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectRecord {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub visibility: Visibility,
+    pub allow_public_comments: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelRecord {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub author_id: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct VersionRecord {
+    pub id: String,
+    pub project_id: String,
+    pub model_id: String,
+    pub author_id: Option<String>,
+    pub referenced_object: String,
+    pub message: Option<String>,
+    pub source_application: Option<String>,
+    pub total_children_count: Option<i64>,
+    pub parents: Vec<String>,
+    pub created_at: Millis,
+}
+
+/// Where a page of a list starts: after the item with this sort key and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: i64,
+    pub id: String,
+}
+
+/// A page of a list, newest first.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub after: Option<Cursor>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<Cursor>,
+}
+
+/// Which projects a listing includes.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectFilter {
+    /// Part of the name (case-insensitive).
+    pub search: Option<String>,
+    /// Only projects where the user holds one of these roles.
+    pub roles: Option<Vec<StreamRole>>,
+    /// Only these projects (a resource-limited token).
+    pub ids: Option<Vec<String>>,
+}
+
+/// Which models a listing includes.
+#[derive(Debug, Clone, Default)]
+pub struct ModelFilter {
+    pub search: Option<String>,
+    pub ids: Option<Vec<String>>,
+    pub exclude_ids: Option<Vec<String>>,
+    pub only_with_versions: bool,
+    /// Only models these users created.
+    pub authors: Option<Vec<String>>,
+    /// Only models with versions sent from these applications.
+    pub source_apps: Option<Vec<String>>,
+}
+
+/// Which users a search finds.
+#[derive(Debug, Clone)]
+pub struct UserSearch {
+    /// Part of the name, or a whole email.
+    pub text: String,
+    pub email_only: bool,
+    pub include_archived: bool,
+}
+
+/// What happened when a project role was changed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RoleChange {
+    Done,
+    /// Refused: the project would have no owner left.
+    LastOwner,
+}
+
 /// What happened when a refresh token was spent.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
@@ -210,8 +333,76 @@ pub trait Store: Send + Sync + 'static {
     /// A user with their password hash, by lowercased email.
     async fn user_credentials(&self, email: &str) -> Result<Option<(UserRecord, Option<String>)>>;
     async fn update_profile(&self, id: &str, update: ProfileUpdate) -> Result<Option<UserRecord>>;
-    /// How many projects the user is a collaborator on, and how many versions they authored.
-    async fn user_activity_counts(&self, id: &str) -> Result<(i64, i64)>;
+    /// Users by part of their name or their whole email, by name.
+    async fn search_users(
+        &self,
+        query: &UserSearch,
+        page: &PageRequest,
+    ) -> Result<Page<UserRecord>>;
+
+    // Projects.
+
+    /// Creates a project with `owner_id` as its owner.
+    async fn create_project(&self, project: &ProjectRecord, owner_id: &str) -> Result<()>;
+    async fn project(&self, id: &str) -> Result<Option<ProjectRecord>>;
+    async fn update_project(&self, project: &ProjectRecord) -> Result<()>;
+    async fn delete_project(&self, id: &str) -> Result<bool>;
+    async fn project_role(&self, project_id: &str, user_id: &str) -> Result<Option<StreamRole>>;
+    /// Sets (or with `None` removes) a user's role, refusing to leave the project without owner.
+    async fn set_project_role(
+        &self,
+        project_id: &str,
+        user_id: &str,
+        role: Option<StreamRole>,
+        now: Millis,
+    ) -> Result<RoleChange>;
+    /// The collaborators, owners first.
+    async fn project_team(&self, project_id: &str) -> Result<Vec<(UserRecord, StreamRole)>>;
+    /// The projects a user collaborates on, most recently updated first.
+    async fn user_projects(
+        &self,
+        user_id: &str,
+        filter: &ProjectFilter,
+        page: &PageRequest,
+    ) -> Result<Page<(ProjectRecord, StreamRole)>>;
+    /// The applications versions of the project were sent from.
+    async fn project_source_apps(&self, project_id: &str) -> Result<Vec<String>>;
+
+    // Models and versions.
+
+    /// `false` when the project already has a model of that name (in any case).
+    async fn create_model(&self, model: &ModelRecord) -> Result<bool>;
+    async fn model(&self, id: &str) -> Result<Option<ModelRecord>>;
+    async fn model_by_name(&self, project_id: &str, name: &str) -> Result<Option<ModelRecord>>;
+    /// `false` when the new name is taken.
+    async fn update_model(&self, model: &ModelRecord) -> Result<bool>;
+    async fn delete_model(&self, id: &str) -> Result<bool>;
+    async fn project_models(
+        &self,
+        project_id: &str,
+        filter: &ModelFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ModelRecord>>;
+    /// Stores a version and marks its model and project updated.
+    async fn create_version(&self, version: &VersionRecord) -> Result<()>;
+    async fn version(&self, id: &str) -> Result<Option<VersionRecord>>;
+    async fn update_version_message(&self, id: &str, message: Option<&str>) -> Result<bool>;
+    async fn delete_versions(&self, project_id: &str, ids: &[String]) -> Result<u64>;
+    /// Versions of a project, or of one of its models (optionally only `ids`), newest first.
+    async fn versions(
+        &self,
+        project_id: &str,
+        model_id: Option<&str>,
+        ids: Option<&[String]>,
+        page: &PageRequest,
+    ) -> Result<Page<VersionRecord>>;
+    /// Versions a user authored (optionally only in `projects`), newest first.
+    async fn user_versions(
+        &self,
+        user_id: &str,
+        projects: Option<&[String]>,
+        page: &PageRequest,
+    ) -> Result<Page<VersionRecord>>;
 
     // Apps.
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
-use tessera_proto::{ScopeSet, ServerRole, TokenDigest};
+use tessera_proto::{ScopeSet, ServerRole, StreamRole, TokenDigest};
 
 use super::*;
 use crate::error::{Error, Result};
@@ -205,6 +205,189 @@ async fn insert_refresh(conn: &mut AnyConnection, refresh: &NewRefresh) -> Resul
     Ok(())
 }
 
+/// A statement built in pieces; placeholders are numbered in order of appearance, as SQLite
+/// needs (it binds `$n` by first appearance).
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Sql {
+    fn new(text: &str) -> Sql {
+        Sql {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, text: &str) -> &mut Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    fn arg(&mut self, arg: Arg) -> &mut Sql {
+        self.args.push(arg);
+        let n = self.args.len();
+        self.text.push_str(&format!("${n}"));
+        self
+    }
+
+    fn text(&mut self, value: &str) -> &mut Sql {
+        self.arg(Arg::Text(value.to_owned()))
+    }
+
+    fn int(&mut self, value: i64) -> &mut Sql {
+        self.arg(Arg::Int(value))
+    }
+
+    /// `column IN ($a, $b, …)`; an empty list matches nothing.
+    fn in_list(&mut self, column: &str, values: &[String]) -> &mut Sql {
+        if values.is_empty() {
+            return self.push("1 = 0");
+        }
+        self.push(column).push(" IN (");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.text(v);
+        }
+        self.push(")")
+    }
+
+    /// Keyset pagination, newest first: `AND (key < $k OR (key = $k AND id < $id))`.
+    fn after(&mut self, key: &str, id: &str, cursor: &Option<Cursor>) -> &mut Sql {
+        if let Some(c) = cursor {
+            let n = self.args.len() + 1;
+            self.args.push(Arg::Int(c.key));
+            self.args.push(Arg::Text(c.id.clone()));
+            self.text.push_str(&format!(
+                " AND ({key} < ${n} OR ({key} = ${n} AND {id} < ${}))",
+                n + 1
+            ));
+        }
+        self
+    }
+
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.text);
+        for arg in &self.args {
+            q = match arg {
+                Arg::Text(t) => q.bind(t.clone()),
+                Arg::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+/// A `LIKE` pattern matching `text` anywhere, with `%`, `_` and `\` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let escaped: String = text
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// Runs a listing: one query for the page (one row more than asked, to know if there is a next),
+/// one for the total.
+async fn page<T>(
+    pool: &AnyPool,
+    mut select: Sql,
+    count: Sql,
+    order: (&str, &str),
+    page: &PageRequest,
+    map: impl Fn(&AnyRow) -> Result<T>,
+    key_of: impl Fn(&T) -> Cursor,
+) -> Result<Page<T>> {
+    select
+        .after(order.0, order.1, &page.after)
+        .push(&format!(
+            " ORDER BY {} DESC, {} DESC LIMIT ",
+            order.0, order.1
+        ))
+        .int(page.limit + 1);
+    let rows = select.query().fetch_all(pool).await?;
+    let mut items = rows.iter().map(map).collect::<Result<Vec<T>>>()?;
+    let more = items.len() as i64 > page.limit;
+    items.truncate(page.limit.max(0) as usize);
+    let next = if more {
+        items.last().map(&key_of)
+    } else {
+        None
+    };
+    let total: i64 = count.query().fetch_one(pool).await?.try_get(0)?;
+    Ok(Page { items, total, next })
+}
+
+const PROJECT_COLUMNS: &str = "s.id, s.name, s.description, s.visibility, s.allow_public_comments, s.created_at, s.updated_at";
+const MODEL_COLUMNS: &str = "id, stream_id, name, description, author_id, created_at, updated_at";
+const VERSION_COLUMNS: &str = "id, stream_id, model_id, author_id, referenced_object, message, \
+     source_application, total_children_count, parents, created_at";
+
+fn project(row: &AnyRow) -> Result<ProjectRecord> {
+    let visibility: String = row.try_get("visibility")?;
+    Ok(ProjectRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        visibility: Visibility::parse(&visibility)
+            .ok_or_else(|| Error::Internal(format!("unknown visibility {visibility:?}")))?,
+        allow_public_comments: row.try_get::<i64, _>("allow_public_comments")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn stream_role(name: &str) -> Result<StreamRole> {
+    StreamRole::from_name(name).ok_or_else(|| Error::Internal(format!("unknown role {name:?}")))
+}
+
+fn model(row: &AnyRow) -> Result<ModelRecord> {
+    Ok(ModelRecord {
+        id: row.try_get("id")?,
+        project_id: row.try_get("stream_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        author_id: row.try_get("author_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn version(row: &AnyRow) -> Result<VersionRecord> {
+    let parents: Option<String> = row.try_get("parents")?;
+    Ok(VersionRecord {
+        id: row.try_get("id")?,
+        project_id: row.try_get("stream_id")?,
+        model_id: row.try_get("model_id")?,
+        author_id: row.try_get("author_id")?,
+        referenced_object: row.try_get("referenced_object")?,
+        message: row.try_get("message")?,
+        source_application: row.try_get("source_application")?,
+        total_children_count: row.try_get("total_children_count")?,
+        parents: parents
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or_default(),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> Result<()> {
@@ -291,17 +474,6 @@ impl Store for SqlStore {
         }
         let row = query.bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(user).transpose()
-    }
-
-    async fn user_activity_counts(&self, id: &str) -> Result<(i64, i64)> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM stream_acl WHERE user_id = $1) AS streams, \
-             (SELECT COUNT(*) FROM versions WHERE author_id = $1) AS versions",
-        )
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((row.try_get("streams")?, row.try_get("versions")?))
     }
 
     async fn app(&self, id: &str) -> Result<Option<AppRecord>> {
@@ -770,5 +942,495 @@ impl Store for SqlStore {
             }
         });
         Ok(Some(rx))
+    }
+
+    async fn search_users(
+        &self,
+        query: &UserSearch,
+        page_req: &PageRequest,
+    ) -> Result<Page<UserRecord>> {
+        let email = query.text.trim().to_lowercase();
+        let filter = |sql: &mut Sql| {
+            sql.push(" WHERE (email = ").text(&email);
+            if !query.email_only {
+                sql.push(" OR lower(name) LIKE ")
+                    .text(&contains_pattern(query.text.trim()))
+                    .push(" ESCAPE '\\'");
+            }
+            sql.push(")");
+            if !query.include_archived {
+                sql.push(" AND role <> 'server:archived-user'");
+            }
+        };
+        let mut select = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users"));
+        filter(&mut select);
+        let mut count = Sql::new("SELECT COUNT(*) FROM users");
+        filter(&mut count);
+        page(
+            &self.pool,
+            select,
+            count,
+            ("created_at", "id"),
+            page_req,
+            user,
+            |u| Cursor {
+                key: u.created_at,
+                id: u.id.clone(),
+            },
+        )
+        .await
+    }
+
+    async fn create_project(&self, p: &ProjectRecord, owner_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO streams (id, name, description, visibility, allow_public_comments, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(p.visibility.as_str())
+        .bind(flag(p.allow_public_comments))
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO stream_acl (stream_id, user_id, role) VALUES ($1, $2, $3)")
+            .bind(&p.id)
+            .bind(owner_id)
+            .bind(StreamRole::Owner.name())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn project(&self, id: &str) -> Result<Option<ProjectRecord>> {
+        let sql = format!("SELECT {PROJECT_COLUMNS} FROM streams s WHERE s.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(project).transpose()
+    }
+
+    async fn update_project(&self, p: &ProjectRecord) -> Result<()> {
+        sqlx::query(
+            "UPDATE streams SET name = $1, description = $2, visibility = $3, \
+             allow_public_comments = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(p.visibility.as_str())
+        .bind(flag(p.allow_public_comments))
+        .bind(p.updated_at)
+        .bind(&p.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_project(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM streams WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn project_role(&self, project_id: &str, user_id: &str) -> Result<Option<StreamRole>> {
+        let row = sqlx::query("SELECT role FROM stream_acl WHERE stream_id = $1 AND user_id = $2")
+            .bind(project_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| stream_role(&r.try_get::<String, _>("role")?))
+            .transpose()
+    }
+
+    async fn set_project_role(
+        &self,
+        project_id: &str,
+        user_id: &str,
+        role: Option<StreamRole>,
+        now: Millis,
+    ) -> Result<RoleChange> {
+        // Write first, so that SQLite takes the write lock before the owner count is read.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE streams SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(project_id)
+            .execute(&mut *tx)
+            .await?;
+        let current =
+            sqlx::query("SELECT role FROM stream_acl WHERE stream_id = $1 AND user_id = $2")
+                .bind(project_id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<String, _>("role"))
+                .transpose()?;
+        if current.as_deref() == Some(StreamRole::Owner.name()) && role != Some(StreamRole::Owner) {
+            let owners: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM stream_acl WHERE stream_id = $1 AND role = 'stream:owner'",
+            )
+            .bind(project_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            if owners <= 1 {
+                tx.rollback().await?;
+                return Ok(RoleChange::LastOwner);
+            }
+        }
+        match role {
+            Some(role) => {
+                sqlx::query(
+                    "INSERT INTO stream_acl (stream_id, user_id, role) VALUES ($1, $2, $3) \
+                     ON CONFLICT (stream_id, user_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(project_id)
+                .bind(user_id)
+                .bind(role.name())
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM stream_acl WHERE stream_id = $1 AND user_id = $2")
+                    .bind(project_id)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(RoleChange::Done)
+    }
+
+    async fn project_team(&self, project_id: &str) -> Result<Vec<(UserRecord, StreamRole)>> {
+        let sql = format!(
+            "SELECT {}, a.role AS stream_role FROM stream_acl a JOIN users u ON u.id = a.user_id \
+             WHERE a.stream_id = $1 ORDER BY CASE a.role WHEN 'stream:owner' THEN 0 \
+             WHEN 'stream:contributor' THEN 1 ELSE 2 END, lower(u.name), u.id",
+            USER_COLUMNS
+                .split(", ")
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        sqlx::query(&sql)
+            .bind(project_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    user(r)?,
+                    stream_role(&r.try_get::<String, _>("stream_role")?)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn user_projects(
+        &self,
+        user_id: &str,
+        filter: &ProjectFilter,
+        page_req: &PageRequest,
+    ) -> Result<Page<(ProjectRecord, StreamRole)>> {
+        let conditions = |sql: &mut Sql| {
+            sql.push(" FROM streams s JOIN stream_acl a ON a.stream_id = s.id WHERE a.user_id = ")
+                .text(user_id);
+            if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
+                sql.push(" AND lower(s.name) LIKE ")
+                    .text(&contains_pattern(search.trim()))
+                    .push(" ESCAPE '\\'");
+            }
+            if let Some(roles) = &filter.roles {
+                let names: Vec<String> = roles.iter().map(|r| r.name().to_owned()).collect();
+                sql.push(" AND ").in_list("a.role", &names);
+            }
+            if let Some(ids) = &filter.ids {
+                sql.push(" AND ").in_list("s.id", ids);
+            }
+        };
+        let mut select = Sql::new(&format!("SELECT {PROJECT_COLUMNS}, a.role AS stream_role"));
+        conditions(&mut select);
+        let mut count = Sql::new("SELECT COUNT(*)");
+        conditions(&mut count);
+        page(
+            &self.pool,
+            select,
+            count,
+            ("s.updated_at", "s.id"),
+            page_req,
+            |r| {
+                Ok((
+                    project(r)?,
+                    stream_role(&r.try_get::<String, _>("stream_role")?)?,
+                ))
+            },
+            |(p, _)| Cursor {
+                key: p.updated_at,
+                id: p.id.clone(),
+            },
+        )
+        .await
+    }
+
+    async fn project_source_apps(&self, project_id: &str) -> Result<Vec<String>> {
+        sqlx::query(
+            "SELECT DISTINCT source_application FROM versions WHERE stream_id = $1 \
+             AND source_application IS NOT NULL ORDER BY source_application",
+        )
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("source_application")?))
+        .collect()
+    }
+
+    async fn create_model(&self, m: &ModelRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO models (id, stream_id, name, description, author_id, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(&m.id)
+        .bind(&m.project_id)
+        .bind(&m.name)
+        .bind(&m.description)
+        .bind(&m.author_id)
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn model(&self, id: &str) -> Result<Option<ModelRecord>> {
+        let sql = format!("SELECT {MODEL_COLUMNS} FROM models WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(model).transpose()
+    }
+
+    async fn model_by_name(&self, project_id: &str, name: &str) -> Result<Option<ModelRecord>> {
+        let sql =
+            format!("SELECT {MODEL_COLUMNS} FROM models WHERE stream_id = $1 AND lower(name) = $2");
+        let row = sqlx::query(&sql)
+            .bind(project_id)
+            .bind(name.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(model).transpose()
+    }
+
+    async fn update_model(&self, m: &ModelRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE models SET name = $1, description = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(&m.name)
+        .bind(&m.description)
+        .bind(m.updated_at)
+        .bind(&m.id)
+        .execute(&self.pool)
+        .await;
+        match done {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_model(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM models WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn project_models(
+        &self,
+        project_id: &str,
+        filter: &ModelFilter,
+        page_req: &PageRequest,
+    ) -> Result<Page<ModelRecord>> {
+        let conditions = |sql: &mut Sql| {
+            sql.push(" FROM models m WHERE m.stream_id = ")
+                .text(project_id);
+            if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
+                sql.push(" AND lower(m.name) LIKE ")
+                    .text(&contains_pattern(search.trim()))
+                    .push(" ESCAPE '\\'");
+            }
+            if let Some(ids) = &filter.ids {
+                sql.push(" AND ").in_list("m.id", ids);
+            }
+            if let Some(ids) = filter.exclude_ids.as_ref().filter(|ids| !ids.is_empty()) {
+                sql.push(" AND NOT (").in_list("m.id", ids).push(")");
+            }
+            if filter.only_with_versions {
+                sql.push(" AND EXISTS (SELECT 1 FROM versions v WHERE v.model_id = m.id)");
+            }
+            if let Some(authors) = &filter.authors {
+                sql.push(" AND ").in_list("m.author_id", authors);
+            }
+            if let Some(apps) = &filter.source_apps {
+                sql.push(" AND EXISTS (SELECT 1 FROM versions v WHERE v.model_id = m.id AND ")
+                    .in_list("v.source_application", apps)
+                    .push(")");
+            }
+        };
+        let columns = MODEL_COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut select = Sql::new(&format!("SELECT {columns}"));
+        conditions(&mut select);
+        let mut count = Sql::new("SELECT COUNT(*)");
+        conditions(&mut count);
+        page(
+            &self.pool,
+            select,
+            count,
+            ("m.updated_at", "m.id"),
+            page_req,
+            model,
+            |m| Cursor {
+                key: m.updated_at,
+                id: m.id.clone(),
+            },
+        )
+        .await
+    }
+
+    async fn create_version(&self, v: &VersionRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO versions (id, stream_id, model_id, author_id, referenced_object, \
+             message, source_application, total_children_count, parents, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&v.id)
+        .bind(&v.project_id)
+        .bind(&v.model_id)
+        .bind(&v.author_id)
+        .bind(&v.referenced_object)
+        .bind(&v.message)
+        .bind(&v.source_application)
+        .bind(v.total_children_count)
+        .bind(serde_json::to_string(&v.parents).map_err(|e| Error::Internal(e.to_string()))?)
+        .bind(v.created_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE models SET updated_at = $1 WHERE id = $2")
+            .bind(v.created_at)
+            .bind(&v.model_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE streams SET updated_at = $1 WHERE id = $2")
+            .bind(v.created_at)
+            .bind(&v.project_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn version(&self, id: &str) -> Result<Option<VersionRecord>> {
+        let sql = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(version).transpose()
+    }
+
+    async fn update_version_message(&self, id: &str, message: Option<&str>) -> Result<bool> {
+        let done = sqlx::query("UPDATE versions SET message = $1 WHERE id = $2")
+            .bind(message)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_versions(&self, project_id: &str, ids: &[String]) -> Result<u64> {
+        let mut sql = Sql::new("DELETE FROM versions WHERE stream_id = ");
+        sql.text(project_id).push(" AND ").in_list("id", ids);
+        Ok(sql.query().execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn versions(
+        &self,
+        project_id: &str,
+        model_id: Option<&str>,
+        ids: Option<&[String]>,
+        page_req: &PageRequest,
+    ) -> Result<Page<VersionRecord>> {
+        let conditions = |sql: &mut Sql| {
+            sql.push(" FROM versions WHERE stream_id = ")
+                .text(project_id);
+            if let Some(model_id) = model_id {
+                sql.push(" AND model_id = ").text(model_id);
+            }
+            if let Some(ids) = ids {
+                sql.push(" AND ").in_list("id", ids);
+            }
+        };
+        let mut select = Sql::new(&format!("SELECT {VERSION_COLUMNS}"));
+        conditions(&mut select);
+        let mut count = Sql::new("SELECT COUNT(*)");
+        conditions(&mut count);
+        page(
+            &self.pool,
+            select,
+            count,
+            ("created_at", "id"),
+            page_req,
+            version,
+            |v| Cursor {
+                key: v.created_at,
+                id: v.id.clone(),
+            },
+        )
+        .await
+    }
+
+    async fn user_versions(
+        &self,
+        user_id: &str,
+        projects: Option<&[String]>,
+        page_req: &PageRequest,
+    ) -> Result<Page<VersionRecord>> {
+        let conditions = |sql: &mut Sql| {
+            sql.push(" FROM versions WHERE author_id = ").text(user_id);
+            if let Some(ids) = projects {
+                sql.push(" AND ").in_list("stream_id", ids);
+            }
+        };
+        let mut select = Sql::new(&format!("SELECT {VERSION_COLUMNS}"));
+        conditions(&mut select);
+        let mut count = Sql::new("SELECT COUNT(*)");
+        conditions(&mut count);
+        page(
+            &self.pool,
+            select,
+            count,
+            ("created_at", "id"),
+            page_req,
+            version,
+            |v| Cursor {
+                key: v.created_at,
+                id: v.id.clone(),
+            },
+        )
+        .await
     }
 }
