@@ -13,6 +13,7 @@ mod logout;
 mod oauth;
 mod pages;
 mod personal_tokens;
+mod projects;
 mod schema;
 mod specklepy;
 mod token_exchange;

@@ -11,7 +11,10 @@ use serde_json::json;
 use crate::on_both_backends;
 use crate::support::*;
 
-on_both_backends!(specklepy_works_unchanged);
+on_both_backends!(
+    specklepy_works_unchanged,
+    specklepy_projects_models_and_versions
+);
 
 fn python_with_specklepy() -> Option<PathBuf> {
     let candidate = std::env::var_os("TESSERA_TEST_PYTHON")
@@ -91,6 +94,44 @@ async fn specklepy_works_unchanged(app: TestApp) {
             .env("TESSERA_USER_NAME", "Py User")
             .env("TESSERA_USER_EMAIL", "py.user@example.org")
             .env("TESSERA_USER_ID", user_id)
+            .output()
+            .expect("run python")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "specklepy check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
+/// specklepy's project, model, version and user calls (`tests/python/specklepy_projects.py`).
+async fn specklepy_projects_models_and_versions(app: TestApp) {
+    let Some(python) = python_with_specklepy() else {
+        return;
+    };
+    let first = app.user("Py Owner").await;
+    let second = app.user("Py Collaborator").await;
+    let read_only = app
+        .pat(&first.token, &["streams:read", "profile:read"])
+        .await;
+    let host = app.url.trim_start_matches("http://").to_owned();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/specklepy_projects.py"
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .env("TESSERA_HOST", host)
+            .env("TESSERA_TOKEN", first.token)
+            .env("TESSERA_SECOND_TOKEN", second.token)
+            .env("TESSERA_SECOND_ID", second.id)
+            .env("TESSERA_SECOND_EMAIL", second.email)
+            .env("TESSERA_READ_ONLY_TOKEN", read_only)
             .output()
             .expect("run python")
     })

@@ -199,6 +199,11 @@ pub fn location(headers: &HeaderMap) -> String {
 }
 
 impl TestApp {
+    /// The test's clock.
+    pub fn clock_now(&self) -> i64 {
+        self.clock.now()
+    }
+
     /// A second server on the same database and clock, as a replica behind a load balancer.
     pub async fn replica(&self) -> TestApp {
         start(
