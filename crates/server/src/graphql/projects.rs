@@ -17,7 +17,7 @@ use crate::domain::projects::{
 };
 use crate::error::Error;
 use crate::store::{
-    ModelFilter, ModelRecord, Page, ProjectRecord, Store, VersionRecord, Visibility,
+    ModelFilter, ModelRecord, Page, ProjectRecord, Store, VersionFilter, VersionRecord, Visibility,
 };
 
 /// One page of a list.
@@ -198,23 +198,27 @@ pub async fn model_page(
     Ok(Collection::from_page(page, Model))
 }
 
-pub async fn version_page(
+/// A page of versions (or, through `item`, of legacy commits).
+pub async fn version_page<T: OutputType>(
     store: &dyn Store,
-    project_id: &str,
-    model_id: Option<&str>,
+    filter: VersionFilter,
     limit: i32,
     cursor: Option<String>,
-    only: Option<Vec<String>>,
-) -> Result<Collection<Version>, Error> {
+    item: impl FnMut(VersionRecord) -> T,
+) -> Result<Collection<T>, Error> {
     let page = store
-        .versions(
-            project_id,
-            model_id,
-            only.as_deref(),
-            &page_args(limit, cursor.as_deref())?,
-        )
+        .versions(&filter, &page_args(limit, cursor.as_deref())?)
         .await?;
-    Ok(Collection::from_page(page, Version))
+    Ok(Collection::from_page(page, item))
+}
+
+/// The versions of one project (and model).
+pub fn in_project(project_id: &str, model_id: Option<&str>) -> VersionFilter {
+    VersionFilter {
+        project_id: Some(project_id.to_owned()),
+        model_id: model_id.map(str::to_owned),
+        ..VersionFilter::default()
+    }
 }
 
 #[Object]
@@ -316,15 +320,8 @@ impl Project {
         #[graphql(default = 25)] limit: i32,
         cursor: Option<String>,
     ) -> Result<Collection<Version>> {
-        Ok(version_page(
-            state(ctx).store.as_ref(),
-            &self.record().id,
-            None,
-            limit,
-            cursor,
-            None,
-        )
-        .await?)
+        let filter = in_project(&self.record().id, None);
+        Ok(version_page(state(ctx).store.as_ref(), filter, limit, cursor, Version).await?)
     }
 
     async fn version(&self, ctx: &Context<'_>, id: String) -> Result<Version> {
@@ -406,15 +403,11 @@ impl Model {
             _ => None,
         };
         let store = state(ctx).store.as_ref();
-        Ok(version_page(
-            store,
-            &self.0.project_id,
-            Some(&self.0.id),
-            limit,
-            cursor,
-            only,
-        )
-        .await?)
+        let filter = VersionFilter {
+            ids: only,
+            ..in_project(&self.0.project_id, Some(&self.0.id))
+        };
+        Ok(version_page(store, filter, limit, cursor, Version).await?)
     }
 
     /// What you may do with the model.

@@ -8,7 +8,7 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use tessera_proto::{Scope, ServerRole, StreamRole};
 
 use super::guards::{HasRole, HasScope};
-use super::projects::{Collection, page_args, stream_role};
+use super::projects::{Collection, in_project, page_args, stream_role, version_page};
 use super::scalars::DateTime;
 use super::users::LimitedUser;
 use super::{caller, state};
@@ -87,16 +87,8 @@ impl Stream {
         #[graphql(default = 25)] limit: i32,
         cursor: Option<String>,
     ) -> Result<Collection<Commit>> {
-        let page = state(ctx)
-            .store
-            .versions(
-                &self.0.project.id,
-                None,
-                None,
-                &page_args(limit, cursor.as_deref())?,
-            )
-            .await?;
-        Ok(Collection::from_page(page, Commit))
+        let filter = in_project(&self.0.project.id, None);
+        Ok(version_page(state(ctx).store.as_ref(), filter, limit, cursor, Commit).await?)
     }
 
     /// A commit by id, or without an id the latest.
@@ -107,10 +99,9 @@ impl Stream {
                 projects::version_in(store, &self.0.project.id, &id).await?,
             ))),
             None => {
-                let latest = store
-                    .versions(&self.0.project.id, None, None, &page_args(1, None)?)
-                    .await?;
-                Ok(latest.items.into_iter().next().map(Commit))
+                let filter = in_project(&self.0.project.id, None);
+                let latest = version_page(store, filter, 1, None, Commit).await?;
+                Ok(latest.items.into_iter().next())
             }
         }
     }
@@ -178,16 +169,8 @@ impl Branch {
         #[graphql(default = 25)] limit: i32,
         cursor: Option<String>,
     ) -> Result<Collection<Commit>> {
-        let page = state(ctx)
-            .store
-            .versions(
-                &self.0.project_id,
-                Some(&self.0.id),
-                None,
-                &page_args(limit, cursor.as_deref())?,
-            )
-            .await?;
-        Ok(Collection::from_page(page, Commit))
+        let filter = in_project(&self.0.project_id, Some(&self.0.id));
+        Ok(version_page(state(ctx).store.as_ref(), filter, limit, cursor, Commit).await?)
     }
 }
 

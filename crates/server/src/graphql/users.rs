@@ -5,7 +5,9 @@ use tessera_proto::{Scope, ServerRole};
 
 use super::apps::{ServerApp, ServerAppListItem, list_item, server_app};
 use super::guards::{HasRole, HasScope, require_role};
-use super::projects::{Collection, PermissionCheckResult, Project, page_args, stream_role};
+use super::projects::{
+    Collection, PermissionCheckResult, Project, page_args, stream_role, version_page,
+};
 use super::scalars::{DateTime, JsonObject};
 use super::streams::{Commit, Stream, user_streams};
 use super::tokens::ApiToken;
@@ -15,7 +17,7 @@ use crate::domain::paging;
 use crate::domain::projects::{self, Access};
 use crate::domain::users::ProfileInput;
 use crate::error::Error;
-use crate::store::{ProjectFilter, UserRecord, UserSearch};
+use crate::store::{ProjectFilter, UserRecord, UserSearch, VersionFilter};
 
 /// Speckle's `@isOwner`: only the user themselves (or a server admin) may read the field.
 fn require_owner<'a>(
@@ -277,14 +279,12 @@ impl User {
     ) -> Result<Collection<Commit>> {
         let auth = require_owner(caller(ctx), &self.record, "commits")?;
         let store = state(ctx).store.as_ref();
-        let page = store
-            .user_versions(
-                &self.record.id,
-                auth.project_limits().as_deref(),
-                &page_args(limit, cursor.as_deref())?,
-            )
-            .await?;
-        Ok(Collection::from_page(page, Commit))
+        let filter = VersionFilter {
+            author_id: Some(self.record.id.clone()),
+            project_ids: auth.project_limits(),
+            ..VersionFilter::default()
+        };
+        Ok(version_page(store, filter, limit, cursor, Commit).await?)
     }
 }
 

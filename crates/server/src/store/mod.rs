@@ -289,6 +289,17 @@ pub struct ModelFilter {
     pub source_apps: Option<Vec<String>>,
 }
 
+/// Which versions a listing includes; every field given narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct VersionFilter {
+    pub project_id: Option<String>,
+    pub model_id: Option<String>,
+    pub author_id: Option<String>,
+    pub ids: Option<Vec<String>>,
+    /// Only in these projects (a resource-limited token).
+    pub project_ids: Option<Vec<String>>,
+}
+
 /// Which users a search finds.
 #[derive(Debug, Clone)]
 pub struct UserSearch {
@@ -388,19 +399,10 @@ pub trait Store: Send + Sync + 'static {
     async fn version(&self, id: &str) -> Result<Option<VersionRecord>>;
     async fn update_version_message(&self, id: &str, message: Option<&str>) -> Result<bool>;
     async fn delete_versions(&self, project_id: &str, ids: &[String]) -> Result<u64>;
-    /// Versions of a project, or of one of its models (optionally only `ids`), newest first.
+    /// Versions, newest first.
     async fn versions(
         &self,
-        project_id: &str,
-        model_id: Option<&str>,
-        ids: Option<&[String]>,
-        page: &PageRequest,
-    ) -> Result<Page<VersionRecord>>;
-    /// Versions a user authored (optionally only in `projects`), newest first.
-    async fn user_versions(
-        &self,
-        user_id: &str,
-        projects: Option<&[String]>,
+        filter: &VersionFilter,
         page: &PageRequest,
     ) -> Result<Page<VersionRecord>>;
 

@@ -299,17 +299,59 @@ fn contains_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Runs a listing: one query for the page (one row more than asked, to know if there is a next),
-/// one for the total.
-async fn page<T>(
+/// Rows that list page by page, newest first: each knows its cursor.
+trait Listed {
+    fn cursor(&self) -> Cursor;
+}
+
+impl Listed for UserRecord {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            key: self.created_at,
+            id: self.id.clone(),
+        }
+    }
+}
+
+impl Listed for (ProjectRecord, StreamRole) {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            key: self.0.updated_at,
+            id: self.0.id.clone(),
+        }
+    }
+}
+
+impl Listed for ModelRecord {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            key: self.updated_at,
+            id: self.id.clone(),
+        }
+    }
+}
+
+impl Listed for VersionRecord {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            key: self.created_at,
+            id: self.id.clone(),
+        }
+    }
+}
+
+/// Runs a listing: `SELECT columns` plus `from` (a `FROM … WHERE …` clause) for the page, one row
+/// more than asked to know if there is a next, and `SELECT COUNT(*)` plus `from` for the total.
+async fn page<T: Listed>(
     pool: &AnyPool,
-    mut select: Sql,
-    count: Sql,
+    columns: &str,
+    from: impl Fn(&mut Sql),
     order: (&str, &str),
     page: &PageRequest,
     map: impl Fn(&AnyRow) -> Result<T>,
-    key_of: impl Fn(&T) -> Cursor,
 ) -> Result<Page<T>> {
+    let mut select = Sql::new(&format!("SELECT {columns}"));
+    from(&mut select);
     select
         .after(order.0, order.1, &page.after)
         .push(&format!(
@@ -322,10 +364,12 @@ async fn page<T>(
     let more = items.len() as i64 > page.limit;
     items.truncate(page.limit.max(0) as usize);
     let next = if more {
-        items.last().map(&key_of)
+        items.last().map(Listed::cursor)
     } else {
         None
     };
+    let mut count = Sql::new("SELECT COUNT(*)");
+    from(&mut count);
     let total: i64 = count.query().fetch_one(pool).await?.try_get(0)?;
     Ok(Page { items, total, next })
 }
@@ -950,8 +994,8 @@ impl Store for SqlStore {
         page_req: &PageRequest,
     ) -> Result<Page<UserRecord>> {
         let email = query.text.trim().to_lowercase();
-        let filter = |sql: &mut Sql| {
-            sql.push(" WHERE (email = ").text(&email);
+        let from = |sql: &mut Sql| {
+            sql.push(" FROM users WHERE (email = ").text(&email);
             if !query.email_only {
                 sql.push(" OR lower(name) LIKE ")
                     .text(&contains_pattern(query.text.trim()))
@@ -962,21 +1006,13 @@ impl Store for SqlStore {
                 sql.push(" AND role <> 'server:archived-user'");
             }
         };
-        let mut select = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users"));
-        filter(&mut select);
-        let mut count = Sql::new("SELECT COUNT(*) FROM users");
-        filter(&mut count);
         page(
             &self.pool,
-            select,
-            count,
+            USER_COLUMNS,
+            from,
             ("created_at", "id"),
             page_req,
             user,
-            |u| Cursor {
-                key: u.created_at,
-                id: u.id.clone(),
-            },
         )
         .await
     }
@@ -1139,7 +1175,7 @@ impl Store for SqlStore {
         filter: &ProjectFilter,
         page_req: &PageRequest,
     ) -> Result<Page<(ProjectRecord, StreamRole)>> {
-        let conditions = |sql: &mut Sql| {
+        let from = |sql: &mut Sql| {
             sql.push(" FROM streams s JOIN stream_acl a ON a.stream_id = s.id WHERE a.user_id = ")
                 .text(user_id);
             if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
@@ -1155,14 +1191,11 @@ impl Store for SqlStore {
                 sql.push(" AND ").in_list("s.id", ids);
             }
         };
-        let mut select = Sql::new(&format!("SELECT {PROJECT_COLUMNS}, a.role AS stream_role"));
-        conditions(&mut select);
-        let mut count = Sql::new("SELECT COUNT(*)");
-        conditions(&mut count);
+        let columns = format!("{PROJECT_COLUMNS}, a.role AS stream_role");
         page(
             &self.pool,
-            select,
-            count,
+            &columns,
+            from,
             ("s.updated_at", "s.id"),
             page_req,
             |r| {
@@ -1170,10 +1203,6 @@ impl Store for SqlStore {
                     project(r)?,
                     stream_role(&r.try_get::<String, _>("stream_role")?)?,
                 ))
-            },
-            |(p, _)| Cursor {
-                key: p.updated_at,
-                id: p.id.clone(),
             },
         )
         .await
@@ -1260,7 +1289,7 @@ impl Store for SqlStore {
         filter: &ModelFilter,
         page_req: &PageRequest,
     ) -> Result<Page<ModelRecord>> {
-        let conditions = |sql: &mut Sql| {
+        let from = |sql: &mut Sql| {
             sql.push(" FROM models m WHERE m.stream_id = ")
                 .text(project_id);
             if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
@@ -1291,21 +1320,13 @@ impl Store for SqlStore {
             .map(|c| format!("m.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut select = Sql::new(&format!("SELECT {columns}"));
-        conditions(&mut select);
-        let mut count = Sql::new("SELECT COUNT(*)");
-        conditions(&mut count);
         page(
             &self.pool,
-            select,
-            count,
+            &columns,
+            from,
             ("m.updated_at", "m.id"),
             page_req,
             model,
-            |m| Cursor {
-                key: m.updated_at,
-                id: m.id.clone(),
-            },
         )
         .await
     }
@@ -1369,67 +1390,34 @@ impl Store for SqlStore {
 
     async fn versions(
         &self,
-        project_id: &str,
-        model_id: Option<&str>,
-        ids: Option<&[String]>,
+        filter: &VersionFilter,
         page_req: &PageRequest,
     ) -> Result<Page<VersionRecord>> {
-        let conditions = |sql: &mut Sql| {
-            sql.push(" FROM versions WHERE stream_id = ")
-                .text(project_id);
-            if let Some(model_id) = model_id {
+        let from = |sql: &mut Sql| {
+            sql.push(" FROM versions WHERE 1 = 1");
+            if let Some(project_id) = &filter.project_id {
+                sql.push(" AND stream_id = ").text(project_id);
+            }
+            if let Some(model_id) = &filter.model_id {
                 sql.push(" AND model_id = ").text(model_id);
             }
-            if let Some(ids) = ids {
+            if let Some(author_id) = &filter.author_id {
+                sql.push(" AND author_id = ").text(author_id);
+            }
+            if let Some(ids) = &filter.ids {
                 sql.push(" AND ").in_list("id", ids);
             }
-        };
-        let mut select = Sql::new(&format!("SELECT {VERSION_COLUMNS}"));
-        conditions(&mut select);
-        let mut count = Sql::new("SELECT COUNT(*)");
-        conditions(&mut count);
-        page(
-            &self.pool,
-            select,
-            count,
-            ("created_at", "id"),
-            page_req,
-            version,
-            |v| Cursor {
-                key: v.created_at,
-                id: v.id.clone(),
-            },
-        )
-        .await
-    }
-
-    async fn user_versions(
-        &self,
-        user_id: &str,
-        projects: Option<&[String]>,
-        page_req: &PageRequest,
-    ) -> Result<Page<VersionRecord>> {
-        let conditions = |sql: &mut Sql| {
-            sql.push(" FROM versions WHERE author_id = ").text(user_id);
-            if let Some(ids) = projects {
+            if let Some(ids) = &filter.project_ids {
                 sql.push(" AND ").in_list("stream_id", ids);
             }
         };
-        let mut select = Sql::new(&format!("SELECT {VERSION_COLUMNS}"));
-        conditions(&mut select);
-        let mut count = Sql::new("SELECT COUNT(*)");
-        conditions(&mut count);
         page(
             &self.pool,
-            select,
-            count,
+            VERSION_COLUMNS,
+            from,
             ("created_at", "id"),
             page_req,
             version,
-            |v| Cursor {
-                key: v.created_at,
-                id: v.id.clone(),
-            },
         )
         .await
     }
