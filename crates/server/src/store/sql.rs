@@ -91,6 +91,22 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// The row `SELECT {columns} FROM {table} WHERE id = $1`, mapped.
+    async fn by_id<T>(
+        &self,
+        columns: &str,
+        table: &str,
+        id: &str,
+        map: impl Fn(&AnyRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let sql = format!("SELECT {columns} FROM {table} WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(map).transpose()
+    }
 }
 
 fn flag(b: bool) -> i64 {
@@ -469,12 +485,7 @@ impl Store for SqlStore {
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(user).transpose()
+        self.by_id(USER_COLUMNS, "users", id, user).await
     }
 
     async fn user_credentials(&self, email: &str) -> Result<Option<(UserRecord, Option<String>)>> {
@@ -521,12 +532,7 @@ impl Store for SqlStore {
     }
 
     async fn app(&self, id: &str) -> Result<Option<AppRecord>> {
-        let sql = format!("SELECT {APP_COLUMNS} FROM server_apps WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(app).transpose()
+        self.by_id(APP_COLUMNS, "server_apps", id, app).await
     }
 
     async fn upsert_default_app(&self, a: &AppRecord) -> Result<()> {
@@ -1043,12 +1049,7 @@ impl Store for SqlStore {
     }
 
     async fn project(&self, id: &str) -> Result<Option<ProjectRecord>> {
-        let sql = format!("SELECT {PROJECT_COLUMNS} FROM streams s WHERE s.id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(project).transpose()
+        self.by_id(PROJECT_COLUMNS, "streams s", id, project).await
     }
 
     async fn update_project(&self, p: &ProjectRecord) -> Result<()> {
@@ -1239,12 +1240,7 @@ impl Store for SqlStore {
     }
 
     async fn model(&self, id: &str) -> Result<Option<ModelRecord>> {
-        let sql = format!("SELECT {MODEL_COLUMNS} FROM models WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(model).transpose()
+        self.by_id(MODEL_COLUMNS, "models", id, model).await
     }
 
     async fn model_by_name(&self, project_id: &str, name: &str) -> Result<Option<ModelRecord>> {
@@ -1365,12 +1361,7 @@ impl Store for SqlStore {
     }
 
     async fn version(&self, id: &str) -> Result<Option<VersionRecord>> {
-        let sql = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(version).transpose()
+        self.by_id(VERSION_COLUMNS, "versions", id, version).await
     }
 
     async fn update_version_message(&self, id: &str, message: Option<&str>) -> Result<bool> {
