@@ -252,6 +252,24 @@ async fn no_secret_reaches_the_logs() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
+    // The browser side: a legacy (plain) challenge travels in the path, a password in a form.
+    let plain_challenge = "PlainChallengeThatIsASecret0123456789";
+    let res = http
+        .get(format!("{url}/authn/verify/sca/{plain_challenge}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    http.post(format!("{url}/authn/login"))
+        .form(&[
+            ("email", "logs@example.org"),
+            ("password", password),
+            ("csrf", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    secrets.push(plain_challenge.into());
     let revoke = gql(
         &url,
         &token,
@@ -284,7 +302,10 @@ async fn no_secret_reaches_the_logs() {
     let (clean, _, logs) = terminate(&mut served);
     assert!(clean);
     assert!(
-        logs.contains("/auth/token") && logs.contains("/graphql") && logs.contains("DEBUG"),
+        logs.contains("/auth/token")
+            && logs.contains("/graphql")
+            && logs.contains("/authn/verify/{app_id}/{challenge}")
+            && logs.contains("DEBUG"),
         "the server did log the run verbosely:\n{logs}"
     );
     for secret in &secrets {

@@ -13,7 +13,7 @@ mod pages;
 mod token;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
@@ -52,8 +52,14 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/token", get(oauth::describe).post(oauth::token))
         .route("/", get(pages::home))
         .route("/assets/tessera.css", get(pages::stylesheet))
-        .route("/authn/login", get(pages::login_page).post(pages::login_submit))
-        .route("/authn/register", get(pages::register_page).post(pages::register_submit))
+        .route(
+            "/authn/login",
+            get(pages::login_page).post(pages::login_submit),
+        )
+        .route(
+            "/authn/register",
+            get(pages::register_page).post(pages::register_submit),
+        )
         .route(
             "/authn/verify/{app_id}/{challenge}",
             get(pages::consent_page).post(pages::consent_submit),
@@ -69,12 +75,17 @@ pub fn router(state: AppState) -> Router {
         .layer(header("x-frame-options", "DENY"))
         .layer(header("x-content-type-options", "nosniff"))
         .layer(header("referrer-policy", "no-referrer"))
-        // Logs method, path (never the query string, which may carry a code or token), status
-        // and latency; never headers.
+        // Logs method, route, status and latency. The route is the matched pattern, such as
+        // `/authn/verify/{app_id}/{challenge}`: never a path's values (a legacy challenge is a
+        // secret), nor the query string (codes, tokens), nor headers.
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("(no route)", MatchedPath::as_str);
+                    tracing::info_span!("request", method = %req.method(), route = %route)
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
