@@ -407,10 +407,11 @@ pub async fn update_app(
 ) -> Result<()> {
     let mut app = editable_app(store, caller, id).await?;
     input.apply(&mut app)?;
-    let revoked = store.revoke_app_grants(id, None).await?;
-    cache.revoked(store, &revoked).await?;
+    // Change first, then revoke: a refresh racing the update cannot mint an old-scoped token
+    // that outlives the revocation.
     store.update_app(&app).await?;
-    Ok(())
+    let revoked = store.revoke_app_grants(id, None).await?;
+    cache.revoked(store, &revoked).await
 }
 
 /// Deletes an app and everything issued for it.

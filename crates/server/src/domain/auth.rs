@@ -31,15 +31,17 @@ impl Auth {
         self.scopes.contains(scope)
     }
 
-    /// The projects a resource-limited token may reach; `None` when it is not limited to projects.
+    /// The projects a resource-limited token may reach (none, for a token limited to workspaces
+    /// only: Tessera has none); `None` when the token is not limited.
     pub fn project_limits(&self) -> Option<Vec<String>> {
         let rules = self.resources.as_ref()?;
-        let projects: Vec<String> = rules
-            .iter()
-            .filter(|r| r.resource_type == "project")
-            .map(|r| r.resource_id.clone())
-            .collect();
-        (!projects.is_empty()).then_some(projects)
+        Some(
+            rules
+                .iter()
+                .filter(|r| r.resource_type == "project")
+                .map(|r| r.resource_id.clone())
+                .collect(),
+        )
     }
 
     /// Whether the token may reach this project (tokens without project limits reach any).

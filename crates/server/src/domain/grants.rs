@@ -202,12 +202,15 @@ pub struct TokenPair {
 }
 
 /// Issues a single-use access code binding the user, the app and the client's challenge.
+/// `scopes` is what the issuer may grant: a code never buys more than that, nor more than the app
+/// asks for.
 pub async fn issue_code(
     store: &dyn Store,
     app_id: &str,
     user_id: &str,
     challenge: &str,
     method: ChallengeMethod,
+    scopes: ScopeSet,
     now: Millis,
 ) -> Result<PlainToken> {
     let code = new_token()?;
@@ -218,6 +221,7 @@ pub async fn issue_code(
             user_id: user_id.to_owned(),
             challenge: challenge.to_owned(),
             method,
+            scopes: Some(scopes),
             created_at: now,
             lifespan: CODE_LIFESPAN,
             used: false,
@@ -395,34 +399,14 @@ async fn revoke_family(store: &dyn Store, cache: &TokenCache, family_id: &str) -
     cache.revoked(store, &revoked).await
 }
 
-/// Exchanges an access code, with Speckle's checks in Speckle's order. From the moment the app id
-/// matches, the code is spent, whatever happens next.
-pub async fn exchange_code(
+/// Checks a code's proof and, if it holds, prepares the token pair it buys.
+async fn redeem(
     store: &dyn Store,
-    cache: &TokenCache,
-    app_id: &str,
-    access_code: &str,
+    stored: &AccessCode,
     proof: CodeProof<'_>,
+    family_id: &str,
     now: Millis,
-) -> Result<TokenPair> {
-    let code = PlainToken::parse(access_code).map_err(|_| GrantError::CodeNotFound)?;
-    let stored = store
-        .code(&code.digest())
-        .await?
-        .ok_or(GrantError::CodeNotFound)?;
-    if stored.app_id != app_id {
-        return Err(GrantError::CodeForAnotherApp.into());
-    }
-    let family_id = random_hex(16)?;
-    if let Spend::AlreadySpent { family_id } =
-        store.spend_code(&stored.digest, &family_id, now).await?
-    {
-        // A code presented twice was intercepted or replayed: what it bought is revoked.
-        if let Some(family_id) = family_id {
-            revoke_family(store, cache, &family_id).await?;
-        }
-        return Err(GrantError::CodeNotFound.into());
-    }
+) -> Result<(NewToken, NewRefresh, TokenPair)> {
     if is_expired(stored.created_at, stored.lifespan, now) {
         return Err(GrantError::CodeExpired.into());
     }
@@ -452,22 +436,63 @@ pub async fn exchange_code(
             app_secret
         }
     };
-    let app = store.app(app_id).await?.ok_or(GrantError::UnknownApp)?;
+    let app = store
+        .app(&stored.app_id)
+        .await?
+        .ok_or(GrantError::UnknownApp)?;
     if let Some(secret) = app_secret
         && !secrets_match(&app.secret, secret)
     {
         return Err(GrantError::WrongAppSecret.into());
     }
-    let (token, refresh, pair) = new_pair(
+    // What the code granted, and never more than the app may still ask for.
+    let scopes = stored.scopes.unwrap_or(app.scopes).intersection(app.scopes);
+    new_pair(
         &app,
         &stored.user_id,
-        app.scopes,
-        &family_id,
+        scopes,
+        family_id,
         app_secret.is_some(),
         now,
-    )?;
-    store.insert_token_pair(&token, &refresh).await?;
-    Ok(pair)
+    )
+}
+
+/// Exchanges an access code, with Speckle's checks in Speckle's order. From the moment the app id
+/// matches, the code is spent, whatever happens next; the tokens it buys are stored in the same
+/// transaction that spends it.
+pub async fn exchange_code(
+    store: &dyn Store,
+    cache: &TokenCache,
+    app_id: &str,
+    access_code: &str,
+    proof: CodeProof<'_>,
+    now: Millis,
+) -> Result<TokenPair> {
+    let code = PlainToken::parse(access_code).map_err(|_| GrantError::CodeNotFound)?;
+    let stored = store
+        .code(&code.digest())
+        .await?
+        .ok_or(GrantError::CodeNotFound)?;
+    if stored.app_id != app_id {
+        return Err(GrantError::CodeForAnotherApp.into());
+    }
+    let family_id = random_hex(16)?;
+    let redeemed = redeem(store, &stored, proof, &family_id, now).await;
+    let pair = redeemed
+        .as_ref()
+        .ok()
+        .map(|(token, refresh, _)| (token, refresh));
+    if let Spend::AlreadySpent { family_id } = store
+        .spend_code(&stored.digest, &family_id, now, pair)
+        .await?
+    {
+        // A code presented twice was intercepted or replayed: what it bought is revoked.
+        if let Some(family_id) = family_id {
+            revoke_family(store, cache, &family_id).await?;
+        }
+        return Err(GrantError::CodeNotFound.into());
+    }
+    redeemed.map(|(_, _, pair)| pair)
 }
 
 /// The refresh grant. A refresh token is spent by its first use; a second presentation means it

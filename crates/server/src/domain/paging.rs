@@ -9,6 +9,19 @@ use crate::store::{Cursor, PageRequest};
 
 pub const MAX_LIMIT: i64 = 100;
 
+/// Lists in a request (ids to filter by, versions to delete, …) hold at most this many items.
+pub const MAX_LIST: usize = 100;
+
+/// Refuses an over-long list in a request.
+pub fn check_list(len: usize, what: &str) -> Result<()> {
+    if len > MAX_LIST {
+        return Err(Error::user_input(format!(
+            "{what} can hold at most {MAX_LIST} items."
+        )));
+    }
+    Ok(())
+}
+
 /// The opaque form of a cursor.
 pub fn encode(cursor: &Cursor) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{}", cursor.key, cursor.id))

@@ -184,6 +184,14 @@ pub async fn model_page(
     filter: Option<ProjectModelsFilter>,
 ) -> Result<Collection<Model>, Error> {
     let f = filter.unwrap_or_default();
+    for (list, what) in [
+        (&f.ids, "filter.ids"),
+        (&f.exclude_ids, "filter.excludeIds"),
+        (&f.contributors, "filter.contributors"),
+        (&f.source_apps, "filter.sourceApps"),
+    ] {
+        paging::check_list(list.as_ref().map_or(0, Vec::len), what)?;
+    }
     let filter = ModelFilter {
         search: f.search,
         ids: f.ids,
@@ -392,6 +400,9 @@ impl Model {
         cursor: Option<String>,
         filter: Option<ModelVersionsFilter>,
     ) -> Result<Collection<Version>> {
+        if let Some(f) = &filter {
+            paging::check_list(f.priority_ids.len(), "filter.priorityIds")?;
+        }
         let only = match filter {
             Some(f) if f.priority_ids_only == Some(true) => Some(f.priority_ids),
             Some(f) if !f.priority_ids.is_empty() => {
@@ -749,6 +760,7 @@ impl VersionMutations {
     #[graphql(guard = "HasScope(Scope::StreamsWrite)")]
     async fn delete(&self, ctx: &Context<'_>, input: DeleteVersionsInput) -> Result<bool> {
         let store = state(ctx).store.as_ref();
+        paging::check_list(input.version_ids.len(), "versionIds")?;
         projects::access(store, caller(ctx), &input.project_id, Action::Publish).await?;
         for id in &input.version_ids {
             projects::version_in(store, &input.project_id, id).await?;

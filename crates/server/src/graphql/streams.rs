@@ -67,6 +67,7 @@ impl Stream {
         DateTime(self.0.project.updated_at)
     }
 
+    #[graphql(guard = "HasScope(Scope::UsersRead)")]
     async fn collaborators(&self, ctx: &Context<'_>) -> Result<Vec<StreamCollaborator>> {
         let team = state(ctx).store.project_team(&self.0.project.id).await?;
         Ok(team
@@ -378,6 +379,8 @@ impl StreamMutation {
     ) -> Result<Option<String>> {
         let state = state(ctx);
         let store = state.store.as_ref();
+        let contributors = stream.with_contributors.unwrap_or_default();
+        crate::domain::paging::check_list(contributors.len(), "withContributors")?;
         let access = projects::create_project(
             store,
             caller(ctx),
@@ -390,7 +393,7 @@ impl StreamMutation {
         )
         .await?;
         let id = access.project.id;
-        for user in stream.with_contributors.unwrap_or_default() {
+        for user in contributors {
             projects::set_role(
                 store,
                 caller(ctx),

@@ -19,6 +19,20 @@ use crate::domain::users::ProfileInput;
 use crate::error::Error;
 use crate::store::{ProjectFilter, UserRecord, UserSearch, VersionFilter};
 
+/// Only the user themselves: their projects are read with their own role, and an admin's token
+/// does not bypass the project rule.
+fn require_self<'a>(caller: Option<&'a Auth>, user: &UserRecord) -> Result<&'a Auth, Error> {
+    match caller {
+        Some(auth) if auth.user_id == user.id => Ok(auth),
+        Some(_) => Err(Error::forbidden(
+            "You can only list your own projects and versions",
+        )),
+        None => Err(Error::forbidden(
+            "You must be authenticated to access this data",
+        )),
+    }
+}
+
 /// Speckle's `@isOwner`: only the user themselves (or a server admin) may read the field.
 fn require_owner<'a>(
     caller: Option<&'a Auth>,
@@ -204,7 +218,7 @@ impl User {
         cursor: Option<String>,
         filter: Option<UserProjectsFilter>,
     ) -> Result<Collection<Project>> {
-        let auth = require_owner(caller(ctx), &self.record, "projects")?;
+        let auth = require_self(caller(ctx), &self.record)?;
         let f = filter.unwrap_or_default();
         let mut ids = auth.project_limits();
         if f.workspace_id.is_some() {
@@ -256,7 +270,7 @@ impl User {
         #[graphql(default = 25)] limit: i32,
         cursor: Option<String>,
     ) -> Result<Collection<Stream>> {
-        let auth = require_owner(caller(ctx), &self.record, "streams")?;
+        let auth = require_self(caller(ctx), &self.record)?;
         let store = state(ctx).store.as_ref();
         Ok(user_streams(
             store,
@@ -277,11 +291,13 @@ impl User {
         #[graphql(default = 25)] limit: i32,
         cursor: Option<String>,
     ) -> Result<Collection<Commit>> {
-        let auth = require_owner(caller(ctx), &self.record, "commits")?;
+        let auth = require_self(caller(ctx), &self.record)?;
         let store = state(ctx).store.as_ref();
         let filter = VersionFilter {
             author_id: Some(self.record.id.clone()),
             project_ids: auth.project_limits(),
+            // Not in projects the user has since left, unless they are public.
+            readable_by: Some(self.record.id.clone()),
             ..VersionFilter::default()
         };
         Ok(version_page(store, filter, limit, cursor, Commit).await?)

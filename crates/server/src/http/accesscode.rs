@@ -55,12 +55,21 @@ pub async fn access_code(
         }
         None => (challenge.to_owned(), tessera_proto::ChallengeMethod::Plain),
     };
+    // A code never grants more than the token asking for it holds (Speckle grants the app's
+    // scopes whatever the token, so a `tokens:write` token could mint an all-scope token).
+    let scopes = app.scopes.intersection(auth.scopes);
+    if scopes.is_empty() {
+        return Err(refuse(
+            "Your auth token holds none of the scopes this app asks for.",
+        ));
+    }
     let code = issue_code(
         store,
         &app.id,
         &auth.user_id,
         &challenge,
         method,
+        scopes,
         state.now(),
     )
     .await?;

@@ -15,7 +15,7 @@ use crate::domain::apps::WEB_APP_ID;
 use crate::domain::grants::{MAX_CHALLENGE_CHARS, issue_code};
 use crate::domain::users;
 use crate::error::{Error, Result};
-use tessera_proto::ChallengeMethod;
+use tessera_proto::{ChallengeMethod, ScopeSet};
 
 fn challenge(query: &HashMap<String, String>) -> Result<&str> {
     let challenge = query
@@ -47,6 +47,7 @@ async fn finish(
         user_id,
         challenge,
         ChallengeMethod::Plain,
+        ScopeSet::registered(),
         state.now(),
     )
     .await?;

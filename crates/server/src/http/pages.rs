@@ -342,13 +342,14 @@ async fn authorization(
 }
 
 /// Issues the code and sends the browser back to the app.
-async fn approve(state: &AppState, request: &Authorization, user_id: &str) -> Result<Response> {
+async fn approve(state: &AppState, request: &Authorization, session: &Session) -> Result<Response> {
     let code = issue_code(
         state.store.as_ref(),
         &request.app.id,
-        user_id,
+        &session.user.id,
         &request.challenge,
         request.method,
+        session.auth.scopes,
         state.now(),
     )
     .await?;
@@ -385,7 +386,7 @@ pub async fn consent_page(
             return Ok(login_redirect(&here));
         };
         if request.app.trust_by_default {
-            return approve(&state, &request, &session.user.id).await;
+            return approve(&state, &request, &session).await;
         }
         let author = match &request.app.author_id {
             None => "A first-party app of this server".to_owned(),
@@ -441,7 +442,7 @@ pub async fn consent_submit(
             return Ok(login_redirect(here));
         };
         match fields.get("decision").map(String::as_str) {
-            Some("allow") => approve(&state, &request, &session.user.id).await,
+            Some("allow") => approve(&state, &request, &session).await,
             Some("deny") => {
                 let target = redirect_with(&request.app.redirect_url, "denied", "true")?;
                 Ok(see_other(&target, &[]))

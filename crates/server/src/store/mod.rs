@@ -150,6 +150,8 @@ pub struct AccessCode {
     pub user_id: String,
     pub challenge: String,
     pub method: ChallengeMethod,
+    /// What the code grants, at most; `None` (older codes) means the app's scopes.
+    pub scopes: Option<ScopeSet>,
     pub created_at: Millis,
     pub lifespan: Millis,
     /// When the code was exchanged (a code is spent once).
@@ -298,6 +300,8 @@ pub struct VersionFilter {
     pub ids: Option<Vec<String>>,
     /// Only in these projects (a resource-limited token).
     pub project_ids: Option<Vec<String>>,
+    /// Only in projects this user collaborates on, or public ones.
+    pub readable_by: Option<String>,
 }
 
 /// Which users a search finds.
@@ -440,16 +444,20 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_code(&self, code: &AccessCode) -> Result<()>;
     async fn code(&self, digest: &TokenDigest) -> Result<Option<AccessCode>>;
-    /// Spends a code atomically, recording the family its tokens will belong to.
-    async fn spend_code(&self, digest: &TokenDigest, family_id: &str, now: Millis)
-    -> Result<Spend>;
+    /// Spends a code, recording the family its tokens belong to and, in the same transaction,
+    /// storing the token pair it buys (if any): a replay can never slip in between.
+    async fn spend_code(
+        &self,
+        digest: &TokenDigest,
+        family_id: &str,
+        now: Millis,
+        pair: Option<(&NewToken, &NewRefresh)>,
+    ) -> Result<Spend>;
     /// Forgets codes that have expired (spent or not).
     async fn purge_expired_codes(&self, now: Millis) -> Result<()>;
 
     // Token pairs and refresh tokens.
 
-    /// Stores an app token and its refresh token together.
-    async fn insert_token_pair(&self, token: &NewToken, refresh: &NewRefresh) -> Result<()>;
     async fn refresh_token(&self, id: &str) -> Result<Option<RefreshRecord>>;
     async fn delete_refresh_token(&self, id: &str) -> Result<()>;
     /// Marks `old_id` used and stores the new pair, atomically; if `old_id` was already used,

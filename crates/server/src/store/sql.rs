@@ -807,13 +807,14 @@ impl Store for SqlStore {
     async fn insert_code(&self, code: &AccessCode) -> Result<()> {
         sqlx::query(
             "INSERT INTO access_codes (digest, app_id, user_id, challenge, challenge_method, \
-             created_at, lifespan) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             scopes, created_at, lifespan) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(code.digest.to_hex())
         .bind(&code.app_id)
         .bind(&code.user_id)
         .bind(&code.challenge)
         .bind(code.method.as_str())
+        .bind(code.scopes.map(ScopeSet::to_names))
         .bind(code.created_at)
         .bind(code.lifespan)
         .execute(&self.pool)
@@ -823,8 +824,8 @@ impl Store for SqlStore {
 
     async fn code(&self, d: &TokenDigest) -> Result<Option<AccessCode>> {
         let row = sqlx::query(
-            "SELECT digest, app_id, user_id, challenge, challenge_method, created_at, lifespan, \
-             used_at FROM access_codes WHERE digest = $1",
+            "SELECT digest, app_id, user_id, challenge, challenge_method, scopes, created_at, \
+             lifespan, used_at FROM access_codes WHERE digest = $1",
         )
         .bind(d.to_hex())
         .fetch_optional(&self.pool)
@@ -839,6 +840,9 @@ impl Store for SqlStore {
                 method: ChallengeMethod::parse(&method).ok_or_else(|| {
                     Error::Internal(format!("unknown challenge method {method:?}"))
                 })?,
+                scopes: r
+                    .try_get::<Option<String>, _>("scopes")?
+                    .map(|names| ScopeSet::from_names(&names)),
                 created_at: r.try_get("created_at")?,
                 lifespan: r.try_get("lifespan")?,
                 used: r.try_get::<Option<i64>, _>("used_at")?.is_some(),
@@ -847,7 +851,14 @@ impl Store for SqlStore {
         .transpose()
     }
 
-    async fn spend_code(&self, d: &TokenDigest, family_id: &str, now: Millis) -> Result<Spend> {
+    async fn spend_code(
+        &self,
+        d: &TokenDigest,
+        family_id: &str,
+        now: Millis,
+        pair: Option<(&NewToken, &NewRefresh)>,
+    ) -> Result<Spend> {
+        let mut tx = self.pool.begin().await?;
         let spent = sqlx::query(
             "UPDATE access_codes SET used_at = $1, family_id = $2 \
              WHERE digest = $3 AND used_at IS NULL",
@@ -855,19 +866,25 @@ impl Store for SqlStore {
         .bind(now)
         .bind(family_id)
         .bind(d.to_hex())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        if spent.rows_affected() > 0 {
-            return Ok(Spend::Spent);
+        if spent.rows_affected() == 0 {
+            let family_id = sqlx::query("SELECT family_id FROM access_codes WHERE digest = $1")
+                .bind(d.to_hex())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<Option<String>, _>("family_id"))
+                .transpose()?
+                .flatten();
+            tx.rollback().await?;
+            return Ok(Spend::AlreadySpent { family_id });
         }
-        let family_id = sqlx::query("SELECT family_id FROM access_codes WHERE digest = $1")
-            .bind(d.to_hex())
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get::<Option<String>, _>("family_id"))
-            .transpose()?
-            .flatten();
-        Ok(Spend::AlreadySpent { family_id })
+        if let Some((token, refresh)) = pair {
+            insert_token(&mut tx, token).await?;
+            insert_refresh(&mut tx, refresh).await?;
+        }
+        tx.commit().await?;
+        Ok(Spend::Spent)
     }
 
     async fn purge_expired_codes(&self, now: Millis) -> Result<()> {
@@ -875,14 +892,6 @@ impl Store for SqlStore {
             .bind(now)
             .execute(&self.pool)
             .await?;
-        Ok(())
-    }
-
-    async fn insert_token_pair(&self, token: &NewToken, refresh: &NewRefresh) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        insert_token(&mut tx, token).await?;
-        insert_refresh(&mut tx, refresh).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -1400,6 +1409,13 @@ impl Store for SqlStore {
             }
             if let Some(ids) = &filter.project_ids {
                 sql.push(" AND ").in_list("stream_id", ids);
+            }
+            if let Some(user_id) = &filter.readable_by {
+                sql.push(" AND (stream_id IN (SELECT stream_id FROM stream_acl WHERE user_id = ")
+                    .text(user_id)
+                    .push(
+                        ") OR stream_id IN (SELECT id FROM streams WHERE visibility = 'PUBLIC'))",
+                    );
             }
         };
         page(

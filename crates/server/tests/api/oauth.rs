@@ -22,6 +22,7 @@ on_both_backends!(
     app_tokens_carry_the_apps_scopes,
     csharp_legacy_connector_flow,
     access_code_endpoint_as_speckle_has_it,
+    access_codes_never_grant_more_than_their_issuer_holds,
 );
 
 /// Registers a public-client app that redirects to a loopback callback: (id, secret).
@@ -567,4 +568,77 @@ async fn access_code_endpoint_as_speckle_has_it(app: TestApp) {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(res.text().await.unwrap(), message, "{query}");
     }
+}
+
+/// A token with `tokens:write` but few other scopes (here Power BI's) cannot turn itself into an
+/// all-scope token by asking `/auth/accesscode` for a code of the web app.
+async fn access_codes_never_grant_more_than_their_issuer_holds(app: TestApp) {
+    let user = app.user("Escalator").await;
+    let code_for = |token: String, app_id: &'static str| {
+        let client = app.client.clone();
+        let url = format!(
+            "{}/auth/accesscode?appId={app_id}&challenge=c&token={token}&preventRedirect=true",
+            app.url
+        );
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            access_code(
+                res.json::<Value>().await.unwrap()["redirectUrl"]
+                    .as_str()
+                    .unwrap(),
+            )
+        }
+    };
+    let exchange = |app_id: &'static str, code: String| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .token_endpoint(json!({"appId": app_id, "appSecret": app_id, "accessCode": code, "challenge": "c"}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let powerbi = exchange(
+        "spklpwerbi",
+        code_for(user.token.clone(), "spklpwerbi").await,
+    )
+    .await;
+    let web = exchange("spklwebapp", code_for(powerbi.clone(), "spklwebapp").await).await;
+    // The new token has at most Power BI's scopes: no tokens:read, no apps:write.
+    let (_, body) = app
+        .graphql(Some(&web), "{ activeUser { apiTokens { id } } }", json!({}))
+        .await;
+    assert_eq!(first_error(&body).2.as_deref(), Some("tokens:read"));
+    let (_, body) = app
+        .graphql(Some(&web), "mutation { appCreate(app: {name: \"x\", description: \"d\", redirectUrl: \"https://x.example\", scopes: [\"profile:read\"]}) }", json!({}))
+        .await;
+    assert_eq!(first_error(&body).2.as_deref(), Some("apps:write"));
+    let (_, body) = app
+        .graphql(Some(&web), "{ activeUser { email } }", json!({}))
+        .await;
+    assert_eq!(
+        body["data"]["activeUser"]["email"],
+        user.email.as_str(),
+        "it keeps what it had"
+    );
+    // An app asking only for scopes the token lacks gets no code at all.
+    let (dev_app, _) = app
+        .register_app(&user.token, "https://a.example/cb", &["apps:read"])
+        .await;
+    let res = app
+        .client
+        .get(format!(
+            "{}/auth/accesscode?appId={dev_app}&challenge=c&token={powerbi}",
+            app.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.text().await.unwrap(),
+        "Your auth token holds none of the scopes this app asks for."
+    );
 }

@@ -15,6 +15,7 @@ on_both_backends!(
     pagination_returns_each_project_exactly_once,
     user_search_rules,
     model_and_version_rules,
+    no_side_doors_into_projects,
 );
 
 const NO_ACCESS: &str = "You do not have access to the project";
@@ -749,4 +750,122 @@ async fn model_and_version_rules(app: TestApp) {
         )
         .await;
     assert_eq!(body["data"]["project"]["versions"]["totalCount"], 0);
+}
+
+/// Paths around the project rule stay closed: a token limited to workspaces reaches no project,
+/// an admin cannot list another user's projects, a user who left a private project no longer sees
+/// their versions in it, collaborators need `users:read`, and request lists are bounded.
+async fn no_side_doors_into_projects(app: TestApp) {
+    let admin = app.user("Admin").await;
+    let member = app.user("Member").await;
+    let p = create_project(&app, &member.token, "Members only", "PRIVATE").await;
+    // A token limited to a workspace.
+    let (_, body) = app
+        .graphql(
+            Some(&member.token),
+            "mutation($t: ApiTokenCreateInput!) { apiTokenCreate(token: $t) }",
+            json!({"t": {"name": "ws", "scopes": ["streams:read", "profile:read"], "limitResources": [{"id": "w1", "type": "workspace"}]}}),
+        )
+        .await;
+    let ws = body["data"]["apiTokenCreate"].as_str().unwrap().to_owned();
+    let (_, body) = app
+        .graphql(
+            Some(&ws),
+            "query($p: String!) { project(id: $p) { id } }",
+            json!({"p": p}),
+        )
+        .await;
+    assert_eq!(
+        first_error(&body).1,
+        "You are not authorized to access this resource."
+    );
+    let (_, body) = app
+        .graphql(
+            Some(&ws),
+            "{ activeUser { projects { totalCount } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["activeUser"]["projects"]["totalCount"], 0);
+    // An admin's token does not list someone else's projects.
+    let (_, body) = app
+        .graphql(
+            Some(&admin.token),
+            "query($u: String) { user(id: $u) { projects { totalCount } } }",
+            json!({"u": member.id}),
+        )
+        .await;
+    assert_eq!(first_error(&body).0, "FORBIDDEN");
+    let (_, body) = app
+        .graphql(
+            Some(&admin.token),
+            "query($u: String) { user(id: $u) { streams { totalCount } commits { totalCount } } }",
+            json!({"u": member.id}),
+        )
+        .await;
+    assert_eq!(first_error(&body).0, "FORBIDDEN");
+    // Versions in a project one has left.
+    let owner_of_p = &member;
+    let leaver = app.user("Leaver").await;
+    assert!(
+        set_role(
+            &app,
+            &owner_of_p.token,
+            &p,
+            &leaver.id,
+            Some("stream:contributor")
+        )
+        .await["errors"]
+            .is_null()
+    );
+    let (_, body) = app
+        .graphql(
+            Some(&leaver.token),
+            "mutation($p: String!) { branchCreate(branch: {streamId: $p, name: \"main\"}) }",
+            json!({"p": p}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let (_, body) = app
+        .graphql(Some(&leaver.token), "mutation($p: String!) { commitCreate(commit: {streamId: $p, branchName: \"main\", objectId: \"o1\"}) }", json!({"p": p}))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let commits = "{ activeUser { commits { totalCount items { id } } } }";
+    let (_, body) = app.graphql(Some(&leaver.token), commits, json!({})).await;
+    assert_eq!(body["data"]["activeUser"]["commits"]["totalCount"], 1);
+    let (_, body) = app
+        .graphql(
+            Some(&leaver.token),
+            "mutation($p: String!) { projectMutations { leave(id: $p) } }",
+            json!({"p": p}),
+        )
+        .await;
+    assert_eq!(body["data"]["projectMutations"]["leave"], true);
+    let (_, body) = app.graphql(Some(&leaver.token), commits, json!({})).await;
+    assert_eq!(
+        body["data"]["activeUser"]["commits"]["totalCount"], 0,
+        "gone with the access"
+    );
+    // Collaborators need users:read, as the team does.
+    let reader = app
+        .pat(&member.token, &["streams:read", "profile:read"])
+        .await;
+    let (_, body) = app
+        .graphql(
+            Some(&reader),
+            "query($p: String!) { stream(id: $p) { collaborators { id } } }",
+            json!({"p": p}),
+        )
+        .await;
+    assert_eq!(first_error(&body).2.as_deref(), Some("users:read"));
+    // Lists in requests are bounded.
+    let ids: Vec<String> = (0..101).map(|i| format!("m{i}")).collect();
+    let (_, body) = app
+        .graphql(
+            Some(&member.token),
+            "query($p: String!, $f: ProjectModelsFilter) { project(id: $p) { models(filter: $f) { totalCount } } }",
+            json!({"p": p, "f": {"ids": ids}}),
+        )
+        .await;
+    assert!(first_error(&body).1.contains("at most 100"), "{body}");
 }
