@@ -171,29 +171,97 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
-pub async fn login_page(
-    State(state): State<AppState>,
+/// The two forms that start a session.
+#[derive(Clone, Copy)]
+enum Form {
+    Login,
+    Register,
+}
+
+/// Renders the sign-in or registration form, keeping what the person typed (never the password)
+/// and showing an error if there is one.
+async fn form_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Form,
+    next: &str,
+    typed: &HashMap<String, String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response> {
+    let (csrf, cookies) = csrf(state, headers)?;
+    let app_name = pending_app_name(state, next).await;
+    let field = |k: &str| typed.get(k).map(String::as_str).unwrap_or_default();
+    let server_name = &state.server.name;
+    Ok(match form {
+        Form::Login => {
+            let page = Login {
+                server_name,
+                app_name,
+                error,
+                csrf: &csrf,
+                next,
+                email: field("email"),
+            };
+            render(&page, status, &cookies, None)
+        }
+        Form::Register => {
+            let page = Register {
+                server_name,
+                app_name,
+                error,
+                csrf: &csrf,
+                next,
+                name: field("name"),
+                email: field("email"),
+                company: field("company"),
+            };
+            render(&page, status, &cookies, None)
+        }
+    })
+}
+
+/// `GET` of a form: straight on to `next` for someone already signed in.
+async fn show_form(
+    state: AppState,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    query: HashMap<String, String>,
+    form: Form,
 ) -> Response {
     let result = async {
         let next = safe_next(query.get("next").map(String::as_str));
         if session(&state, &headers).await?.is_some() {
             return Ok(see_other(&next, &[]));
         }
-        let (csrf, cookies) = csrf(&state, &headers)?;
-        let page = Login {
-            server_name: &state.server.name,
-            app_name: pending_app_name(&state, &next).await,
-            error: None,
-            csrf: &csrf,
-            next: &next,
-            email: "",
-        };
-        Ok(render(&page, StatusCode::OK, &cookies, None))
+        form_page(
+            &state,
+            &headers,
+            form,
+            &next,
+            &HashMap::new(),
+            None,
+            StatusCode::OK,
+        )
+        .await
     }
     .await;
     page_result(&state, result)
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    show_form(state, headers, query, Form::Login).await
+}
+
+pub async fn register_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    show_form(state, headers, query, Form::Register).await
 }
 
 /// Starts a web session for `user` and continues to `next`.
@@ -223,46 +291,12 @@ pub async fn login_submit(
         match users::verify_login(state.store.as_ref(), &state.passwords, email, password).await {
             Ok(user) => signed_in(&state, &user, &next).await,
             Err(Error::InvalidCredentials) => {
-                let (csrf, cookies) = csrf(&state, &headers)?;
-                let page = Login {
-                    server_name: &state.server.name,
-                    app_name: pending_app_name(&state, &next).await,
-                    error: Some("Wrong email or password.".into()),
-                    csrf: &csrf,
-                    next: &next,
-                    email,
-                };
-                Ok(render(&page, StatusCode::UNAUTHORIZED, &cookies, None))
+                let error = Some("Wrong email or password.".into());
+                let status = StatusCode::UNAUTHORIZED;
+                form_page(&state, &headers, Form::Login, &next, &fields, error, status).await
             }
             Err(e) => Err(e),
         }
-    }
-    .await;
-    page_result(&state, result)
-}
-
-pub async fn register_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let result = async {
-        let next = safe_next(query.get("next").map(String::as_str));
-        if session(&state, &headers).await?.is_some() {
-            return Ok(see_other(&next, &[]));
-        }
-        let (csrf, cookies) = csrf(&state, &headers)?;
-        let page = Register {
-            server_name: &state.server.name,
-            app_name: pending_app_name(&state, &next).await,
-            error: None,
-            csrf: &csrf,
-            next: &next,
-            name: "",
-            email: "",
-            company: "",
-        };
-        Ok(render(&page, StatusCode::OK, &cookies, None))
     }
     .await;
     page_result(&state, result)
@@ -279,19 +313,18 @@ pub async fn register_submit(
         match users::register(state.store.as_ref(), &state.passwords, &fields, state.now()).await {
             Ok(user) => signed_in(&state, &user, &next).await,
             Err(Error::UserInput(message)) => {
-                let (csrf, cookies) = csrf(&state, &headers)?;
-                let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
-                let page = Register {
-                    server_name: &state.server.name,
-                    app_name: pending_app_name(&state, &next).await,
-                    error: Some(message.into_owned()),
-                    csrf: &csrf,
-                    next: &next,
-                    name: field("name"),
-                    email: field("email"),
-                    company: field("company"),
-                };
-                Ok(render(&page, StatusCode::BAD_REQUEST, &cookies, None))
+                let error = Some(message.into_owned());
+                let status = StatusCode::BAD_REQUEST;
+                form_page(
+                    &state,
+                    &headers,
+                    Form::Register,
+                    &next,
+                    &fields,
+                    error,
+                    status,
+                )
+                .await
             }
             Err(e) => Err(e),
         }

@@ -92,6 +92,31 @@ impl SqlStore {
         self.pool.close().await;
     }
 
+    /// Inserts an app; `on_conflict` may turn the insert into an upsert.
+    async fn insert_app(&self, a: &AppRecord, on_conflict: &str) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO server_apps (id, secret, name, description, terms_and_conditions_link, \
+             logo, public, trust_by_default, author_id, redirect_url, scopes, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12){on_conflict}"
+        );
+        sqlx::query(&sql)
+            .bind(&a.id)
+            .bind(&a.secret)
+            .bind(&a.name)
+            .bind(&a.description)
+            .bind(&a.terms_and_conditions_link)
+            .bind(&a.logo)
+            .bind(flag(a.public))
+            .bind(flag(a.trust_by_default))
+            .bind(&a.author_id)
+            .bind(&a.redirect_url)
+            .bind(a.scopes.to_names())
+            .bind(a.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The row `SELECT {columns} FROM {table} WHERE id = $1`, mapped.
     async fn by_id<T>(
         &self,
@@ -536,50 +561,18 @@ impl Store for SqlStore {
     }
 
     async fn upsert_default_app(&self, a: &AppRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO server_apps (id, secret, name, description, public, trust_by_default, \
-             author_id, redirect_url, scopes, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9) \
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+        self.insert_app(
+            a,
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              description = excluded.description, public = excluded.public, \
              trust_by_default = excluded.trust_by_default, redirect_url = excluded.redirect_url, \
              scopes = excluded.scopes",
         )
-        .bind(&a.id)
-        .bind(&a.secret)
-        .bind(&a.name)
-        .bind(&a.description)
-        .bind(flag(a.public))
-        .bind(flag(a.trust_by_default))
-        .bind(&a.redirect_url)
-        .bind(a.scopes.to_names())
-        .bind(a.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn create_app(&self, a: &AppRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO server_apps (id, secret, name, description, terms_and_conditions_link, \
-             logo, public, trust_by_default, author_id, redirect_url, scopes, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&a.id)
-        .bind(&a.secret)
-        .bind(&a.name)
-        .bind(&a.description)
-        .bind(&a.terms_and_conditions_link)
-        .bind(&a.logo)
-        .bind(flag(a.public))
-        .bind(flag(a.trust_by_default))
-        .bind(&a.author_id)
-        .bind(&a.redirect_url)
-        .bind(a.scopes.to_names())
-        .bind(a.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.insert_app(a, "").await
     }
 
     async fn update_app(&self, a: &AppRecord) -> Result<bool> {
