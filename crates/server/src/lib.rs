@@ -29,8 +29,9 @@ use crate::store::{SqlStore, Store};
 /// node is immediate; this bounds how long another node's revocation can take to arrive.
 pub const TOKEN_CACHE_TTL: Millis = 60_000;
 pub const TOKEN_CACHE_CAPACITY: usize = 100_000;
-/// How often remembered `lastUsed` times are written.
-pub const LAST_USED_FLUSH_EVERY: Duration = Duration::from_secs(10);
+/// How often the housekeeping runs: remembered `lastUsed` times are written, and expired access
+/// codes (kept after use until then, to catch replays) are forgotten.
+pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
 
 /// Everything a request handler needs; shared behind an `Arc`.
 pub struct Tessera {
@@ -51,6 +52,12 @@ pub type AppState = Arc<Tessera>;
 impl Tessera {
     pub fn now(&self) -> Millis {
         self.clock.now()
+    }
+
+    /// Writes remembered `lastUsed` times and forgets expired access codes.
+    pub async fn housekeeping(&self) -> Result<()> {
+        self.tokens.flush_uses(self.store.as_ref()).await?;
+        self.store.purge_expired_codes(self.now()).await
     }
 }
 
@@ -120,14 +127,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let state = self.state.clone();
-        let flusher = tokio::spawn({
+        let housekeeper = tokio::spawn({
             let state = state.clone();
             async move {
-                let mut every = tokio::time::interval(LAST_USED_FLUSH_EVERY);
+                let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
                 loop {
                     every.tick().await;
-                    if let Err(e) = state.tokens.flush_uses(state.store.as_ref()).await {
-                        tracing::warn!(error = %e, "could not record token use");
+                    if let Err(e) = state.housekeeping().await {
+                        tracing::warn!(error = %e, "housekeeping failed");
                     }
                 }
             }
@@ -143,11 +150,11 @@ impl Application {
         let served = axum::serve(self.listener, http::router(state.clone()))
             .with_graceful_shutdown(shutdown)
             .await;
-        flusher.abort();
+        housekeeper.abort();
         if let Some(listener) = listener {
             listener.abort();
         }
-        state.tokens.flush_uses(state.store.as_ref()).await?;
+        state.housekeeping().await?;
         served.map_err(|e| Error::Internal(format!("server failed: {e}")))
     }
 }

@@ -87,11 +87,6 @@ impl SqlStore {
         })
     }
 
-    /// Closes every connection (used before a test drops its database).
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
     /// Inserts an app; `on_conflict` may turn the insert into an upsert.
     async fn insert_app(&self, a: &AppRecord, on_conflict: &str) -> Result<()> {
         let sql = format!(

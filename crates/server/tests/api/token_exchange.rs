@@ -15,6 +15,7 @@ on_both_backends!(
     code_for_another_app_is_not_consumed,
     wrong_challenge_or_secret_consume_the_code,
     codes_expire_after_ten_minutes,
+    housekeeping_forgets_expired_codes,
     refresh_returns_a_new_pair_and_rotates,
     replayed_refresh_token_revokes_the_whole_chain,
     refresh_rejections,
@@ -369,4 +370,29 @@ async fn refresh_tokens_expire(app: TestApp) {
         refresh(&app, &user.refresh_token).await.1,
         err("Invalid request")
     );
+}
+
+/// Spent codes are kept to catch replays, but only while they could still be redeemed.
+async fn housekeeping_forgets_expired_codes(app: TestApp) {
+    use sqlx::Connection;
+    let count = || async {
+        let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM access_codes")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    let user = app.user("Tidy").await; // registration issued (and spent) one code
+    app.clock.advance(5 * 60 * 1000);
+    new_code(&app, &user, "fresh").await; // unspent, five minutes younger
+    app.state.housekeeping().await.unwrap();
+    assert_eq!(count().await, 2, "nothing has expired yet");
+    app.clock.advance(5 * 60 * 1000 + 1);
+    app.state.housekeeping().await.unwrap();
+    assert_eq!(count().await, 1, "the first code expired and is gone");
+    app.clock.advance(5 * 60 * 1000);
+    app.state.housekeeping().await.unwrap();
+    assert_eq!(count().await, 0);
 }
