@@ -16,7 +16,10 @@ use crate::domain::projects::{
     self, Access, Action, ModelRef, NewProject, NewVersion, ProjectChanges,
 };
 use crate::error::Error;
-use crate::store::{ModelFilter, ModelRecord, ProjectFilter, Store, VersionRecord, Visibility};
+use crate::store::{
+    ModelFilter, ModelRecord, ProjectFilter, Store, UserRecord, VersionRecord, Visibility,
+};
+use tokio::sync::OnceCell;
 
 pub struct Stream(pub Arc<Access>);
 
@@ -89,19 +92,26 @@ impl Stream {
         cursor: Option<String>,
     ) -> Result<Collection<Commit>> {
         let filter = in_project(&self.0.project.id, None);
-        Ok(version_page(state(ctx).store.as_ref(), filter, limit, cursor, Commit).await?)
+        Ok(version_page(
+            state(ctx).store.as_ref(),
+            filter,
+            limit,
+            cursor,
+            Commit::new,
+        )
+        .await?)
     }
 
     /// A commit by id, or without an id the latest.
     async fn commit(&self, ctx: &Context<'_>, id: Option<String>) -> Result<Option<Commit>> {
         let store = state(ctx).store.as_ref();
         match id {
-            Some(id) => Ok(Some(Commit(
+            Some(id) => Ok(Some(Commit::new(
                 projects::version_in(store, &self.0.project.id, &id).await?,
             ))),
             None => {
                 let filter = in_project(&self.0.project.id, None);
-                let latest = version_page(store, filter, 1, None, Commit).await?;
+                let latest = version_page(store, filter, 1, None, Commit::new).await?;
                 Ok(latest.items.into_iter().next())
             }
         }
@@ -171,12 +181,34 @@ impl Branch {
         cursor: Option<String>,
     ) -> Result<Collection<Commit>> {
         let filter = in_project(&self.0.project_id, Some(&self.0.id));
-        Ok(version_page(state(ctx).store.as_ref(), filter, limit, cursor, Commit).await?)
+        Ok(version_page(
+            state(ctx).store.as_ref(),
+            filter,
+            limit,
+            cursor,
+            Commit::new,
+        )
+        .await?)
     }
 }
 
-/// A version, by its legacy name.
-pub struct Commit(pub VersionRecord);
+/// A version, by its legacy name. Its author is read once, however many author fields are asked.
+pub struct Commit(VersionRecord, OnceCell<Option<UserRecord>>);
+
+impl Commit {
+    pub fn new(version: VersionRecord) -> Commit {
+        Commit(version, OnceCell::new())
+    }
+
+    async fn author(&self, ctx: &Context<'_>) -> Result<Option<&UserRecord>, Error> {
+        let store = state(ctx).store.as_ref();
+        let author = self
+            .1
+            .get_or_try_init(|| projects::author(store, self.0.author_id.as_deref()))
+            .await?;
+        Ok(author.as_ref())
+    }
+}
 
 #[Object]
 impl Commit {
@@ -225,15 +257,11 @@ impl Commit {
     }
 
     async fn author_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        let author =
-            projects::author(state(ctx).store.as_ref(), self.0.author_id.as_deref()).await?;
-        Ok(author.map(|a| a.name))
+        Ok(self.author(ctx).await?.map(|a| a.name.clone()))
     }
 
     async fn author_avatar(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        let author =
-            projects::author(state(ctx).store.as_ref(), self.0.author_id.as_deref()).await?;
-        Ok(author.and_then(|a| a.avatar))
+        Ok(self.author(ctx).await?.and_then(|a| a.avatar.clone()))
     }
 }
 

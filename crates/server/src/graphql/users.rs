@@ -300,7 +300,7 @@ impl User {
             readable_by: Some(self.record.id.clone()),
             ..VersionFilter::default()
         };
-        Ok(version_page(store, filter, limit, cursor, Commit).await?)
+        Ok(version_page(store, filter, limit, cursor, Commit::new).await?)
     }
 }
 
