@@ -23,7 +23,7 @@ use crate::config::{Config, ServerDetails, redact_url};
 use crate::domain::auth::TokenCache;
 use crate::domain::passwords::Passwords;
 use crate::error::{Error, Result};
-use crate::store::{SqlStore, Store};
+use crate::store::{Revoked, SqlStore, Store};
 
 /// How long a cached token check is trusted before the store is asked again. Revocation on this
 /// node is immediate; this bounds how long another node's revocation can take to arrive.
@@ -66,7 +66,7 @@ pub struct Application {
     state: AppState,
     listener: TcpListener,
     address: SocketAddr,
-    revocations: Option<mpsc::UnboundedReceiver<String>>,
+    revocations: Option<mpsc::UnboundedReceiver<Revoked>>,
 }
 
 impl Application {
@@ -142,8 +142,11 @@ impl Application {
         let listener = self.revocations.map(|mut revoked| {
             let state = state.clone();
             tokio::spawn(async move {
-                while let Some(id) = revoked.recv().await {
-                    state.tokens.forget([id.as_str()]);
+                while let Some(revoked) = revoked.recv().await {
+                    match revoked {
+                        Revoked::Token(id) => state.tokens.forget([id.as_str()]),
+                        Revoked::Unknown => state.tokens.forget_all(),
+                    }
                 }
             })
         });

@@ -3,8 +3,15 @@
 //! once; a hit touches neither the store nor any password hash. `lastUsed` is remembered in memory
 //! and written behind, in batches. Revocation removes the entry at once on this node; the TTL is
 //! the safety net for changes made elsewhere.
+//!
+//! A revocation can race a cache miss: the miss reads the row, the revocation deletes it and clears
+//! the cache, and the miss writes the stale entry back. A revocation epoch closes that window:
+//! every revocation bumps it under the cache's write lock, a miss notes it before reading the store,
+//! and the entry is remembered only if no revocation happened in between. When one did, the miss
+//! reads the store again, so once a revocation is acknowledged no later check accepts the token.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tessera_proto::{PlainToken, Scope, ScopeSet, ServerRole, TokenDigest};
@@ -12,7 +19,25 @@ use tessera_proto::{PlainToken, Scope, ScopeSet, ServerRole, TokenDigest};
 use super::is_expired;
 use crate::clock::Millis;
 use crate::error::{Error, Result};
-use crate::store::{ResourceRule, Store};
+use crate::store::{ResourceRule, Store, TokenAuthRecord};
+
+/// What a bearer check needs from storage: the store, or in tests a store that pauses.
+#[async_trait::async_trait]
+pub trait TokenSource: Send + Sync {
+    async fn token_for_auth(&self, id: &str) -> Result<Option<TokenAuthRecord>>;
+    async fn delete_token(&self, id: &str, owner_id: Option<&str>) -> Result<bool>;
+}
+
+#[async_trait::async_trait]
+impl<S: Store + ?Sized> TokenSource for S {
+    async fn token_for_auth(&self, id: &str) -> Result<Option<TokenAuthRecord>> {
+        Store::token_for_auth(self, id).await
+    }
+
+    async fn delete_token(&self, id: &str, owner_id: Option<&str>) -> Result<bool> {
+        Store::delete_token(self, id, owner_id).await
+    }
+}
 
 /// An authenticated caller: who they are and what their token lets them do.
 #[derive(Debug, Clone)]
@@ -63,6 +88,8 @@ struct Entry {
 pub struct TokenCache {
     entries: RwLock<HashMap<String, Entry>>,
     uses: Mutex<HashMap<String, Millis>>,
+    /// Bumped by every revocation, under the `entries` write lock.
+    epoch: AtomicU64,
     capacity: usize,
     ttl: Millis,
 }
@@ -72,6 +99,7 @@ impl TokenCache {
         TokenCache {
             entries: RwLock::new(HashMap::new()),
             uses: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
             capacity: capacity.max(1),
             ttl,
         }
@@ -85,10 +113,15 @@ impl TokenCache {
             .cloned()
     }
 
-    fn remember(&self, id: String, entry: Entry, now: Millis) {
+    /// Remembers an entry read from the store, unless a revocation happened since `epoch` was
+    /// read (before the store was); returns whether it did.
+    fn remember(&self, id: String, entry: Entry, now: Millis, epoch: u64) -> bool {
         let Ok(mut entries) = self.entries.write() else {
-            return;
+            return false;
         };
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            return false;
+        }
         if entries.len() >= self.capacity {
             entries.retain(|_, e| now.saturating_sub(e.loaded_at) < self.ttl);
             if entries.len() >= self.capacity {
@@ -96,6 +129,7 @@ impl TokenCache {
             }
         }
         entries.insert(id, entry);
+        true
     }
 
     /// Forgets tokens at once (after revocation).
@@ -103,9 +137,55 @@ impl TokenCache {
         let (Ok(mut entries), Ok(mut uses)) = (self.entries.write(), self.uses.lock()) else {
             return;
         };
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         for id in ids {
             entries.remove(id);
             uses.remove(id);
+        }
+    }
+
+    /// Forgets every entry (when revocations from other nodes may have been missed).
+    pub fn forget_all(&self) {
+        let (Ok(mut entries), Ok(mut uses)) = (self.entries.write(), self.uses.lock()) else {
+            return;
+        };
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
+        uses.clear();
+    }
+
+    /// Reads a token from the store for a cache miss, and remembers it if no revocation raced the
+    /// read. After a race the store is read again (it now reflects the revocation); a token under a
+    /// storm of revocations is answered from a fresh read without being cached.
+    async fn load<S: TokenSource + ?Sized>(
+        &self,
+        store: &S,
+        id: &str,
+        now: Millis,
+    ) -> Result<Entry> {
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let epoch = self.epoch.load(Ordering::SeqCst);
+            let record = store.token_for_auth(id).await?.ok_or(Error::InvalidToken)?;
+            let entry = Entry {
+                digest: record.digest,
+                created_at: record.created_at,
+                lifespan: record.lifespan,
+                loaded_at: now,
+                auth: Auth {
+                    user_id: record.owner_id,
+                    token_id: record.id,
+                    role: record.owner_role,
+                    scopes: record.scopes,
+                    app_id: record.app_id,
+                    resources: (!record.resources.is_empty()).then(|| Arc::from(record.resources)),
+                },
+            };
+            if self.remember(id.to_owned(), entry.clone(), now, epoch) || attempt == ATTEMPTS {
+                return Ok(entry);
+            }
         }
     }
 
@@ -117,38 +197,16 @@ impl TokenCache {
 
     /// Checks a presented token. Every failure is [`Error::InvalidToken`]; storage failures are
     /// passed on.
-    pub async fn authenticate(
+    pub async fn authenticate<S: TokenSource + ?Sized>(
         &self,
-        store: &dyn Store,
+        store: &S,
         presented: &str,
         now: Millis,
     ) -> Result<Auth> {
         let token = PlainToken::parse(presented).map_err(|_| Error::InvalidToken)?;
         let entry = match self.cached(token.id(), now) {
             Some(entry) => entry,
-            None => {
-                let record = store
-                    .token_for_auth(token.id())
-                    .await?
-                    .ok_or(Error::InvalidToken)?;
-                let entry = Entry {
-                    digest: record.digest,
-                    created_at: record.created_at,
-                    lifespan: record.lifespan,
-                    loaded_at: now,
-                    auth: Auth {
-                        user_id: record.owner_id,
-                        token_id: record.id,
-                        role: record.owner_role,
-                        scopes: record.scopes,
-                        app_id: record.app_id,
-                        resources: (!record.resources.is_empty())
-                            .then(|| Arc::from(record.resources)),
-                    },
-                };
-                self.remember(token.id().to_owned(), entry.clone(), now);
-                entry
-            }
+            None => self.load(store, token.id(), now).await?,
         };
         if !entry.digest.matches(&token.digest()) {
             return Err(Error::InvalidToken);
@@ -177,5 +235,136 @@ impl TokenCache {
             Err(_) => return Ok(()),
         };
         store.record_token_use(&batch).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewToken, NewUser, SqlStore, TokenKind};
+    use tokio::sync::Notify;
+
+    /// A store whose first token read pauses after reading, until told to go on.
+    struct PausingStore {
+        inner: SqlStore,
+        paused: std::sync::atomic::AtomicBool,
+        read_done: Notify,
+        go_on: Notify,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenSource for PausingStore {
+        async fn token_for_auth(&self, id: &str) -> Result<Option<TokenAuthRecord>> {
+            let record = Store::token_for_auth(&self.inner, id).await?;
+            if !self.paused.swap(true, Ordering::SeqCst) {
+                self.read_done.notify_one();
+                self.go_on.notified().await;
+            }
+            Ok(record)
+        }
+
+        async fn delete_token(&self, id: &str, owner_id: Option<&str>) -> Result<bool> {
+            Store::delete_token(&self.inner, id, owner_id).await
+        }
+    }
+
+    async fn store_with_token() -> (tempfile::TempDir, SqlStore, PlainToken) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = SqlStore::connect(&url).await.unwrap();
+        let user = store
+            .create_user(NewUser {
+                id: "u000000001".into(),
+                suuid: "s".into(),
+                email: "a@example.org".into(),
+                name: "A".into(),
+                company: None,
+                bio: None,
+                avatar: None,
+                password_hash: "x".into(),
+                created_at: 0,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let token = crate::domain::new_token().unwrap();
+        store
+            .insert_token(&NewToken {
+                id: token.id().to_owned(),
+                digest: token.digest(),
+                owner_id: user.id,
+                name: "t".into(),
+                last_chars: token.last_chars().to_owned(),
+                scopes: ScopeSet::registered(),
+                kind: TokenKind::Personal,
+                app_id: None,
+                family_id: None,
+                lifespan: i64::MAX,
+                created_at: 0,
+                resources: Vec::new(),
+            })
+            .await
+            .unwrap();
+        (dir, store, token)
+    }
+
+    /// The race of issue 7: a cache miss reads the row, the revocation deletes it and clears the
+    /// cache, then the miss returns. The token must be refused from then on.
+    #[tokio::test]
+    async fn a_revocation_that_races_a_cache_miss_is_not_undone() {
+        let (_dir, inner, token) = store_with_token().await;
+        let store = Arc::new(PausingStore {
+            inner,
+            paused: Default::default(),
+            read_done: Notify::new(),
+            go_on: Notify::new(),
+        });
+        let cache = Arc::new(TokenCache::new(100, 60_000));
+        let first_use = tokio::spawn({
+            let (store, cache, token) = (store.clone(), cache.clone(), token.clone());
+            async move { cache.authenticate(store.as_ref(), token.expose(), 1).await }
+        });
+        store.read_done.notified().await;
+        // The read is done and its row is stale: revoke now, as apiTokenRevoke does.
+        assert!(
+            Store::delete_token(&store.inner, token.id(), None)
+                .await
+                .unwrap()
+        );
+        cache
+            .revoked(&store.inner, &[token.id().to_owned()])
+            .await
+            .unwrap();
+        store.go_on.notify_one();
+        let first = first_use.await.unwrap();
+        assert!(
+            matches!(first, Err(Error::InvalidToken)),
+            "the racing check re-reads the store: {first:?}"
+        );
+        let later = cache.authenticate(store.as_ref(), token.expose(), 2).await;
+        assert!(
+            matches!(later, Err(Error::InvalidToken)),
+            "after the revocation was acknowledged the token is refused: {later:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_miss_without_a_race_is_cached() {
+        let (_dir, store, token) = store_with_token().await;
+        let cache = TokenCache::new(100, 60_000);
+        cache.authenticate(&store, token.expose(), 1).await.unwrap();
+        let uses = store.connection_uses();
+        cache.authenticate(&store, token.expose(), 2).await.unwrap();
+        assert_eq!(
+            store.connection_uses(),
+            uses,
+            "the second check is a cache hit"
+        );
+        cache.forget_all();
+        cache.authenticate(&store, token.expose(), 3).await.unwrap();
+        assert!(
+            store.connection_uses() > uses,
+            "forget_all empties the cache"
+        );
     }
 }

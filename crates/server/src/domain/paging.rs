@@ -22,6 +22,20 @@ pub fn check_list(len: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The longest search text a listing accepts (names are at most 512 characters; a search needs
+/// far fewer, and a long `LIKE` pattern is work for nothing).
+pub const MAX_SEARCH_CHARS: usize = 256;
+
+/// Refuses an over-long search text.
+pub fn check_search(text: Option<&str>, what: &str) -> Result<()> {
+    if text.is_some_and(|t| t.chars().count() > MAX_SEARCH_CHARS) {
+        return Err(Error::user_input(format!(
+            "{what} is too long; it can be at most {MAX_SEARCH_CHARS} characters."
+        )));
+    }
+    Ok(())
+}
+
 /// The opaque form of a cursor.
 pub fn encode(cursor: &Cursor) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{}", cursor.key, cursor.id))

@@ -42,11 +42,25 @@ fn annotate(err: &mut ServerError) -> bool {
             rejected_request = err.path.is_empty();
             ("BAD_USER_INPUT", 400, None)
         }
-        None if err.path.is_empty() => {
+        // Every error a resolver raises carries an [`Error`]; one the engine raised while running a
+        // field is the coercion of a value the caller sent (a variable of the wrong type, say).
+        None if !err.path.is_empty() => {
+            let field = err
+                .path
+                .iter()
+                .map(|segment| match segment {
+                    async_graphql::PathSegment::Field(name) => name.clone(),
+                    async_graphql::PathSegment::Index(i) => i.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            public_message = Some(format!("Invalid input for `{field}`: {}", err.message));
+            ("BAD_USER_INPUT", 400, None)
+        }
+        None => {
             rejected_request = true;
             ("GRAPHQL_VALIDATION_FAILED", 400, None)
         }
-        None => ("INTERNAL_SERVER_ERROR", 500, None),
     };
     if let Some(message) = public_message {
         err.message = message;
@@ -87,6 +101,18 @@ pub fn parse_failed(mut err: ServerError) -> ExecutedGraphql {
     err.message = format!("Syntax Error: {detail}.");
     let ext = err.extensions.get_or_insert_with(Default::default);
     ext.set("code", "GRAPHQL_PARSE_FAILED");
+    ExecutedGraphql {
+        status: StatusCode::BAD_REQUEST,
+        response: Response::from_errors(vec![err]),
+    }
+}
+
+/// The answer to a document the cost guard refused: HTTP 400 `GRAPHQL_VALIDATION_FAILED`.
+pub fn too_costly(refusal: super::cost::TooCostly) -> ExecutedGraphql {
+    let mut err = ServerError::new(refusal.0, None);
+    let ext = err.extensions.get_or_insert_with(Default::default);
+    ext.set("code", "GRAPHQL_VALIDATION_FAILED");
+    ext.set("statusCode", 400);
     ExecutedGraphql {
         status: StatusCode::BAD_REQUEST,
         response: Response::from_errors(vec![err]),

@@ -3,6 +3,7 @@
 //! test fails when the served schema drifts from it.
 
 mod apps;
+pub mod cost;
 mod error;
 mod guards;
 mod projects;
@@ -14,7 +15,7 @@ mod users;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 
-pub use error::{ExecutedGraphql, finish, parse_failed};
+pub use error::{ExecutedGraphql, finish, parse_failed, too_costly};
 
 use crate::AppState;
 use crate::domain::auth::Auth;
@@ -43,11 +44,17 @@ pub type TesseraSchema = Schema<Query, Mutation, EmptySubscription>;
 /// Deeper or costlier queries than these are refused before they run.
 pub const MAX_DEPTH: usize = 16;
 pub const MAX_COMPLEXITY: usize = 2_000;
+/// How deeply the parser may nest anything (selections, lists, objects) before it gives up.
+pub const MAX_PARSER_DEPTH: usize = 32;
+/// The most operations one batched `POST /graphql` may carry.
+pub const MAX_BATCH: usize = 20;
 
 pub fn schema() -> TesseraSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(MAX_PARSER_DEPTH)
+        .limit_directives(cost::MAX_DIRECTIVES as usize)
         .finish()
 }
 

@@ -192,6 +192,7 @@ pub async fn model_page(
     ] {
         paging::check_list(list.as_ref().map_or(0, Vec::len), what)?;
     }
+    paging::check_search(f.search.as_deref(), "filter.search")?;
     let filter = ModelFilter {
         search: f.search,
         ids: f.ids,

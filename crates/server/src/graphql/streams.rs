@@ -274,6 +274,7 @@ pub async fn user_streams(
     limit: i32,
     cursor: Option<String>,
 ) -> Result<Collection<Stream>, Error> {
+    crate::domain::paging::check_search(search.as_deref(), "search")?;
     let filter = ProjectFilter {
         search,
         roles: None,

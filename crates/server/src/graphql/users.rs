@@ -233,6 +233,7 @@ impl User {
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
+        paging::check_search(f.search.as_deref(), "filter.search")?;
         let filter = ProjectFilter {
             search: f.search,
             roles,
@@ -331,6 +332,7 @@ async fn search(
     email_only: bool,
     include_archived: bool,
 ) -> Result<UserSearchResultCollection, Error> {
+    paging::check_search(Some(text), "The search query")?;
     if text.trim().chars().count() < min_chars {
         return Err(Error::BadRequest(
             format!("Search query must be at least {min_chars} characters.").into(),

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Caller;
 use crate::AppState;
-use crate::graphql::{ExecutedGraphql, finish, parse_failed};
+use crate::graphql::{ExecutedGraphql, MAX_BATCH, cost, finish, parse_failed, too_costly};
 
 fn rejected(status: StatusCode, code: &str, message: &str) -> Response {
     let mut err = ServerError::new(message, None);
@@ -58,7 +58,13 @@ async fn execute(
     let operation_name = request.operation_name.clone();
     match request.parsed_query() {
         Err(err) => return parse_failed(err),
-        Ok(doc) if !mutations => {
+        Ok(doc) => {
+            if let Err(refusal) = cost::check(doc, operation_name.as_deref()) {
+                return too_costly(refusal);
+            }
+            if mutations {
+                return run(state, caller, request).await;
+            }
             let selected = match &operation_name {
                 Some(name) => doc
                     .operations
@@ -77,8 +83,11 @@ async fn execute(
                 };
             }
         }
-        Ok(_) => {}
     }
+    run(state, caller, request).await
+}
+
+async fn run(state: &AppState, caller: &Caller, request: Request) -> ExecutedGraphql {
     let request = request.data(state.clone()).data(caller.clone());
     finish(state.schema.execute(request).await)
 }
@@ -116,6 +125,14 @@ pub async fn post(
             let done = execute(&state, &caller, request, true).await;
             (done.status, Json(done.response)).into_response()
         }
+        BatchRequest::Batch(requests) if requests.len() > MAX_BATCH => rejected(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            &format!(
+                "A batch can hold at most {MAX_BATCH} operations; this one has {}.",
+                requests.len()
+            ),
+        ),
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());
             for request in requests {

@@ -330,6 +330,15 @@ pub enum Rotation {
     AlreadyUsed,
 }
 
+/// What another server announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// This token was revoked.
+    Token(String),
+    /// Announcements may have been missed (the listening connection was lost): forget everything.
+    Unknown,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip for health checks.
@@ -478,7 +487,7 @@ pub trait Store: Send + Sync + 'static {
     /// `NOTIFY`; nothing to do on SQLite, where one server owns the file).
     async fn announce_revocations(&self, ids: &[String]) -> Result<()>;
 
-    /// The ids of tokens other servers revoke, as they announce them; `None` where there are no
-    /// other servers to hear from (SQLite).
-    async fn revocations(&self) -> Result<Option<mpsc::UnboundedReceiver<String>>>;
+    /// The tokens other servers revoke, as they announce them; `None` where there are no other
+    /// servers to hear from (SQLite).
+    async fn revocations(&self) -> Result<Option<mpsc::UnboundedReceiver<Revoked>>>;
 }

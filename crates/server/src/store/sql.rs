@@ -959,7 +959,7 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn revocations(&self) -> Result<Option<mpsc::UnboundedReceiver<String>>> {
+    async fn revocations(&self) -> Result<Option<mpsc::UnboundedReceiver<Revoked>>> {
         if self.backend != Backend::Postgres {
             return Ok(None);
         }
@@ -975,14 +975,18 @@ impl Store for SqlStore {
                             .split(',')
                             .filter(|id| !id.is_empty())
                         {
-                            if tx.send(id.to_owned()).is_err() {
+                            if tx.send(Revoked::Token(id.to_owned())).is_err() {
                                 return;
                             }
                         }
                     }
                     Err(e) => {
-                        // recv() reconnects on the next call; until then the cache TTL covers us.
+                        // recv() reconnects on the next call; what was announced meanwhile is
+                        // lost, so the cache forgets everything it holds.
                         tracing::warn!(error = %e, "revocation listener lost its connection");
+                        if tx.send(Revoked::Unknown).is_err() {
+                            return;
+                        }
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
