@@ -44,8 +44,20 @@ struct ServeArgs {
     /// [default: http://<bind address>]
     #[arg(long, env = "TESSERA_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+    /// Rate limits on sign-in, registration and the token endpoints: on (the default) or off.
+    /// Turn them off only for test kits that sign in hundreds of times
+    #[arg(long, env = "TESSERA_RATE_LIMITS", value_name = "on|off")]
+    rate_limits: Option<String>,
+    /// Reverse proxies whose X-Forwarded-For header names the client: IP addresses or CIDR
+    /// ranges, comma-separated (e.g. 10.0.0.0/8). Without it the header is ignored
+    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", value_name = "CIDRS")]
+    trusted_proxies: Option<String>,
+    /// The most connections served at once; more are answered 503 [default: 4096, or fewer if
+    /// the file limit is lower]
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
     /// A TOML file with any of the settings above, plus a [server] table
-    /// (name, company, description, admin_contact, terms_of_service)
+    /// (name, company, description, admin_contact, terms_of_service) and a [rate_limits] table
     #[arg(long, env = "TESSERA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -92,6 +104,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         database_url: args.database_url,
         public_url: args.public_url,
+        rate_limits: args.rate_limits,
+        trusted_proxies: args.trusted_proxies.map(|p| vec![p]),
+        max_connections: args.max_connections,
     };
     let config = Config::resolve(overrides, file).map_err(anyhow::Error::msg)?;
     let database = match &config.database_url {

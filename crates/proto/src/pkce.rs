@@ -66,6 +66,13 @@ pub fn s256_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// What is stored of a challenge: the hex SHA-256 of its text. A legacy plain challenge is a
+/// secret the client presents again, so it is never kept in the clear; an S256 challenge is stored
+/// the same way so one comparison serves both.
+pub fn challenge_digest(challenge: &str) -> String {
+    hex::encode(Sha256::digest(challenge.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

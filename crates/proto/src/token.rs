@@ -72,6 +72,12 @@ impl PlainToken {
         TokenDigest(Sha256::digest(&self.0.as_bytes()[ID_LEN..]).into())
     }
 
+    /// The SHA-256 digest of the whole value, id included: what an access code is stored under,
+    /// so a code is only accepted whole (its id part is checked too).
+    pub fn whole_digest(&self) -> TokenDigest {
+        TokenDigest(Sha256::digest(self.0.as_bytes()).into())
+    }
+
     /// The full token. Call this only to hand the token to its owner.
     pub fn expose(&self) -> &str {
         &self.0

@@ -5,10 +5,112 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATA_DIR: &str = "./tessera-data";
+/// How many connections are served at once by default (fewer if the process may not open that
+/// many files).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// The rate limits (DESIGN.md decision 9). Per client address, in memory on each node, except
+/// the per-account sign-in back-off, which lives in the database so replicas count together.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Off only for test kits that sign in hundreds of times.
+    #[serde(skip)]
+    pub enabled: bool,
+    /// Sign-in attempts (REST and pages) per address and minute.
+    pub sign_in_per_minute: u32,
+    /// Registrations per address and hour.
+    pub registrations_per_hour: u32,
+    /// Requests to `/auth/token`, `/oauth/token` and `/auth/accesscode` per address and minute.
+    pub token_requests_per_minute: u32,
+    /// All requests per address and second (bursts of four seconds' worth are allowed).
+    pub requests_per_second: u32,
+    /// Wrong passwords for one account from one address before each further attempt waits
+    /// (1 s, doubling with every failure, at most 15 minutes).
+    pub failures_before_delay: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            enabled: true,
+            sign_in_per_minute: 10,
+            registrations_per_hour: 10,
+            token_requests_per_minute: 120,
+            requests_per_second: 500,
+            failures_before_delay: 5,
+        }
+    }
+}
+
+impl RateLimits {
+    pub fn off() -> RateLimits {
+        RateLimits {
+            enabled: false,
+            ..RateLimits::default()
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let values = [
+            ("sign_in_per_minute", self.sign_in_per_minute),
+            ("registrations_per_hour", self.registrations_per_hour),
+            ("token_requests_per_minute", self.token_requests_per_minute),
+            ("requests_per_second", self.requests_per_second),
+            ("failures_before_delay", self.failures_before_delay),
+        ];
+        match values.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(format!(
+                "rate_limits.{name} must be at least 1 (turn limits off with rate_limits = \"off\")"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `rate_limits` in the TOML file: `"on"`, `"off"`, or a table of limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RateLimitSetting {
+    Switch(String),
+    Limits(RateLimits),
+}
+
+/// Reads `on`/`off` (flag, environment or TOML).
+pub fn parse_switch(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!(
+            "rate limits must be \"on\" or \"off\", not {value:?}"
+        )),
+    }
+}
+
+/// Reads a list of trusted proxies: IP addresses or CIDR ranges, separated by commas or spaces.
+pub fn parse_proxies(items: &[String]) -> Result<Vec<IpNet>, String> {
+    items
+        .iter()
+        .flat_map(|item| item.split([',', ' ']))
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "trusted proxy {item:?} is not an IP address or CIDR range, like \
+                         10.0.0.0/8 or 127.0.0.1"
+                    )
+                })
+        })
+        .collect()
+}
 
 /// How the server describes itself in `serverInfo`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -40,6 +142,11 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub public_url: Option<String>,
+    /// `on` or `off`.
+    pub rate_limits: Option<String>,
+    /// IP addresses or CIDR ranges whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Option<Vec<String>>,
+    pub max_connections: Option<usize>,
 }
 
 /// The optional TOML file.
@@ -50,6 +157,9 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub public_url: Option<String>,
+    pub rate_limits: Option<RateLimitSetting>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub max_connections: Option<usize>,
     #[serde(default)]
     pub server: Option<ServerDetails>,
 }
@@ -72,6 +182,11 @@ pub struct Config {
     /// the bound address.
     pub public_url: Option<String>,
     pub server: ServerDetails,
+    pub rate_limits: RateLimits,
+    /// Peers whose `X-Forwarded-For` names the client; empty means the peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The most connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -93,7 +208,38 @@ impl Config {
             .or(file.public_url)
             .map(|u| normalize_public_url(&u))
             .transpose()?;
+        let mut rate_limits = match file.rate_limits {
+            None => RateLimits::default(),
+            Some(RateLimitSetting::Switch(s)) => RateLimits {
+                enabled: parse_switch(&s)?,
+                ..RateLimits::default()
+            },
+            Some(RateLimitSetting::Limits(limits)) => RateLimits {
+                enabled: true,
+                ..limits
+            },
+        };
+        rate_limits.check()?;
+        if let Some(switch) = &overrides.rate_limits {
+            rate_limits.enabled = parse_switch(switch)?;
+        }
+        let trusted_proxies = parse_proxies(
+            &overrides
+                .trusted_proxies
+                .or(file.trusted_proxies)
+                .unwrap_or_default(),
+        )?;
+        let max_connections = overrides
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
         Ok(Config {
+            rate_limits,
+            trusted_proxies,
+            max_connections,
             bind,
             data_dir: overrides
                 .data_dir
@@ -113,6 +259,9 @@ impl Config {
             database_url: Some(database_url.into()),
             public_url: None,
             server: ServerDetails::default(),
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 
@@ -202,6 +351,71 @@ mod tests {
         assert_eq!(c.database_url, None);
         assert_eq!(c.public_url, None);
         assert_eq!(c.server.name, "Tessera");
+        assert!(c.rate_limits.enabled, "rate limits are on by default");
+        assert!(
+            c.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
+        assert_eq!(c.max_connections, DEFAULT_MAX_CONNECTIONS);
+    }
+
+    #[test]
+    fn rate_limits_and_proxies() {
+        let file: FileConfig = toml::from_str(r#"rate_limits = "off""#).unwrap();
+        let c = Config::resolve(Overrides::default(), file).unwrap();
+        assert!(!c.rate_limits.enabled);
+        let file: FileConfig = toml::from_str("[rate_limits]\nsign_in_per_minute = 3\n").unwrap();
+        let c = Config::resolve(Overrides::default(), file.clone()).unwrap();
+        assert!(c.rate_limits.enabled);
+        assert_eq!(c.rate_limits.sign_in_per_minute, 3);
+        assert_eq!(c.rate_limits.registrations_per_hour, 10);
+        let off = Overrides {
+            rate_limits: Some("off".into()),
+            trusted_proxies: Some(vec!["10.0.0.0/8, 127.0.0.1".into()]),
+            ..Default::default()
+        };
+        let c = Config::resolve(off, file).unwrap();
+        assert!(!c.rate_limits.enabled, "the flag beats the file");
+        assert_eq!(c.trusted_proxies.len(), 2);
+        let bad =
+            |o: Overrides, f: &str| Config::resolve(o, toml::from_str(f).unwrap()).unwrap_err();
+        assert!(
+            bad(
+                Overrides {
+                    rate_limits: Some("sometimes".into()),
+                    ..Default::default()
+                },
+                ""
+            )
+            .contains("\"on\" or \"off\"")
+        );
+        assert!(
+            bad(
+                Overrides {
+                    trusted_proxies: Some(vec!["proxy.lan".into()]),
+                    ..Default::default()
+                },
+                ""
+            )
+            .contains("not an IP address")
+        );
+        assert!(
+            bad(
+                Overrides::default(),
+                "[rate_limits]\nsign_in_per_minute = 0"
+            )
+            .contains("at least 1")
+        );
+        assert!(
+            bad(
+                Overrides {
+                    max_connections: Some(0),
+                    ..Default::default()
+                },
+                ""
+            )
+            .contains("at least 1")
+        );
     }
 
     #[test]

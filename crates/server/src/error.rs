@@ -56,12 +56,49 @@ pub enum Error {
         error: &'static str,
         description: Cow<'static, str>,
     },
+    /// Too many requests from this client, or too many wrong passwords for this account.
+    #[error("You have sent too many requests. You are being rate limited. Please try again later.")]
+    RateLimited { retry_after: u64 },
+    /// The request body is larger than this route accepts.
+    #[error("{0}")]
+    TooLarge(Cow<'static, str>),
+    /// The database is busy (locked by another writer, or every connection is in use): the
+    /// request may succeed if retried.
+    #[error("The server is busy; please try again in a moment.")]
+    Busy(String),
     /// The database failed. Details go to the log, never to the caller.
     #[error("storage error: {0}")]
-    Store(#[from] sqlx::Error),
+    Store(sqlx::Error),
+    /// The server cannot start: a setting, the database or the address is not usable. Said to the
+    /// operator as it is.
+    #[error("{0}")]
+    Startup(String),
     /// Something that should not happen did. Details go to the log, never to the caller.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<sqlx::Error> for Error {
+    /// A busy database is worth retrying (503); anything else is the server's fault.
+    fn from(e: sqlx::Error) -> Error {
+        let busy = match &e {
+            sqlx::Error::PoolTimedOut => true,
+            sqlx::Error::Database(db) => {
+                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes; PostgreSQL's
+                // lock_not_available (55P03), too_many_connections (53300) and
+                // cannot_connect_now (57P03).
+                let code = db.code().unwrap_or_default();
+                let sqlite_busy = code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+                sqlite_busy || matches!(code.as_ref(), "55P03" | "53300" | "57P03")
+            }
+            _ => false,
+        };
+        if busy {
+            Error::Busy(e.to_string())
+        } else {
+            Error::Store(e)
+        }
+    }
 }
 
 impl Error {
@@ -102,7 +139,10 @@ impl Error {
             Error::NotFound { code, .. } => code,
             Error::InvalidAccess(_) => "STREAM_INVALID_ACCESS_ERROR",
             Error::Grant(_) | Error::OAuth { .. } => "INVALID_GRANT",
-            Error::Store(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
+            Error::RateLimited { .. } => "RATE_LIMIT_ERROR",
+            Error::TooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Error::Busy(_) => "SERVICE_UNAVAILABLE",
+            Error::Store(_) | Error::Internal(_) | Error::Startup(_) => "INTERNAL_SERVER_ERROR",
         }
     }
 
@@ -121,14 +161,28 @@ impl Error {
             Error::InvalidToken | Error::MissingScope(_) | Error::Forbidden(_) => {
                 StatusCode::FORBIDDEN
             }
-            Error::Store(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Store(_) | Error::Internal(_) | Error::Startup(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// How many seconds a client should wait before trying again, for errors that pass.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after } => Some(*retry_after),
+            Error::Busy(_) => Some(1),
+            _ => None,
         }
     }
 
     /// The message a caller may see. Internal failures are not described.
     pub fn public_message(&self) -> String {
         match self {
-            Error::Store(_) | Error::Internal(_) => {
+            Error::Store(_) | Error::Internal(_) | Error::Startup(_) => {
                 "Something went wrong while processing your request".to_owned()
             }
             other => other.to_string(),
@@ -137,6 +191,14 @@ impl Error {
 
     /// Whether this is the server's fault (and worth logging at error level).
     pub fn is_internal(&self) -> bool {
-        matches!(self, Error::Store(_) | Error::Internal(_))
+        matches!(
+            self,
+            Error::Store(_) | Error::Internal(_) | Error::Startup(_)
+        )
+    }
+
+    /// Whether this is worth a warning in the log (not the caller's fault, but passing).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Busy(_))
     }
 }

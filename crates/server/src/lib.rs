@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::clock::{Clock, Millis};
 use crate::config::{Config, ServerDetails, redact_url};
 use crate::domain::auth::TokenCache;
+use crate::domain::limits::Limiter;
 use crate::domain::passwords::Passwords;
 use crate::error::{Error, Result};
 use crate::store::{Revoked, SqlStore, Store};
@@ -45,6 +46,14 @@ pub struct Tessera {
     pub schema: graphql::TesseraSchema,
     /// How Tessera's own pages set their cookies.
     pub cookies: http::CookiePolicy,
+    /// The rate limits.
+    pub limits: Limiter,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The key CSRF tokens are derived from (shared by replicas through the store).
+    pub csrf_key: Vec<u8>,
+    /// Whether the public URL is https (then responses carry `Strict-Transport-Security`).
+    pub https: bool,
 }
 
 pub type AppState = Arc<Tessera>;
@@ -57,7 +66,12 @@ impl Tessera {
     /// Writes remembered `lastUsed` times and forgets expired access codes.
     pub async fn housekeeping(&self) -> Result<()> {
         self.tokens.flush_uses(self.store.as_ref()).await?;
-        self.store.purge_expired_codes(self.now()).await
+        self.limits.forget_idle();
+        let now = self.now();
+        self.store
+            .purge_sign_in_failures(now.saturating_sub(domain::limits::FAILURE_WINDOW))
+            .await?;
+        self.store.purge_expired_codes(now).await
     }
 }
 
@@ -67,18 +81,26 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     revocations: Option<mpsc::UnboundedReceiver<Revoked>>,
+    max_connections: usize,
 }
 
 impl Application {
     /// Binds the address, connects to the store, applies migrations and seeds first-party apps.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Application> {
-        let url = config.effective_database_url().map_err(Error::Internal)?;
+        let url = config.effective_database_url().map_err(Error::Startup)?;
         let store = SqlStore::connect(&url).await.map_err(|e| {
-            Error::Internal(format!("cannot open database {}: {e}", redact_url(&url)))
+            let reason = match e {
+                Error::Internal(reason) => reason,
+                other => other.to_string(),
+            };
+            Error::Startup(format!(
+                "cannot open database {}: {reason}",
+                redact_url(&url)
+            ))
         })?;
         let listener = TcpListener::bind(config.bind)
             .await
-            .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.bind)))?;
+            .map_err(|e| Error::Startup(format!("cannot listen on {}: {e}", config.bind)))?;
         let address = listener
             .local_addr()
             .map_err(|e| Error::Internal(e.to_string()))?;
@@ -92,6 +114,11 @@ impl Application {
         });
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         domain::apps::seed_default_apps(&store, &public_url, clock.now()).await?;
+        domain::users::normalize_stored_emails(&store, clock.now()).await?;
+        let csrf_key = store
+            .server_secret("csrf", &domain::random_hex(64)?)
+            .await?
+            .into_bytes();
         // Listen before serving, so no revocation announced after start-up is missed.
         let revocations = store.revocations().await?;
         let state = Arc::new(Tessera {
@@ -100,6 +127,10 @@ impl Application {
             tokens: TokenCache::new(TOKEN_CACHE_CAPACITY, TOKEN_CACHE_TTL),
             passwords: Passwords::new(cores)?,
             cookies: http::CookiePolicy::for_public_url(&public_url),
+            limits: Limiter::new(config.rate_limits),
+            trusted_proxies: config.trusted_proxies,
+            csrf_key,
+            https: public_url.starts_with("https://"),
             public_url,
             server: config.server,
             schema: graphql::schema(),
@@ -109,6 +140,7 @@ impl Application {
             listener,
             address,
             revocations,
+            max_connections: http::serve::effective_max_connections(config.max_connections),
         })
     }
 
@@ -150,14 +182,17 @@ impl Application {
                 }
             })
         });
-        let served = axum::serve(self.listener, http::router(state.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        http::serve::serve(
+            self.listener,
+            http::router(state.clone()),
+            self.max_connections,
+            shutdown,
+        )
+        .await;
         housekeeper.abort();
         if let Some(listener) = listener {
             listener.abort();
         }
-        state.housekeeping().await?;
-        served.map_err(|e| Error::Internal(format!("server failed: {e}")))
+        state.housekeeping().await
     }
 }

@@ -216,10 +216,10 @@ pub async fn issue_code(
     let code = new_token()?;
     store
         .insert_code(&AccessCode {
-            digest: code.digest(),
+            digest: code.whole_digest(),
             app_id: app_id.to_owned(),
             user_id: user_id.to_owned(),
-            challenge: challenge.to_owned(),
+            challenge: pkce::challenge_digest(challenge),
             method,
             scopes: Some(scopes),
             created_at: now,
@@ -418,7 +418,7 @@ async fn redeem(
             if stored.method != ChallengeMethod::Plain {
                 return Err(GrantError::WrongEndpoint(stored.method).into());
             }
-            if !secrets_match(&stored.challenge, challenge) {
+            if !secrets_match(&stored.challenge, &pkce::challenge_digest(challenge)) {
                 return Err(GrantError::ChallengeMismatch.into());
             }
             Some(app_secret)
@@ -430,7 +430,8 @@ async fn redeem(
             if stored.method != ChallengeMethod::S256 {
                 return Err(GrantError::WrongEndpoint(stored.method).into());
             }
-            if !secrets_match(&stored.challenge, &pkce::s256_challenge(verifier)) {
+            let computed = pkce::challenge_digest(&pkce::s256_challenge(verifier));
+            if !secrets_match(&stored.challenge, &computed) {
                 return Err(GrantError::ChallengeMismatch.into());
             }
             app_secret
@@ -470,7 +471,7 @@ pub async fn exchange_code(
 ) -> Result<TokenPair> {
     let code = PlainToken::parse(access_code).map_err(|_| GrantError::CodeNotFound)?;
     let stored = store
-        .code(&code.digest())
+        .code(&code.whole_digest())
         .await?
         .ok_or(GrantError::CodeNotFound)?;
     if stored.app_id != app_id {

@@ -1,7 +1,11 @@
 //! Users: what registration and profile updates accept. Limits follow Speckle's column sizes.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
+use unicode_normalization::UnicodeNormalization;
+
+use super::limits::Limiter;
 use super::passwords::Passwords;
 use super::{random_hex, random_uuid};
 use crate::clock::Millis;
@@ -9,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::store::{NewUser, ProfileUpdate, Store, UserRecord};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
-pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// Passwords are at most this many bytes (UTF-8) before argon2 sees them.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_NAME_CHARS: usize = 512;
 pub const MAX_COMPANY_CHARS: usize = 512;
@@ -38,9 +43,63 @@ fn at_most(value: &str, max: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Normalises an email for storage and lookup: trimmed and lowercased.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+/// Characters that change nothing a person sees: zero-width spaces and joiners, the word joiner,
+/// the byte-order mark, the soft hyphen. They are dropped from emails, so a variant carrying them
+/// is the same address.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
+}
+
+/// Bidirectional controls: they reorder what is displayed, so `abc` can show as `cba`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Whether a display text holds a control, zero-width or bidirectional character.
+pub fn has_hidden_characters(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() || is_invisible(c) || is_bidi_control(c))
+}
+
+/// Refuses a display text (a name, say) with characters that hide or disguise what it says.
+fn check_visible(text: &str, what: &str) -> Result<()> {
+    if has_hidden_characters(text) {
+        return Err(Error::user_input(format!(
+            "{what} contains invisible or control characters (such as zero-width spaces or \
+             right-to-left marks); remove them."
+        )));
+    }
+    Ok(())
+}
+
+/// The one form of an email that is stored and compared, so one person has one identity: trimmed,
+/// zero-width characters dropped, Unicode NFC, lowercased, and the domain in its ASCII (punycode)
+/// form. `None` when it has control or bidirectional characters, or a domain IDNA refuses.
+pub fn normalize_email(email: &str) -> Option<String> {
+    let email = email.trim();
+    if email.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return None;
+    }
+    let visible: String = email.chars().filter(|c| !is_invisible(*c)).collect();
+    let folded: String = visible
+        .nfc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfc()
+        .collect();
+    match folded.rsplit_once('@') {
+        Some((local, domain)) => {
+            let domain = idna::domain_to_ascii(domain).ok()?;
+            Some(format!("{local}@{domain}"))
+        }
+        None => Some(folded),
+    }
 }
 
 /// A pragmatic email check: one `@`, a non-empty local part, a dotted domain of letters, digits and
@@ -75,15 +134,19 @@ impl Registration {
         let name =
             non_empty(fields, "name").ok_or_else(|| Error::user_input("User name is required"))?;
         at_most(email, MAX_EMAIL_CHARS, "E-mail address")?;
-        if !looks_like_email(email) {
-            return Err(Error::user_input(
-                "E-mail address is not valid; it should look like name@example.com.",
-            ));
+        let invalid = || {
+            Error::user_input("E-mail address is not valid; it should look like name@example.com.")
+        };
+        let email = normalize_email(email).ok_or_else(invalid)?;
+        if !looks_like_email(&email) || email.chars().count() > MAX_EMAIL_CHARS {
+            return Err(invalid());
         }
         at_most(name, MAX_NAME_CHARS, "User name")?;
+        check_visible(name, "User name")?;
         let company = non_empty(fields, "company");
         if let Some(company) = company {
             at_most(company, MAX_COMPANY_CHARS, "Company")?;
+            check_visible(company, "Company")?;
         }
         let chars = password.chars().count();
         if chars < MIN_PASSWORD_CHARS {
@@ -91,13 +154,13 @@ impl Registration {
                 "Password too short; needs to be 8 characters or longer.",
             ));
         }
-        if chars > MAX_PASSWORD_CHARS {
+        if password.len() > MAX_PASSWORD_BYTES {
             return Err(Error::user_input(format!(
-                "Password too long; it can be at most {MAX_PASSWORD_CHARS} characters."
+                "Password too long; it can be at most {MAX_PASSWORD_BYTES} bytes."
             )));
         }
         Ok(Registration {
-            email: normalize_email(email),
+            email,
             password: password.clone(),
             name: name.to_owned(),
             company: company.map(str::to_owned),
@@ -140,29 +203,91 @@ pub async fn register(
     Ok(user)
 }
 
-/// Checks an email and password. Every failure spends one password verification (an unknown email
-/// is checked against a dummy hash), so the time taken tells nothing about which emails exist.
+/// A sign-in: who is trying, from where, with what.
+pub struct SignIn<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub client: IpAddr,
+}
+
+/// Checks an email and password. The per-account rate limit comes first (an account under attack
+/// answers 429 without hashing anything); then every failure spends one password verification (an
+/// unknown email is checked against a dummy hash), so the time taken tells nothing about which
+/// emails exist.
 pub async fn verify_login(
     store: &dyn Store,
     passwords: &Passwords,
-    email: &str,
-    password: &str,
+    limits: &Limiter,
+    attempt: SignIn<'_>,
+    now: Millis,
 ) -> Result<UserRecord> {
-    let email = normalize_email(email);
-    let found = if email.is_empty() {
-        None
-    } else {
-        store.user_credentials(&email).await?
-    };
-    let (user, hash) = match found {
+    let email = normalize_email(attempt.email).unwrap_or_default();
+    if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
+        return Err(Error::InvalidCredentials);
+    }
+    let counted = limits
+        .begin_sign_in(store, &email, attempt.client, now)
+        .await?;
+    // No registered password is longer; refusing it unhashed reveals nothing about the account.
+    if attempt.password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::InvalidCredentials);
+    }
+    let (user, hash) = match store.user_credentials(&email).await? {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    let matched = passwords.verify(password.to_owned(), hash).await?;
+    let matched = passwords.verify(attempt.password.to_owned(), hash).await?;
     match user {
-        Some(user) if matched => Ok(user),
+        Some(user) if matched => {
+            limits.succeeded(store, counted).await?;
+            Ok(user)
+        }
         _ => Err(Error::InvalidCredentials),
     }
+}
+
+/// Brings stored emails to their normalised form, once (the data migration of issue 7). Two
+/// accounts whose emails normalise to the same address are left as they are and reported: merging
+/// accounts is for an administrator to decide.
+pub async fn normalize_stored_emails(store: &dyn Store, now: Millis) -> Result<()> {
+    const NAME: &str = "0005_normalize_emails";
+    if store.data_migration_done(NAME).await? {
+        return Ok(());
+    }
+    let (mut changed, mut collisions) = (0, 0);
+    for (id, email) in store.all_user_emails().await? {
+        match normalize_email(&email) {
+            Some(normal) if normal == email => {}
+            Some(normal) => {
+                if store.set_user_email(&id, &normal).await? {
+                    changed += 1;
+                } else {
+                    collisions += 1;
+                    tracing::warn!(
+                        user = %id,
+                        "this account's email normalises to the address of another account; \
+                         it was left unchanged (merge or rename one of them)"
+                    );
+                }
+            }
+            None => {
+                collisions += 1;
+                tracing::warn!(
+                    user = %id,
+                    "this account's email has control or bidirectional characters; it was left \
+                     unchanged"
+                );
+            }
+        }
+    }
+    if changed + collisions > 0 {
+        tracing::info!(
+            changed,
+            left_unchanged = collisions,
+            "normalised stored emails"
+        );
+    }
+    store.mark_data_migration_done(NAME, now).await
 }
 
 /// The fields of `activeUserMutations.update` as sent (absent fields are `None`).
@@ -197,6 +322,7 @@ impl ProfileInput {
             Some(n) => {
                 let n = n.trim().to_owned();
                 at_most(&n, MAX_NAME_CHARS, "User name")?;
+                check_visible(&n, "User name")?;
                 Some(n)
             }
         };
@@ -250,7 +376,7 @@ mod tests {
             message(&[("password", "1234567"), ("email", "a@b.co"), ("name", "A")]),
             "Password too short; needs to be 8 characters or longer."
         );
-        let long = "x".repeat(MAX_PASSWORD_CHARS + 1);
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
         assert!(
             message(&[("password", &long), ("email", "a@b.co"), ("name", "A")])
                 .starts_with("Password too long")
@@ -265,6 +391,38 @@ mod tests {
         assert_eq!(ok.email, "alice@example.org");
         assert_eq!(ok.name, "Alice");
         assert_eq!(ok.company, None);
+    }
+
+    #[test]
+    fn one_identity_per_email() {
+        let canonical = normalize_email("josé@bücher.example").unwrap();
+        assert_eq!(canonical, "josé@xn--bcher-kva.example");
+        for variant in [
+            "jose\u{301}@bücher.example",
+            "JOSÉ@BÜCHER.EXAMPLE",
+            "josé@xn--bcher-kva.example",
+            "jo\u{200B}sé@bücher.example",
+            " josé@bu\u{308}cher.example ",
+        ] {
+            assert_eq!(
+                normalize_email(variant).as_deref(),
+                Some(canonical.as_str()),
+                "{variant:?}"
+            );
+        }
+        assert_eq!(
+            normalize_email("ad\u{202E}min@example.org"),
+            None,
+            "bidi control"
+        );
+        assert_eq!(
+            normalize_email("a\u{7}@example.org"),
+            None,
+            "control character"
+        );
+        assert!(has_hidden_characters("Ada\u{200B}"));
+        assert!(has_hidden_characters("\u{202E}Ada"));
+        assert!(!has_hidden_characters("Ada Lovelace-Byron, née Byron"));
     }
 
     #[test]

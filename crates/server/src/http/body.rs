@@ -57,9 +57,19 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.to_ascii_lowercase())
             .unwrap_or_default();
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| bad(format!("Could not read the request body: {e}")))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::TooLarge(
+                    format!(
+                        "The request body is too large; this endpoint accepts at most {} KiB.",
+                        super::MAX_BODY_BYTES / 1024
+                    )
+                    .into(),
+                )
+            } else {
+                bad(format!("Could not read the request body: {e}"))
+            }
+        })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Fields(HashMap::new()));
         }

@@ -9,7 +9,7 @@
 //! - everything else: `{"error":{"message":…,"code":…}}` with the error's status.
 
 use axum::Json;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -20,8 +20,11 @@ impl IntoResponse for Error {
         if self.is_internal() {
             tracing::error!(error = %self, "request failed");
         }
+        if let Error::Busy(detail) = &self {
+            tracing::warn!(error = %detail, "database busy; the client was asked to retry");
+        }
         let status = self.status();
-        match &self {
+        let mut response = match &self {
             Error::InvalidToken => {
                 (status, Json(json!({ "error": self.to_string() }))).into_response()
             }
@@ -48,6 +51,10 @@ impl IntoResponse for Error {
                 Json(json!({ "error": { "message": self.public_message(), "code": self.code() } })),
             )
                 .into_response(),
+        };
+        if let Some(seconds) = self.retry_after() {
+            response.headers_mut().insert(RETRY_AFTER, seconds.into());
         }
+        response
     }
 }

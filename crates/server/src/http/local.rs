@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 
 use super::body::Fields;
+use super::client::ClientAddress;
 use crate::AppState;
 use crate::domain::apps::WEB_APP_ID;
 use crate::domain::grants::{MAX_CHALLENGE_CHARS, issue_code};
@@ -71,16 +72,23 @@ pub async fn register(
 
 pub async fn login(
     State(state): State<AppState>,
+    Extension(ClientAddress(client)): Extension<ClientAddress>,
     Query(query): Query<HashMap<String, String>>,
     Fields(fields): Fields,
 ) -> Result<Response> {
     let challenge = challenge(&query)?;
     let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+    let attempt = users::SignIn {
+        email: field("email"),
+        password: field("password"),
+        client,
+    };
     let user = users::verify_login(
         state.store.as_ref(),
         &state.passwords,
-        field("email"),
-        field("password"),
+        &state.limits,
+        attempt,
+        state.now(),
     )
     .await?;
     finish(&state, &user.id, challenge, false).await

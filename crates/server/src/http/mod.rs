@@ -3,6 +3,7 @@
 mod accesscode;
 mod auth;
 mod body;
+mod client;
 mod cookies;
 mod error;
 mod graphql;
@@ -10,7 +11,10 @@ mod health;
 mod local;
 mod oauth;
 mod pages;
+pub mod serve;
 mod token;
+
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
@@ -19,20 +23,49 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tower_http::cors::CorsLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use auth::Caller;
+pub use client::{ClientAddress, client_address};
 pub use cookies::CookiePolicy;
 
 use crate::AppState;
 
-/// Request bodies above this are refused (avatars travel as data URLs of up to 512 KiB).
-pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// `Strict-Transport-Security` when the public URL is https: browsers then refuse plain HTTP.
+async fn strict_transport(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(req).await;
+    if state.https {
+        response.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
+/// GraphQL bodies above this are refused with 413 (the largest legitimate input is an avatar, a
+/// data URL of up to 512 KiB).
+pub const MAX_GRAPHQL_BODY_BYTES: usize = 1024 * 1024;
+/// Bodies of the REST endpoints and pages (sign-in forms, token requests) above this get 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A request that takes longer than this is answered 408 (nothing legitimate comes close; a
+/// password check waits for the hasher at most a few seconds).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router(state: AppState) -> Router {
     let authenticated = Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route(
+            "/graphql",
+            get(graphql::get)
+                .post(graphql::post)
+                .layer(DefaultBodyLimit::max(MAX_GRAPHQL_BODY_BYTES)),
+        )
         .route("/auth/local/register", post(local::register))
         .route("/auth/local/login", post(local::login))
         .route("/auth/token", post(token::token))
@@ -69,12 +102,21 @@ pub fn router(state: AppState) -> Router {
         .merge(authenticated)
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(state.clone(), client::limit))
         // Speckle answers every origin (no credentials): clients call it from anywhere.
         .layer(CorsLayer::permissive())
         .layer(header("content-security-policy", "frame-ancestors 'none'"))
         .layer(header("x-frame-options", "DENY"))
         .layer(header("x-content-type-options", "nosniff"))
         .layer(header("referrer-policy", "no-referrer"))
+        // Nothing Tessera answers may be cached unless it says so (the stylesheet does): tokens,
+        // codes and secrets travel in bodies and in `Location` headers.
+        .layer(header("cache-control", "no-store"))
+        .layer(from_fn_with_state(state.clone(), strict_transport))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         // Logs method, route, status and latency. The route is the matched pattern, such as
         // `/authn/verify/{app_id}/{challenge}`: never a path's values (a legacy challenge is a
         // secret), nor the query string (codes, tokens), nor headers.

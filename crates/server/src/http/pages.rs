@@ -2,20 +2,27 @@
 //! `/authn/verify/{appId}/{challenge}`, the account page `/`, sign-out and revoking an app.
 //!
 //! The web session is a web-app (`spklwebapp`) token in an HttpOnly cookie. Every form carries a
-//! CSRF token that must match a second cookie (double submit); approving an app is always a POST.
+//! CSRF token derived from the session with a server key (HMAC-SHA256): for a signed-in person,
+//! from their session; before sign-in, from a random browser cookie. A cookie/field pair planted by
+//! someone else does not match, since only the server can derive the field from the cookie.
+//! Approving an app is always a POST.
 //! An unknown app or a malformed challenge shows an error page and never redirects anywhere.
 
 use std::collections::HashMap;
 
+use axum::extract::Extension;
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use tessera_proto::ChallengeMethod;
 use url::Url;
 
 use super::body::Fields;
+use super::client::ClientAddress;
 use super::cookies::cookie;
 use crate::AppState;
 use crate::domain::apps::{self, WEB_APP_ID, redirect_with};
@@ -52,32 +59,82 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session
         .map(|user| Session { auth, user }))
 }
 
-/// The CSRF token of this browser, and the cookie to set if it has none yet.
-fn csrf(state: &AppState, headers: &HeaderMap) -> Result<(String, Vec<String>)> {
-    match cookie(headers, state.cookies.csrf()).filter(|v| v.len() == 32) {
-        Some(token) => Ok((token.to_owned(), Vec::new())),
+/// The CSRF token for `binding` ("session:<token id>" or "browser:<cookie>").
+fn csrf_mac(state: &AppState, binding: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&state.csrf_key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"tessera csrf v1\0");
+    mac.update(binding.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The browser cookie that binds forms shown before sign-in, if the browser has one.
+fn browser_id<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie(headers, state.cookies.csrf()).filter(|v| v.len() == 32)
+}
+
+/// The CSRF token for a form, and the cookie to set if the browser needs one: bound to the
+/// session when there is one, else to the browser cookie.
+fn csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: Option<&Session>,
+) -> Result<(String, Vec<String>)> {
+    if let Some(session) = session {
+        return Ok((
+            csrf_mac(state, &format!("session:{}", session.auth.token_id)),
+            Vec::new(),
+        ));
+    }
+    match browser_id(state, headers) {
+        Some(id) => Ok((csrf_mac(state, &format!("browser:{id}")), Vec::new())),
         None => {
-            let token = random_hex(32)?;
-            let set = state.cookies.set(state.cookies.csrf(), &token, None);
-            Ok((token, vec![set]))
+            let id = random_hex(32)?;
+            let set = state.cookies.set(state.cookies.csrf(), &id, None);
+            Ok((csrf_mac(state, &format!("browser:{id}")), vec![set]))
         }
     }
 }
 
+/// Checks a form's CSRF token against the session (forms of a signed-in person) or the browser
+/// cookie (sign-in and registration forms).
 fn check_csrf(
     state: &AppState,
     headers: &HeaderMap,
     fields: &HashMap<String, String>,
+    session: Option<&Session>,
 ) -> Result<()> {
-    let expected = cookie(headers, state.cookies.csrf()).unwrap_or_default();
+    let expected = match session {
+        Some(session) => Some(csrf_mac(
+            state,
+            &format!("session:{}", session.auth.token_id),
+        )),
+        None => browser_id(state, headers).map(|id| csrf_mac(state, &format!("browser:{id}"))),
+    };
     let sent = fields.get("csrf").map(String::as_str).unwrap_or_default();
-    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) {
-        return Err(Error::forbidden(
+    match expected {
+        Some(expected) if bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) => Ok(()),
+        _ => Err(Error::forbidden(
             "This form has expired or was not sent from this site. Go back, reload the page and \
              try again.",
-        ));
+        )),
     }
-    Ok(())
+}
+
+/// The page shown when the rate limits refuse a request to a page.
+pub fn rate_limited_page(state: &AppState, error: Error) -> Response {
+    let message = match error.retry_after() {
+        Some(seconds) => format!(
+            "There have been too many attempts from your network. Wait {seconds} seconds, then \
+             try again."
+        ),
+        None => error.public_message(),
+    };
+    let mut page = error_page(state, error.status(), "Too many attempts", &message);
+    if let Some(seconds) = error.retry_after() {
+        page.headers_mut().insert(RETRY_AFTER, seconds.into());
+    }
+    page
 }
 
 /// A local path to continue to after signing in; anything else (another origin, `//host`)
@@ -189,7 +246,7 @@ async fn form_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response> {
-    let (csrf, cookies) = csrf(state, headers)?;
+    let (csrf, cookies) = csrf(state, headers, None)?;
     let app_name = pending_app_name(state, next).await;
     let field = |k: &str| typed.get(k).map(String::as_str).unwrap_or_default();
     let server_name = &state.server.name;
@@ -277,23 +334,40 @@ async fn signed_in(state: &AppState, user: &UserRecord, next: &str) -> Result<Re
 
 pub async fn login_submit(
     State(state): State<AppState>,
+    Extension(ClientAddress(client)): Extension<ClientAddress>,
     headers: HeaderMap,
     Fields(fields): Fields,
 ) -> Response {
     let result = async {
-        check_csrf(&state, &headers, &fields)?;
+        check_csrf(&state, &headers, &fields, None)?;
         let next = safe_next(fields.get("next").map(String::as_str));
-        let email = fields.get("email").map(String::as_str).unwrap_or_default();
-        let password = fields
-            .get("password")
-            .map(String::as_str)
-            .unwrap_or_default();
-        match users::verify_login(state.store.as_ref(), &state.passwords, email, password).await {
+        let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+        let attempt = users::SignIn {
+            email: field("email"),
+            password: field("password"),
+            client,
+        };
+        let store = state.store.as_ref();
+        match users::verify_login(store, &state.passwords, &state.limits, attempt, state.now())
+            .await
+        {
             Ok(user) => signed_in(&state, &user, &next).await,
             Err(Error::InvalidCredentials) => {
                 let error = Some("Wrong email or password.".into());
                 let status = StatusCode::UNAUTHORIZED;
                 form_page(&state, &headers, Form::Login, &next, &fields, error, status).await
+            }
+            Err(e @ Error::RateLimited { .. }) => {
+                let seconds = e.retry_after().unwrap_or(1);
+                let error = Some(format!(
+                    "Too many wrong passwords for this account. Wait {seconds} seconds, then try \
+                     again."
+                ));
+                let status = StatusCode::TOO_MANY_REQUESTS;
+                let mut page =
+                    form_page(&state, &headers, Form::Login, &next, &fields, error, status).await?;
+                page.headers_mut().insert(RETRY_AFTER, seconds.into());
+                Ok(page)
             }
             Err(e) => Err(e),
         }
@@ -308,7 +382,7 @@ pub async fn register_submit(
     Fields(fields): Fields,
 ) -> Response {
     let result = async {
-        check_csrf(&state, &headers, &fields)?;
+        check_csrf(&state, &headers, &fields, None)?;
         let next = safe_next(fields.get("next").map(String::as_str));
         match users::register(state.store.as_ref(), &state.passwords, &fields, state.now()).await {
             Ok(user) => signed_in(&state, &user, &next).await,
@@ -428,7 +502,7 @@ pub async fn consent_page(
                 None => "Registered by a former user".to_owned(),
             },
         };
-        let (csrf, cookies) = csrf(&state, &headers)?;
+        let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
         let app = &request.app;
         let page = Consent {
             server_name: &state.server.name,
@@ -469,11 +543,11 @@ pub async fn consent_submit(
         Err(page) => return page,
     };
     let result = async {
-        check_csrf(&state, &headers, &fields)?;
         let Some(session) = session(&state, &headers).await? else {
             let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             return Ok(login_redirect(here));
         };
+        check_csrf(&state, &headers, &fields, Some(&session))?;
         match fields.get("decision").map(String::as_str) {
             Some("allow") => approve(&state, &request, &session).await,
             Some("deny") => {
@@ -500,7 +574,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
             .filter(|a| a.id != WEB_APP_ID)
             .map(|a| (a.id, a.name, a.description.unwrap_or_default()))
             .collect();
-        let (csrf, cookies) = csrf(&state, &headers)?;
+        let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
         let page = Home {
             server_name: &state.server.name,
             user_name: &session.user.name,
@@ -521,8 +595,8 @@ pub async fn logout(
     Fields(fields): Fields,
 ) -> Response {
     let result = async {
-        check_csrf(&state, &headers, &fields)?;
         if let Some(session) = session(&state, &headers).await? {
+            check_csrf(&state, &headers, &fields, Some(&session))?;
             let store = state.store.as_ref();
             store.delete_token(&session.auth.token_id, None).await?;
             state
@@ -545,10 +619,10 @@ pub async fn revoke_app(
     Fields(fields): Fields,
 ) -> Response {
     let result = async {
-        check_csrf(&state, &headers, &fields)?;
         let Some(session) = session(&state, &headers).await? else {
             return Ok(see_other("/authn/login", &[]));
         };
+        check_csrf(&state, &headers, &fields, Some(&session))?;
         apps::revoke_access(state.store.as_ref(), &state.tokens, &session.auth, &app_id).await?;
         Ok(see_other("/", &[]))
     }

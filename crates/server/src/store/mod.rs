@@ -14,6 +14,7 @@ use tessera_proto::{ChallengeMethod, ScopeSet, ServerRole, StreamRole, TokenDige
 use tokio::sync::mpsc;
 
 use crate::clock::Millis;
+pub use crate::domain::limits::FailureCounts;
 use crate::error::Result;
 
 pub use sql::SqlStore;
@@ -145,9 +146,11 @@ pub struct TokenListing {
 
 #[derive(Debug, Clone)]
 pub struct AccessCode {
+    /// The digest of the whole code ([`PlainToken::whole_digest`](tessera_proto::PlainToken)).
     pub digest: TokenDigest,
     pub app_id: String,
     pub user_id: String,
+    /// The challenge's digest ([`tessera_proto::pkce::challenge_digest`]), never the challenge.
     pub challenge: String,
     pub method: ChallengeMethod,
     /// What the code grants, at most; `None` (older codes) means the app's scopes.
@@ -480,6 +483,41 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Rotation>;
     /// Deletes every refresh token and app token of a family; returns the deleted token ids.
     async fn revoke_family(&self, family_id: &str) -> Result<Vec<String>>;
+
+    // Sign-in failures (the per-account rule of `domain::limits`).
+
+    /// Failures since `since` for the (account, address) pair and for the account overall.
+    async fn sign_in_failures(
+        &self,
+        account: &str,
+        address: &str,
+        since: Millis,
+    ) -> Result<FailureCounts>;
+    /// Counts one more attempt for the pair (a count older than `since` starts again at 1) and
+    /// returns the new count.
+    async fn count_sign_in_attempt(
+        &self,
+        account: &str,
+        address: &str,
+        now: Millis,
+        since: Millis,
+    ) -> Result<i64>;
+    async fn clear_sign_in_failures(&self, account: &str, address: &str) -> Result<()>;
+    /// Forgets failures last seen before `before`.
+    async fn purge_sign_in_failures(&self, before: Millis) -> Result<()>;
+
+    // Server secrets and data migrations.
+
+    /// The secret stored under `name`, storing `fresh` first if there is none (the first replica
+    /// to start decides; the others read it).
+    async fn server_secret(&self, name: &str, fresh: &str) -> Result<String>;
+    /// Whether a one-time data migration has run.
+    async fn data_migration_done(&self, name: &str) -> Result<bool>;
+    async fn mark_data_migration_done(&self, name: &str, now: Millis) -> Result<()>;
+    /// Every user's id and stored email (for the email normalisation migration).
+    async fn all_user_emails(&self) -> Result<Vec<(String, String)>>;
+    /// Changes a stored email; `false` when another account has it already.
+    async fn set_user_email(&self, id: &str, email: &str) -> Result<bool>;
 
     // Revocation across replicas.
 

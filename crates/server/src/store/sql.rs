@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::{AnyConnection, AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use tessera_proto::{ScopeSet, ServerRole, StreamRole, TokenDigest};
 
 use super::*;
@@ -32,6 +32,98 @@ pub struct SqlStore {
     url: String,
     backend: Backend,
     connection_uses: Arc<AtomicU64>,
+    /// The lock on an SQLite file, held while the store lives: one server per file.
+    _lock: Option<std::fs::File>,
+}
+
+/// How long connecting to the database may take at start-up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The file an `sqlite:` URL names, unless it is an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
+/// Locks `<file>.lock` for as long as the returned handle lives, recording this process's id in
+/// it; refuses when another process holds it.
+fn lock_sqlite_file(file: &std::path::Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let lock_path = {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".lock");
+        std::path::PathBuf::from(name)
+    };
+    let mut lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| Error::Internal(format!("cannot create {}: {e}", lock_path.display())))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = lock.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                "another process".to_owned()
+            } else {
+                format!("process {holder}")
+            };
+            return Err(Error::Internal(format!(
+                "{} is in use by another Tessera server ({who}); stop it first. One SQLite file \
+                 serves one server: to run several replicas, give them all one PostgreSQL \
+                 database (--database-url postgres://…)",
+                file.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(Error::Internal(format!(
+                "cannot lock {}: {e}",
+                lock_path.display()
+            )));
+        }
+    }
+    let _ = lock.set_len(0);
+    let _ = lock.rewind();
+    let _ = write!(lock, "{}", std::process::id());
+    let _ = lock.flush();
+    Ok(lock)
+}
+
+/// What went wrong opening the database, in one line with a hint.
+fn describe_open_error(e: &sqlx::Error) -> String {
+    if let sqlx::Error::Database(db) = e {
+        let code = db.code().unwrap_or_default().into_owned();
+        let hint = match code.parse::<u32>().map(|c| c & 0xff) {
+            Ok(26) => Some("the file is not a SQLite database (damaged, or not Tessera's)"),
+            Ok(11) => Some("the database file is damaged"),
+            Ok(5 | 6) => Some("the database is locked by another process"),
+            Ok(14) => Some(
+                "the file cannot be opened (does its directory exist, may this user write it?)",
+            ),
+            Ok(8) => Some("the database is read-only for this user"),
+            _ => match code.as_str() {
+                "28P01" | "28000" => Some("PostgreSQL refused the user name or password"),
+                "3D000" => Some("that PostgreSQL database does not exist"),
+                _ => None,
+            },
+        };
+        return match hint {
+            Some(hint) => format!("{hint} ({})", db.message()),
+            None => db.message().to_owned(),
+        };
+    }
+    match e {
+        sqlx::Error::Io(io) => format!("cannot reach the database server: {io}"),
+        sqlx::Error::Tls(tls) => format!("TLS to the database server failed: {tls}"),
+        other => other.to_string(),
+    }
 }
 
 impl SqlStore {
@@ -47,7 +139,35 @@ impl SqlStore {
                 "the database URL must start with sqlite:// or postgres://".into(),
             ));
         };
-        let options = AnyConnectOptions::from_str(url)?;
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| Error::Internal(describe_open_error(&e)))?;
+        let lock = match sqlite_file(url) {
+            Some(file) if backend == Backend::Sqlite => Some(lock_sqlite_file(&file)?),
+            _ => None,
+        };
+        // One connection first, so that a bad file, a wrong password or an unreachable server is
+        // reported at once and plainly (a pool would retry until its timeout and then say only
+        // that it timed out).
+        let probe = async {
+            let mut conn = AnyConnection::connect_with(&options).await?;
+            sqlx::query(match backend {
+                Backend::Sqlite => "SELECT count(*) FROM sqlite_master",
+                Backend::Postgres => "SELECT 1",
+            })
+            .execute(&mut conn)
+            .await?;
+            conn.close().await
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, probe).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Internal(describe_open_error(&e))),
+            Err(_) => {
+                return Err(Error::Internal(format!(
+                    "the database did not answer within {} seconds",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        }
         let connection_uses = Arc::new(AtomicU64::new(0));
         let uses = connection_uses.clone();
         let pool = AnyPoolOptions::new()
@@ -59,9 +179,11 @@ impl SqlStore {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; NORMAL sync is safe in WAL.
+                        // WAL lets readers run beside the one writer. synchronous = FULL syncs
+                        // the log at every commit, so an acknowledged write (a revocation above
+                        // all) survives a power loss too, not only a crash of the process.
                         conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
                         )
                         .await?;
@@ -84,6 +206,7 @@ impl SqlStore {
             url: url.to_owned(),
             backend,
             connection_uses,
+            _lock: lock,
         })
     }
 
@@ -943,6 +1066,138 @@ impl Store for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn sign_in_failures(
+        &self,
+        account: &str,
+        address: &str,
+        since: Millis,
+    ) -> Result<FailureCounts> {
+        let row = sqlx::query(
+            "SELECT \
+             CAST(COALESCE(SUM(CASE WHEN address = $2 THEN failures ELSE 0 END), 0) AS BIGINT) \
+             AS pair, \
+             CAST(COALESCE(MAX(CASE WHEN address = $2 THEN last_failure_at ELSE 0 END), 0) \
+             AS BIGINT) AS pair_last, \
+             CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS account, \
+             CAST(COALESCE(MAX(last_failure_at), 0) AS BIGINT) AS account_last \
+             FROM sign_in_failures WHERE account = $1 AND last_failure_at >= $3",
+        )
+        .bind(account)
+        .bind(address)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        let int = |name: &str| row.try_get::<i64, _>(name);
+        Ok(FailureCounts {
+            pair: int("pair")?,
+            pair_last: int("pair_last")?,
+            account: int("account")?,
+            account_last: int("account_last")?,
+        })
+    }
+
+    async fn count_sign_in_attempt(
+        &self,
+        account: &str,
+        address: &str,
+        now: Millis,
+        since: Millis,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO sign_in_failures (account, address, failures, last_failure_at) \
+             VALUES ($1, $2, 1, $3) ON CONFLICT (account, address) DO UPDATE SET \
+             failures = CASE WHEN sign_in_failures.last_failure_at < $4 THEN 1 \
+             ELSE sign_in_failures.failures + 1 END, last_failure_at = $3 \
+             RETURNING failures",
+        )
+        .bind(account)
+        .bind(address)
+        .bind(now)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("failures")?)
+    }
+
+    async fn clear_sign_in_failures(&self, account: &str, address: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE account = $1 AND address = $2")
+            .bind(account)
+            .bind(address)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_sign_in_failures(&self, before: Millis) -> Result<()> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE last_failure_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn server_secret(&self, name: &str, fresh: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("value")?)
+    }
+
+    async fn data_migration_done(&self, name: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT name FROM data_migrations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn mark_data_migration_done(&self, name: &str, now: Millis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO data_migrations (name, done_at) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn all_user_emails(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT id, email FROM users ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("email")?)))
+            .collect()
+    }
+
+    async fn set_user_email(&self, id: &str, email: &str) -> Result<bool> {
+        let taken = sqlx::query("SELECT id FROM users WHERE email = $1 AND id <> $2")
+            .bind(email)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if taken.is_some() {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
+            .bind(email)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
     }
 
     async fn announce_revocations(&self, ids: &[String]) -> Result<()> {

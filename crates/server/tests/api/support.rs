@@ -132,6 +132,17 @@ pub struct TestApp {
     _db: Arc<TestDb>,
 }
 
+/// A server with its own settings (rate limits on, say), on a fresh database.
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
+    let (database_url, db) = fresh_database(backend).await?;
+    let mut config = test_config(&database_url);
+    configure(&mut config);
+    Some(start_with(config, Arc::new(db), Arc::new(ManualClock::starting_now())).await)
+}
+
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let (database_url, db) = fresh_database(backend).await?;
     Some(
@@ -144,13 +155,23 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     )
 }
 
+/// The test kit signs in hundreds of times from one address: limits are off unless a test asks.
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        rate_limits: tessera_server::config::RateLimits::off(),
+        ..Config::for_database(database_url)
+    }
+}
+
 async fn start(database_url: String, db: Arc<TestDb>, clock: Arc<ManualClock>) -> TestApp {
-    let app = Application::build(
-        Config::for_database(&database_url),
-        clock.clone() as Arc<dyn Clock>,
-    )
-    .await
-    .expect("the server starts");
+    start_with(test_config(&database_url), db, clock).await
+}
+
+async fn start_with(config: Config, db: Arc<TestDb>, clock: Arc<ManualClock>) -> TestApp {
+    let database_url = config.database_url.clone().expect("a database URL");
+    let app = Application::build(config, clock.clone() as Arc<dyn Clock>)
+        .await
+        .expect("the server starts");
     let url = format!("http://{}", app.address());
     let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
@@ -204,14 +225,20 @@ impl TestApp {
         self.clock.now()
     }
 
-    /// A second server on the same database and clock, as a replica behind a load balancer.
+    /// A second server on the same database and clock, as a replica behind a load balancer
+    /// (PostgreSQL only: an SQLite file serves one server).
     pub async fn replica(&self) -> TestApp {
-        start(
-            self.database_url.clone(),
-            self._db.clone(),
-            self.clock.clone(),
-        )
-        .await
+        self.replica_with(|_| {}).await
+    }
+
+    pub async fn replica_with(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = test_config(&self.database_url);
+        configure(&mut config);
+        start_with(config, self._db.clone(), self.clock.clone()).await
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
     }
 
     pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
@@ -352,6 +379,8 @@ pub const INVALID_TOKEN: &str = r#"{"error":"Your token is not valid."}"#;
 pub struct Browser<'a> {
     app: &'a TestApp,
     jar: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    /// The CSRF field of the last page that had a form.
+    form_csrf: std::sync::Mutex<Option<String>>,
 }
 
 impl<'a> Browser<'a> {
@@ -359,6 +388,7 @@ impl<'a> Browser<'a> {
         Browser {
             app,
             jar: Default::default(),
+            form_csrf: Default::default(),
         }
     }
 
@@ -368,6 +398,23 @@ impl<'a> Browser<'a> {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ")
+    }
+
+    /// Keeps the CSRF field of a page, as a browser keeps the form; hands back the response.
+    async fn keep_form(&self, res: reqwest::Response) -> reqwest::Response {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.bytes().await.expect("body");
+        let text = String::from_utf8_lossy(&body);
+        if let Some(at) = text.find("name=\"csrf\" value=\"") {
+            let rest = &text[at + "name=\"csrf\" value=\"".len()..];
+            let value = rest.split('"').next().unwrap_or_default().to_owned();
+            *self.form_csrf.lock().unwrap() = Some(value);
+        }
+        let mut rebuilt = axum::http::Response::new(body);
+        *rebuilt.status_mut() = status;
+        *rebuilt.headers_mut() = headers;
+        reqwest::Response::from(rebuilt)
     }
 
     fn keep_cookies(&self, res: &reqwest::Response) {
@@ -402,7 +449,7 @@ impl<'a> Browser<'a> {
             .await
             .unwrap();
         self.keep_cookies(&res);
-        res
+        self.keep_form(res).await
     }
 
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
@@ -416,13 +463,16 @@ impl<'a> Browser<'a> {
             .await
             .unwrap();
         self.keep_cookies(&res);
-        res
+        self.keep_form(res).await
     }
 
-    /// The CSRF token the pages gave this browser.
+    /// The CSRF field of the last form this browser was shown.
     pub fn csrf(&self) -> String {
-        self.cookie("__Host-tessera-csrf")
-            .expect("a CSRF cookie (visit a page first)")
+        self.form_csrf
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a form's CSRF field (visit a page with a form first)")
     }
 
     /// Signs in through the login page.
@@ -442,6 +492,8 @@ impl<'a> Browser<'a> {
             .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign-in");
         assert!(self.cookie("__Host-tessera-session").is_some());
+        // Land where the browser is sent, as a browser does: its forms are bound to the session.
+        self.get(&location(res.headers())).await;
     }
 
     /// Opens an authorization URL as a signed-in user and, if asked, allows it; returns where the
