@@ -197,19 +197,65 @@ pub async fn seed_default_apps(store: &dyn Store, public_url: &str, now: Millis)
     Ok(())
 }
 
-/// Schemes a browser must never be sent to as an app's redirect.
+/// Schemes that are not an app's: browser-internal pages and extensions, schemes a browser
+/// executes or renders itself, and other protocols' schemes. A redirect URL uses `https`, `http` to
+/// this machine, or a private-use scheme an app registered for itself (`speckle://account`,
+/// `com.example.app:/callback`, RFC 8252 §7.1); every scheme below is refused.
 const FORBIDDEN_SCHEMES: &[&str] = &[
+    // Executed or rendered by the browser itself.
     "javascript",
-    "data",
-    "file",
     "vbscript",
-    "about",
+    "livescript",
+    "data",
     "blob",
     "filesystem",
+    "file",
+    "about",
+    "view-source",
+    "jar",
+    "wyciwyg",
+    "mhtml",
+    "ms-its",
+    "its",
+    "res",
+    "cid",
+    "mid",
+    // Browser-internal pages and extensions.
+    "chrome",
+    "chrome-extension",
+    "chrome-untrusted",
+    "chrome-search",
+    "devtools",
+    "edge",
+    "brave",
+    "opera",
+    "vivaldi",
+    "moz-extension",
+    "moz-icon",
+    "resource",
+    "safari-extension",
+    "webkit-extension",
+    "ms-browser-extension",
+    "extension",
+    "isolated-app",
+    // Android intents launch any app.
+    "intent",
+    "android-app",
+    // Other protocols, not a way back to an app.
     "ftp",
     "ws",
     "wss",
     "mailto",
+    "tel",
+    "sms",
+    "news",
+    "nntp",
+    "gopher",
+    "telnet",
+    "ldap",
+    "smb",
+    "magnet",
+    "feed",
 ];
 
 fn is_loopback(url: &Url) -> bool {
@@ -256,9 +302,13 @@ pub fn check_redirect_url(raw: &str) -> Result<Url> {
             "An http:// redirect URL must point to this machine (localhost, 127.0.0.1 or [::1]); \
              use https:// for anything else.",
         )),
-        scheme if FORBIDDEN_SCHEMES.contains(&scheme) => Err(Error::user_input(format!(
-            "The scheme {scheme}: cannot be used for a redirect URL."
-        ))),
+        scheme if FORBIDDEN_SCHEMES.contains(&scheme) || scheme.len() > 64 => {
+            Err(Error::user_input(format!(
+                "The scheme {scheme}: cannot be used for a redirect URL. Use https://, http:// to \
+                 this machine, or a scheme of your app's own (like speckle:// or \
+                 com.example.app:/)."
+            )))
+        }
         _ => Ok(url),
     }
 }
@@ -475,6 +525,18 @@ mod tests {
         assert!(rejected("http://192.168.1.10/cb").contains("must point to this machine"));
         assert!(rejected("javascript:alert(1)").contains("cannot be used"));
         assert!(rejected("data:text/html,hi").contains("cannot be used"));
+        for internal in [
+            "view-source:https://a.example/",
+            "jar:https://a.example/x.jar!/",
+            "chrome://settings",
+            "chrome-extension://abc/page.html",
+            "intent://scan/?x=1",
+            "about:blank",
+            "file:///etc/passwd",
+            "blob:https://a.example/uuid",
+        ] {
+            assert!(rejected(internal).contains("cannot be used"), "{internal}");
+        }
         assert!(rejected("https://app.example.com/cb#frag").contains("fragment"));
         assert!(rejected("https://user:pw@app.example.com/cb").contains("credentials"));
         assert!(rejected("http://localhost@evil.example.com/").contains("credentials"));

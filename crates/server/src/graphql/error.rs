@@ -22,8 +22,17 @@ fn is_input_error(message: &str) -> bool {
         || message.contains("is not a valid")
 }
 
+/// What the errors of a response say about the request as a whole.
+#[derive(Default)]
+struct Verdict {
+    /// The request itself was refused (it did not validate): HTTP 400.
+    rejected: bool,
+    /// The database was busy: HTTP 503, worth retrying.
+    busy: bool,
+}
+
 /// Fills in Speckle's extensions on every error and hides internal details.
-fn annotate(err: &mut ServerError) -> bool {
+fn annotate(err: &mut ServerError, verdict: &mut Verdict) {
     let mut rejected_request = false;
     let mut public_message = None;
     let (code, status, scope) = match err.source::<Error>() {
@@ -32,6 +41,7 @@ fn annotate(err: &mut ServerError) -> bool {
                 tracing::error!(error = %e, "GraphQL resolver failed");
                 public_message = Some(e.public_message());
             }
+            verdict.busy |= e.is_busy();
             let scope = match e {
                 Error::MissingScope(s) => Some(s.name()),
                 _ => None,
@@ -71,16 +81,18 @@ fn annotate(err: &mut ServerError) -> bool {
     if let Some(scope) = scope {
         ext.set("scope", scope);
     }
-    rejected_request
+    verdict.rejected |= rejected_request;
 }
 
 /// Annotates the errors of an executed request and picks the HTTP status.
 pub fn finish(mut response: Response) -> ExecutedGraphql {
-    let mut rejected = false;
+    let mut verdict = Verdict::default();
     for err in &mut response.errors {
-        rejected |= annotate(err);
+        annotate(err, &mut verdict);
     }
-    let status = if rejected && response.data == async_graphql::Value::Null {
+    let status = if verdict.busy {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if verdict.rejected && response.data == async_graphql::Value::Null {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK

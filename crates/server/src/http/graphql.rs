@@ -123,7 +123,7 @@ pub async fn post(
     match batch {
         BatchRequest::Single(request) => {
             let done = execute(&state, &caller, request, true).await;
-            (done.status, Json(done.response)).into_response()
+            respond(done)
         }
         BatchRequest::Batch(requests) if requests.len() > MAX_BATCH => rejected(
             StatusCode::BAD_REQUEST,
@@ -172,5 +172,16 @@ pub async fn get(
         }
     }
     let done = execute(&state, &caller, request, false).await;
-    (done.status, Json(done.response)).into_response()
+    respond(done)
+}
+
+/// The HTTP response; a busy database asks the client to retry in a second.
+fn respond(done: ExecutedGraphql) -> Response {
+    let mut response = (done.status, Json(done.response)).into_response();
+    if done.status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, 1.into());
+    }
+    response
 }

@@ -23,7 +23,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::header::CONNECTION;
-use axum::http::{HeaderValue, Request};
+use axum::http::{HeaderValue, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -124,7 +124,12 @@ pub async fn serve(
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
-                if count >= MAX_REQUESTS_PER_CONNECTION {
+                // A refused body may be left unread on the connection: the client must not reuse it.
+                let unread = matches!(
+                    response.status(),
+                    StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+                );
+                if unread || count >= MAX_REQUESTS_PER_CONNECTION {
                     response
                         .headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));

@@ -8,6 +8,7 @@ mod apps;
 mod bearer;
 mod browser;
 mod graphql_core;
+mod hardening;
 mod local_auth;
 mod logout;
 mod oauth;
