@@ -47,6 +47,30 @@ fn from_form(bytes: &[u8]) -> Result<HashMap<String, String>, Error> {
         })
 }
 
+/// Reads a body as the REST endpoints accept it: JSON, a URL-encoded form, or (without a content
+/// type) whichever it looks like. `content_type` is lowercased.
+pub fn parse_fields(content_type: &str, bytes: &[u8]) -> Result<HashMap<String, String>, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(HashMap::new());
+    }
+    if content_type.starts_with("application/json") {
+        from_json(bytes)
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        from_form(bytes)
+    } else if content_type.is_empty() {
+        if bytes.trim_ascii_start().starts_with(b"{") {
+            from_json(bytes)
+        } else {
+            from_form(bytes)
+        }
+    } else {
+        Err(bad(
+            "Send the request body as JSON (application/json) or as a URL-encoded form \
+             (application/x-www-form-urlencoded).",
+        ))
+    }
+}
+
 impl<S: Send + Sync> FromRequest<S> for Fields {
     type Rejection = Error;
 
@@ -70,26 +94,7 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
                 bad(format!("Could not read the request body: {e}"))
             }
         })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Fields(HashMap::new()));
-        }
-        let fields = if content_type.starts_with("application/json") {
-            from_json(&bytes)?
-        } else if content_type.starts_with("application/x-www-form-urlencoded") {
-            from_form(&bytes)?
-        } else if content_type.is_empty() {
-            if bytes.trim_ascii_start().starts_with(b"{") {
-                from_json(&bytes)?
-            } else {
-                from_form(&bytes)?
-            }
-        } else {
-            return Err(bad(
-                "Send the request body as JSON (application/json) or as a URL-encoded form \
-                 (application/x-www-form-urlencoded).",
-            ));
-        };
-        Ok(Fields(fields))
+        parse_fields(&content_type, &bytes).map(Fields)
     }
 }
 

@@ -28,6 +28,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use auth::Caller;
+pub use body::parse_fields;
 pub use client::{ClientAddress, client_address};
 pub use cookies::CookiePolicy;
 

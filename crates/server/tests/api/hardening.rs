@@ -935,3 +935,68 @@ async fn strict_transport_security_when_the_public_url_is_https() {
         "max-age=31536000; includeSubDomains"
     );
 }
+
+/// A database locked by another writer makes a write wait, then answer 503 with a retry hint,
+/// not an internal error; once the lock is gone the same request works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_is_a_503_with_a_retry_hint() {
+    use sqlx::Connection;
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let user = app.user("Locked Out").await;
+    sqlx::any::install_default_drivers();
+    let mut outsider = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut outsider)
+        .await
+        .unwrap();
+    let create = || {
+        app.client
+            .post(format!("{}/graphql", app.url))
+            .bearer_auth(&user.token)
+            .json(&json!({"query": "mutation { apiTokenCreate(token: {name: \"t\", scopes: [\"profile:read\"]}) }"}))
+            .send()
+    };
+    let res = create().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body: Value = res.json().await.unwrap();
+    let (code, message, _) = first_error(&body);
+    assert_eq!(code, "SERVICE_UNAVAILABLE", "{body}");
+    assert!(message.contains("busy"), "{message}");
+    sqlx::query("COMMIT").execute(&mut outsider).await.unwrap();
+    let res = create().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["data"]["apiTokenCreate"].is_string(), "{body}");
+}
+
+/// Without a trusted-proxy setting, `X-Forwarded-For` is ignored: a client cannot pick a fresh
+/// bucket for each guess.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |c| {
+        c.rate_limits = tessera_server::config::RateLimits::default();
+    })
+    .await
+    else {
+        return;
+    };
+    let mut limited = 0;
+    for i in 0..15 {
+        let res = login_from(
+            &app,
+            &format!("203.0.113.{i}"),
+            &format!("u{i}@example.org"),
+            "x",
+        )
+        .await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+        }
+    }
+    assert_eq!(limited, 5, "all fifteen came from one address: the peer");
+}
