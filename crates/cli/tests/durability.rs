@@ -7,7 +7,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
+
+mod common;
+use common::{access_code, exchange, try_gql as gql};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -191,27 +194,8 @@ fn postgres_refusals_are_explained() {
     assert!(stderr.contains("does not exist"), "{stderr}");
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn gql(url: &str, token: &str, query: &str, variables: Value) -> reqwest::Result<Value> {
-    http()
-        .post(format!("{url}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await?
-        .json()
-        .await
-}
-
 async fn whoami(url: &str, token: &str) -> u16 {
-    http()
+    common::client()
         .post(format!("{url}/graphql"))
         .bearer_auth(token)
         .json(&json!({"query": "{ activeUser { id } }"}))
@@ -226,7 +210,7 @@ async fn whoami(url: &str, token: &str) -> u16 {
 /// the same data and checks every acknowledged creation and revocation.
 async fn kill_during_writes(dir: &std::path::Path, args: &[&str]) {
     let (mut server, url) = start(dir, args);
-    let client = http();
+    let client = common::client();
     let res = client
         .post(format!("{url}/auth/local/register?challenge=kill"))
         .json(&json!({"email": "kill@example.org", "password": "password123", "name": "K"}))
@@ -234,22 +218,7 @@ async fn kill_during_writes(dir: &std::path::Path, args: &[&str]) {
         .await
         .unwrap();
     let location = res.headers()["location"].to_str().unwrap().to_owned();
-    let code = location
-        .split("access_code=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let pair: Value = client
-        .post(format!("{url}/auth/token"))
-        .json(&json!({"appId": "spklwebapp", "appSecret": "spklwebapp", "accessCode": code, "challenge": "kill"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pair = exchange(&url, &access_code(&location), "kill").await;
     let web = pair["token"].as_str().unwrap().to_owned();
 
     let writer = tokio::spawn({

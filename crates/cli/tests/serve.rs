@@ -4,9 +4,11 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{Value, json};
+
+mod common;
+use common::{access_code, client, exchange, gql};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -58,14 +60,6 @@ fn terminate(served: &mut Served) -> (bool, String, String) {
         .read_to_string(&mut stderr)
         .unwrap();
     (status.success(), rest, stderr)
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -144,30 +138,6 @@ fn bad_settings_are_explained() {
     }
 }
 
-fn access_code(location: &str) -> String {
-    location
-        .split("access_code=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-async fn gql(url: &str, token: &str, query: &str, variables: Value) -> Value {
-    client()
-        .post(format!("{url}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// DESIGN.md decision 9: during a full register → exchange → PAT → query → revoke → logout run
 /// with the most verbose logging, no password, access code, token or refresh token (nor the
 /// secret half of one) reaches the logs.
@@ -199,15 +169,7 @@ async fn no_secret_reaches_the_logs() {
         .await
         .unwrap();
     let second_code = access_code(login.headers()["location"].to_str().unwrap());
-    let pair: Value = http
-        .post(format!("{url}/auth/token"))
-        .json(&json!({"appId": "spklwebapp", "appSecret": "spklwebapp", "accessCode": code, "challenge": "logchallenge"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pair = exchange(&url, &code, "logchallenge").await;
     let token = pair["token"].as_str().unwrap().to_owned();
     let refresh = pair["refreshToken"].as_str().unwrap().to_owned();
     let rotated: Value = http

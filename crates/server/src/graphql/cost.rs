@@ -32,6 +32,14 @@ pub struct Cost {
 }
 
 impl Cost {
+    /// This cost with `n` more directives.
+    fn with_directives(self, n: usize) -> Cost {
+        Cost {
+            directives: self.directives.saturating_add(n as u64),
+            ..self
+        }
+    }
+
     fn add(self, other: Cost) -> Cost {
         Cost {
             fields: self.fields.saturating_add(other.fields),
@@ -75,26 +83,12 @@ impl<'a> Walker<'a> {
                             .saturating_add(field.directives.len() as u64),
                     }
                 }
-                Selection::FragmentSpread(spread) => {
-                    let spread = &spread.node;
-                    let inner = self.fragment(spread.fragment_name.node.as_str())?;
-                    Cost {
-                        directives: inner
-                            .directives
-                            .saturating_add(spread.directives.len() as u64),
-                        ..inner
-                    }
-                }
-                Selection::InlineFragment(inline) => {
-                    let inline = &inline.node;
-                    let inner = self.selection_set(&inline.selection_set.node)?;
-                    Cost {
-                        directives: inner
-                            .directives
-                            .saturating_add(inline.directives.len() as u64),
-                        ..inner
-                    }
-                }
+                Selection::FragmentSpread(spread) => self
+                    .fragment(spread.node.fragment_name.node.as_str())?
+                    .with_directives(spread.node.directives.len()),
+                Selection::InlineFragment(inline) => self
+                    .selection_set(&inline.node.selection_set.node)?
+                    .with_directives(inline.node.directives.len()),
             };
             total = total.add(cost);
         }
@@ -116,13 +110,9 @@ impl<'a> Walker<'a> {
             return Ok(Cost::default());
         };
         self.memo.insert(key.as_str(), Memo::Visiting);
-        let cost = self.selection_set(&definition.node.selection_set.node)?;
-        let cost = Cost {
-            directives: cost
-                .directives
-                .saturating_add(definition.node.directives.len() as u64),
-            ..cost
-        };
+        let cost = self
+            .selection_set(&definition.node.selection_set.node)?
+            .with_directives(definition.node.directives.len());
         self.memo.insert(key.as_str(), Memo::Done(cost));
         Ok(cost)
     }
@@ -142,13 +132,9 @@ pub fn measure(doc: &ExecutableDocument, operation_name: Option<&str>) -> Result
             None => true,
         };
         if selected {
-            let cost = walker.selection_set(&op.node.selection_set.node)?;
-            let cost = Cost {
-                directives: cost
-                    .directives
-                    .saturating_add(op.node.directives.len() as u64),
-                ..cost
-            };
+            let cost = walker
+                .selection_set(&op.node.selection_set.node)?
+                .with_directives(op.node.directives.len());
             total = total.add(cost);
         }
     }
