@@ -224,6 +224,11 @@ fn text(value: Option<String>, max: usize, what: &str) -> Result<Option<String>>
     }
 }
 
+/// A version's message, as `versionMutations.create` and `update` accept it.
+pub fn version_message(message: Option<String>) -> Result<Option<String>> {
+    text(message, MAX_DESCRIPTION_CHARS, "The message")
+}
+
 fn project_name(name: Option<String>) -> Result<String> {
     let name = name
         .map(|n| n.trim().to_owned())
@@ -557,7 +562,7 @@ pub async fn create_version(
         model_id: model.id.clone(),
         author_id: caller.map(|a| a.user_id.clone()),
         referenced_object: object_id.to_owned(),
-        message: text(input.message, MAX_DESCRIPTION_CHARS, "The message")?,
+        message: version_message(input.message)?,
         source_application: text(
             input.source_application,
             MAX_SOURCE_APP_CHARS,

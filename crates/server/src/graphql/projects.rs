@@ -750,11 +750,12 @@ impl VersionMutations {
     async fn update(&self, ctx: &Context<'_>, input: UpdateVersionInput) -> Result<Version> {
         let store = state(ctx).store.as_ref();
         projects::access(store, caller(ctx), &input.project_id, Action::Publish).await?;
+        let message = projects::version_message(input.message)?;
         let mut version = projects::version_in(store, &input.project_id, &input.version_id).await?;
         store
-            .update_version_message(&version.id, input.message.as_deref())
+            .update_version_message(&version.id, message.as_deref())
             .await?;
-        version.message = input.message;
+        version.message = message;
         Ok(Version(version))
     }
 
