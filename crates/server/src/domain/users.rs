@@ -49,7 +49,19 @@ fn at_most(value: &str, max: usize, what: &str) -> Result<()> {
 fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200D}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
     )
 }
 
@@ -82,11 +94,15 @@ fn check_visible(text: &str, what: &str) -> Result<()> {
 /// zero-width characters dropped, Unicode NFC, lowercased, and the domain in its ASCII (punycode)
 /// form. `None` when it has control or bidirectional characters, or a domain IDNA refuses.
 pub fn normalize_email(email: &str) -> Option<String> {
-    let email = email.trim();
     if email.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return None;
     }
     let visible: String = email.chars().filter(|c| !is_invisible(*c)).collect();
+    let visible = visible.trim();
+    // An address has no spaces inside it (and refusing them keeps this function idempotent).
+    if visible.chars().any(char::is_whitespace) {
+        return None;
+    }
     let folded: String = visible
         .nfc()
         .collect::<String>()
@@ -420,6 +436,10 @@ mod tests {
             None,
             "control character"
         );
+        assert_eq!(normalize_email("a b@example.org"), None, "a space inside");
+        // Found by the fuzzer: a combining grapheme joiner that IDNA drops left spaces behind.
+        let once = normalize_email(" @.  \u{34F}").unwrap();
+        assert_eq!(normalize_email(&once).as_deref(), Some(once.as_str()));
         assert!(has_hidden_characters("Ada\u{200B}"));
         assert!(has_hidden_characters("\u{202E}Ada"));
         assert!(!has_hidden_characters("Ada Lovelace-Byron, née Byron"));
