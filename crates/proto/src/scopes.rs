@@ -175,12 +175,18 @@ impl ScopeSet {
         self.iter().map(Scope::name).collect::<Vec<_>>().join(" ")
     }
 
-    /// Parses the stored space-separated form, ignoring names this build does not know.
-    pub fn from_names(names: &str) -> ScopeSet {
-        names
-            .split_whitespace()
-            .filter_map(Scope::from_name)
-            .collect()
+    /// Parses the stored space-separated form into the scopes this build knows and the names it
+    /// does not (which the caller should report, not silently drop).
+    pub fn parse_names(names: &str) -> (ScopeSet, Vec<&str>) {
+        let mut set = ScopeSet::EMPTY;
+        let mut unknown = Vec::new();
+        for name in names.split_whitespace() {
+            match Scope::from_name(name) {
+                Some(scope) => set.insert(scope),
+                None => unknown.push(name),
+            }
+        }
+        (set, unknown)
     }
 }
 
@@ -248,9 +254,12 @@ mod tests {
         assert!(b.is_subset(a));
         assert!(!a.is_subset(b));
         assert_eq!(a.intersection(b), b);
-        assert_eq!(ScopeSet::from_names(&a.to_names()), a);
+        assert_eq!(ScopeSet::parse_names(&a.to_names()), (a, vec![]));
         assert_eq!(a.to_names(), "streams:read profile:read");
-        assert_eq!(ScopeSet::from_names("nope:nope streams:read"), b);
+        assert_eq!(
+            ScopeSet::parse_names("nope:nope streams:read"),
+            (b, vec!["nope:nope"])
+        );
     }
 
     #[test]

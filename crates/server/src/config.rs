@@ -7,71 +7,13 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::Deserialize;
+pub use tessera_core::domain::limits::RateLimits;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATA_DIR: &str = "./tessera-data";
 /// How many connections are served at once by default (fewer if the process may not open that
 /// many files).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-
-/// The rate limits (DESIGN.md decision 9). Per client address, in memory on each node, except
-/// the per-account sign-in back-off, which lives in the database so replicas count together.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimits {
-    /// Off only for test kits that sign in hundreds of times.
-    #[serde(skip)]
-    pub enabled: bool,
-    /// Sign-in attempts (REST and pages) per address and minute.
-    pub sign_in_per_minute: u32,
-    /// Registrations per address and hour.
-    pub registrations_per_hour: u32,
-    /// Requests to `/auth/token`, `/oauth/token` and `/auth/accesscode` per address and minute.
-    pub token_requests_per_minute: u32,
-    /// All requests per address and second (bursts of four seconds' worth are allowed).
-    pub requests_per_second: u32,
-    /// Wrong passwords for one account from one address before each further attempt waits
-    /// (1 s, doubling with every failure, at most 15 minutes).
-    pub failures_before_delay: u32,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        RateLimits {
-            enabled: true,
-            sign_in_per_minute: 10,
-            registrations_per_hour: 10,
-            token_requests_per_minute: 120,
-            requests_per_second: 500,
-            failures_before_delay: 5,
-        }
-    }
-}
-
-impl RateLimits {
-    pub fn off() -> RateLimits {
-        RateLimits {
-            enabled: false,
-            ..RateLimits::default()
-        }
-    }
-
-    fn check(&self) -> Result<(), String> {
-        let values = [
-            ("sign_in_per_minute", self.sign_in_per_minute),
-            ("registrations_per_hour", self.registrations_per_hour),
-            ("token_requests_per_minute", self.token_requests_per_minute),
-            ("requests_per_second", self.requests_per_second),
-            ("failures_before_delay", self.failures_before_delay),
-        ];
-        match values.iter().find(|(_, v)| *v == 0) {
-            Some((name, _)) => Err(format!(
-                "rate_limits.{name} must be at least 1 (turn limits off with rate_limits = \"off\")"
-            )),
-            None => Ok(()),
-        }
-    }
-}
 
 /// `rate_limits` in the TOML file: `"on"`, `"off"`, or a table of limits.
 #[derive(Debug, Clone, Deserialize)]

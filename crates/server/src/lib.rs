@@ -1,14 +1,13 @@
 //! The Tessera server as a library: the `tessera serve` command and the integration tests both
 //! build an [`Application`] and run it.
 
-pub mod clock;
 pub mod config;
-pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod pages;
-pub mod store;
+
+pub use tessera_core::{clock, domain, store};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,8 +22,9 @@ use crate::config::{Config, ServerDetails, redact_url};
 use crate::domain::auth::TokenCache;
 use crate::domain::limits::Limiter;
 use crate::domain::passwords::Passwords;
-use crate::error::{Error, Result};
-use crate::store::{Revoked, SqlStore, Store};
+use crate::store::{Revoked, Store};
+use tessera_core::error::{Error, Result};
+use tessera_store::SqlStore;
 
 /// How long a cached token check is trusted before the store is asked again. Revocation on this
 /// node is immediate; this bounds how long another node's revocation can take to arrive.
@@ -54,6 +54,9 @@ pub struct Tessera {
     pub csrf_key: Vec<u8>,
     /// Whether the public URL is https (then responses carry `Strict-Transport-Security`).
     pub https: bool,
+    /// How many connections the store has handed out (tests show with it that a path does not
+    /// touch the database).
+    pub store_connections: Arc<std::sync::atomic::AtomicU64>,
 }
 
 pub type AppState = Arc<Tessera>;
@@ -90,7 +93,7 @@ impl Application {
         let url = config.effective_database_url().map_err(Error::Startup)?;
         let store = SqlStore::connect(&url).await.map_err(|e| {
             let reason = match e {
-                Error::Internal(reason) => reason,
+                Error::Startup(reason) | Error::Internal(reason) => reason,
                 other => other.to_string(),
             };
             Error::Startup(format!(
@@ -121,7 +124,9 @@ impl Application {
             .into_bytes();
         // Listen before serving, so no revocation announced after start-up is missed.
         let revocations = store.revocations().await?;
+        let store_connections = store.connection_counter();
         let state = Arc::new(Tessera {
+            store_connections,
             store: Arc::new(store),
             clock,
             tokens: TokenCache::new(TOKEN_CACHE_CAPACITY, TOKEN_CACHE_TTL),

@@ -7,7 +7,7 @@
 use async_graphql::{Response, ServerError};
 use axum::http::StatusCode;
 
-use crate::error::Error;
+use crate::error::{self as wire, Error};
 
 /// A finished response and the HTTP status to send it with.
 pub struct ExecutedGraphql {
@@ -46,7 +46,7 @@ fn annotate(err: &mut ServerError, verdict: &mut Verdict) {
                 Error::MissingScope(s) => Some(s.name()),
                 _ => None,
             };
-            (e.code(), e.status().as_u16(), scope)
+            (wire::code(e), wire::status(e).as_u16(), scope)
         }
         None if is_input_error(&err.message) => {
             rejected_request = err.path.is_empty();

@@ -334,7 +334,7 @@ async fn search(
 ) -> Result<UserSearchResultCollection, Error> {
     paging::check_search(Some(text), "The search query")?;
     if text.trim().chars().count() < min_chars {
-        return Err(Error::BadRequest(
+        return Err(Error::Malformed(
             format!("Search query must be at least {min_chars} characters.").into(),
         ));
     }

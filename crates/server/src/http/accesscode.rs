@@ -12,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tessera_proto::Scope;
 
+use super::error::{Result, WebError};
 use crate::AppState;
 use crate::domain::apps::redirect_with;
 use crate::domain::grants::{issue_code, parse_challenge};
-use crate::error::{Error, Result};
+use crate::error::Error;
 
-fn refuse(message: impl Into<String>) -> Error {
-    Error::BadRequest(message.into().into())
+fn refuse(message: impl Into<String>) -> WebError {
+    Error::Malformed(message.into().into()).into()
 }
 
 pub async fn access_code(
@@ -37,7 +38,7 @@ pub async fn access_code(
     let auth = match state.tokens.authenticate(store, token, state.now()).await {
         Ok(auth) => auth,
         Err(Error::InvalidToken) => return Err(refuse("Invalid token")),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     if !auth.has_scope(Scope::TokensWrite) {
         return Err(refuse(

@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::cookies::cookie;
+use super::error::WebError;
 use crate::AppState;
 use crate::domain::auth::Auth;
 use crate::error::Error;
@@ -51,7 +52,7 @@ fn presented(headers: &HeaderMap) -> Presented<'_> {
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let caller = match presented(req.headers()) {
         Presented::Nothing => Caller(None),
-        Presented::Unreadable => return Error::InvalidToken.into_response(),
+        Presented::Unreadable => return WebError::from(Error::InvalidToken).into_response(),
         Presented::Token(token) => {
             match state
                 .tokens
@@ -59,7 +60,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 .await
             {
                 Ok(auth) => Caller(Some(auth)),
-                Err(e) => return e.into_response(),
+                Err(e) => return WebError::from(e).into_response(),
             }
         }
     };

@@ -8,12 +8,13 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 
+use super::error::WebError;
 use crate::error::Error;
 
 pub struct Fields(pub HashMap<String, String>);
 
 fn bad(msg: impl Into<String>) -> Error {
-    Error::BadRequest(msg.into().into())
+    Error::Malformed(msg.into().into())
 }
 
 fn from_json(bytes: &[u8]) -> Result<HashMap<String, String>, Error> {
@@ -72,7 +73,7 @@ pub fn parse_fields(content_type: &str, bytes: &[u8]) -> Result<HashMap<String, 
 }
 
 impl<S: Send + Sync> FromRequest<S> for Fields {
-    type Rejection = Error;
+    type Rejection = WebError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let content_type = req
@@ -83,7 +84,7 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
             .unwrap_or_default();
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Error::TooLarge(
+                WebError::TooLarge(
                     format!(
                         "The request body is too large; this endpoint accepts at most {} KiB.",
                         super::MAX_BODY_BYTES / 1024
@@ -91,10 +92,10 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
                     .into(),
                 )
             } else {
-                bad(format!("Could not read the request body: {e}"))
+                bad(format!("Could not read the request body: {e}")).into()
             }
         })?;
-        parse_fields(&content_type, &bytes).map(Fields)
+        Ok(parse_fields(&content_type, &bytes).map(Fields)?)
     }
 }
 

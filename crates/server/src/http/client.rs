@@ -80,7 +80,7 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
             if route.starts_with("/authn/") {
                 return super::pages::rate_limited_page(&state, e);
             }
-            return e.into_response();
+            return super::error::WebError::from(e).into_response();
         }
     }
     next.run(req).await

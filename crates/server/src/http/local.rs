@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::body::Fields;
 use super::client::ClientAddress;
+use super::error::{Result, WebError};
 use crate::AppState;
 use crate::domain::apps::WEB_APP_ID;
 use crate::domain::grants::{MAX_CHALLENGE_CHARS, issue_code};
 use crate::domain::users;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use tessera_proto::{ChallengeMethod, ScopeSet};
 
 fn challenge(query: &HashMap<String, String>) -> Result<&str> {
@@ -23,14 +24,14 @@ fn challenge(query: &HashMap<String, String>) -> Result<&str> {
         .get("challenge")
         .map(String::as_str)
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| Error::BadRequest("Invalid request: no challenge detected.".into()))?;
+        .ok_or_else(|| Error::Malformed("Invalid request: no challenge detected.".into()))?;
     if challenge.chars().count() > MAX_CHALLENGE_CHARS {
-        return Err(Error::BadRequest(
+        return Err(WebError::from(Error::Malformed(
             format!(
                 "Invalid request: the challenge can be at most {MAX_CHALLENGE_CHARS} characters."
             )
             .into(),
-        ));
+        )));
     }
     Ok(challenge)
 }

@@ -23,13 +23,13 @@ use serde_json::json;
 use tessera_proto::pkce;
 
 use super::body::Fields;
+use super::error::{Result, WebError};
 use super::token::token_pair_response;
 use crate::AppState;
 use crate::domain::grants::{self, CodeProof};
-use crate::error::{Error, Result};
 
-fn invalid_request(description: impl Into<String>) -> Error {
-    Error::OAuth {
+fn invalid_request(description: impl Into<String>) -> WebError {
+    WebError::OAuth {
         error: "invalid_request",
         description: description.into().into(),
     }
@@ -40,7 +40,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = || Error::OAuth {
+    let bad = || WebError::OAuth {
         error: "invalid_client",
         description: "The Authorization header must be `Basic base64(client_id:client_secret)`."
             .into(),
@@ -121,7 +121,7 @@ async fn exchange(
             grants::refresh(store, &state.tokens, app_id, app_secret, refresh, now).await?
         }
         other => {
-            return Err(Error::OAuth {
+            return Err(WebError::OAuth {
                 error: "unsupported_grant_type",
                 description: format!(
                     "grant_type {other:?} is not supported: use authorization_code or \

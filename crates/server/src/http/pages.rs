@@ -29,9 +29,10 @@ use crate::domain::apps::{self, WEB_APP_ID, redirect_with};
 use crate::domain::auth::Auth;
 use crate::domain::grants::{SESSION_LIFESPAN, issue_code, issue_session, parse_challenge};
 use crate::domain::{random_hex, users};
-use crate::error::{Error, Result};
+use crate::error::{self as wire, Error};
 use crate::pages::{self, Consent, ErrorPage, Home, Login, Register, initial, render};
 use crate::store::{AppRecord, UserRecord};
+use tessera_core::error::Result;
 
 struct Session {
     auth: Auth,
@@ -130,7 +131,7 @@ pub fn rate_limited_page(state: &AppState, error: Error) -> Response {
         ),
         None => error.public_message(),
     };
-    let mut page = error_page(state, error.status(), "Too many attempts", &message);
+    let mut page = error_page(state, wire::status(&error), "Too many attempts", &message);
     if let Some(seconds) = error.retry_after() {
         page.headers_mut().insert(RETRY_AFTER, seconds.into());
     }
@@ -191,13 +192,14 @@ fn page_result(state: &AppState, result: Result<Response>) -> Response {
             if e.is_internal() {
                 tracing::error!(error = %e, "page failed");
             }
-            let title = match e.status() {
+            let status = wire::status(&e);
+            let title = match status {
                 StatusCode::FORBIDDEN => "Not allowed",
                 StatusCode::NOT_FOUND => "Not found",
                 s if s.is_server_error() => "Something went wrong",
                 _ => "This request cannot be completed",
             };
-            error_page(state, e.status(), title, &e.public_message())
+            error_page(state, status, title, &wire::public_message(&e))
         }
     }
 }

@@ -7,9 +7,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::body::Fields;
+use super::error::Result;
 use crate::AppState;
 use crate::domain::grants::{self, TokenPair, TokenRequest};
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// Exactly `{"token","refreshToken"}`, never cached.
 pub fn token_pair_response(pair: TokenPair) -> Response {

@@ -120,7 +120,10 @@ async fn a_cached_check_touches_no_database_and_no_password_hash(app: TestApp) {
         app.graphql(Some(&pat), query, json!({})).await.0,
         StatusCode::OK
     );
-    let db_before = app.state.store.connection_uses();
+    let db_before = app
+        .state
+        .store_connections
+        .load(std::sync::atomic::Ordering::Relaxed);
     let hashes_before = app.state.passwords.computed();
     for _ in 0..25 {
         let (status, body) = app.graphql(Some(&pat), query, json!({})).await;
@@ -128,7 +131,9 @@ async fn a_cached_check_touches_no_database_and_no_password_hash(app: TestApp) {
         assert!(body["errors"].is_null(), "{body}");
     }
     assert_eq!(
-        app.state.store.connection_uses(),
+        app.state
+            .store_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
         db_before,
         "checking a cached token must not use the database"
     );

@@ -9,7 +9,6 @@
 //! Refresh tokens rotate: a refresh token works once, and presenting it again revokes every token
 //! issued from its chain (its family).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use subtle::ConstantTimeEq;
@@ -55,83 +54,6 @@ pub enum GrantError {
     RefreshExpired,
     RefreshTampered,
     RefreshReplayed,
-}
-
-impl GrantError {
-    /// What Speckle's `POST /auth/token` answers, word for word where Speckle has the case.
-    pub fn legacy_message(&self) -> Cow<'static, str> {
-        match self {
-            GrantError::Missing(what) => {
-                format!("Invalid request, insufficient information provided. {what} is required.")
-                    .into()
-            }
-            GrantError::MissingRefreshToken => "Invalid request, insufficient information \
-                provided. A valid refresh token is required."
-                .into(),
-            GrantError::CodeNotFound => "Access code not found.".into(),
-            GrantError::CodeForAnotherApp => {
-                "Invalid request: application id does not match.".into()
-            }
-            GrantError::CodeExpired => "Access code expired".into(),
-            GrantError::ChallengeMismatch => "Code challenge mismatch. Ensure the same challenge \
-                is used for authentication and token exchange."
-                .into(),
-            GrantError::WrongEndpoint(_) => "This access code was issued for PKCE \
-                (code_challenge_method=S256): exchange it at POST /oauth/token with its code \
-                verifier."
-                .into(),
-            GrantError::UnknownApp => "Invalid app".into(),
-            GrantError::WrongAppSecret => {
-                "Invalid app secret. Ensure the app secret is correct.".into()
-            }
-            GrantError::RefreshInvalid
-            | GrantError::RefreshWrongSecret
-            | GrantError::RefreshSecretRequired => "Invalid request".into(),
-            GrantError::RefreshExpired => "Refresh token expired".into(),
-            GrantError::RefreshTampered => "Invalid token".into(),
-            GrantError::RefreshReplayed => "Refresh token already used. Every token issued from \
-                it has been revoked; sign in again."
-                .into(),
-        }
-    }
-
-    /// The RFC 6749 §5.2 error code and a description, for `POST /oauth/token`.
-    pub fn oauth(&self) -> (&'static str, String) {
-        let grant = |d: &str| ("invalid_grant", d.to_owned());
-        match self {
-            GrantError::Missing(what) => ("invalid_request", format!("{what} is required.")),
-            GrantError::MissingRefreshToken => {
-                ("invalid_request", "refresh_token is required.".into())
-            }
-            GrantError::CodeNotFound => grant("The access code is not valid or was already used."),
-            GrantError::CodeForAnotherApp => grant("The access code was issued to another app."),
-            GrantError::CodeExpired => grant("The access code has expired."),
-            GrantError::ChallengeMismatch => {
-                grant("The code verifier does not match the code challenge.")
-            }
-            GrantError::WrongEndpoint(_) => grant(
-                "This access code was issued for a plain challenge: exchange it at \
-                 POST /auth/token with the app secret and the challenge.",
-            ),
-            GrantError::UnknownApp => ("invalid_client", "Unknown app.".into()),
-            GrantError::WrongAppSecret | GrantError::RefreshWrongSecret => {
-                ("invalid_client", "The app secret is wrong.".into())
-            }
-            GrantError::RefreshSecretRequired => (
-                "invalid_client",
-                "This refresh token was issued to a client that authenticated with its app \
-                 secret: send the secret too."
-                    .into(),
-            ),
-            GrantError::RefreshInvalid => grant("The refresh token is not valid."),
-            GrantError::RefreshExpired => grant("The refresh token has expired."),
-            GrantError::RefreshTampered => grant("The refresh token is not valid."),
-            GrantError::RefreshReplayed => grant(
-                "The refresh token was already used; every token issued from it has been \
-                 revoked. Sign in again.",
-            ),
-        }
-    }
 }
 
 impl From<GrantError> for Error {
@@ -378,7 +300,6 @@ fn new_pair(
         user_id: user_id.to_owned(),
         family_id: family_id.to_owned(),
         scopes,
-        used: false,
         client_authenticated,
         created_at: now,
         lifespan: REFRESH_LIFESPAN,
@@ -584,7 +505,7 @@ pub async fn logout(
     token: Option<&str>,
     refresh_token: Option<&str>,
 ) -> Result<()> {
-    let failed = || Error::BadRequest("Something went wrong while trying to logout.".into());
+    let failed = || Error::Malformed("Something went wrong while trying to logout.".into());
     let token = PlainToken::parse(token.ok_or_else(failed)?).map_err(|_| failed())?;
     let record = store.token_for_auth(token.id()).await?.ok_or_else(failed)?;
     if !record.digest.matches(&token.digest()) {
@@ -617,36 +538,30 @@ mod tests {
     use super::*;
     use crate::domain::fields;
 
-    fn message(pairs: &[(&str, &str)]) -> String {
-        TokenRequest::from_fields(&fields(pairs))
-            .unwrap_err()
-            .legacy_message()
-            .into_owned()
+    fn refusal(pairs: &[(&str, &str)]) -> GrantError {
+        TokenRequest::from_fields(&fields(pairs)).unwrap_err()
     }
 
     #[test]
     fn missing_fields_in_speckle_order() {
-        let p = "Invalid request, insufficient information provided.";
-        assert_eq!(message(&[]), format!("{p} App Id is required."));
+        use GrantError::{Missing, MissingRefreshToken};
+        assert_eq!(refusal(&[]), Missing("App Id"));
         assert_eq!(
-            message(&[("accessCode", "x"), ("challenge", "y")]),
-            format!("{p} App Id is required.")
+            refusal(&[("accessCode", "x"), ("challenge", "y")]),
+            Missing("App Id")
+        );
+        assert_eq!(refusal(&[("appId", "a")]), Missing("App Secret"));
+        assert_eq!(
+            refusal(&[("appId", "a"), ("appSecret", "s")]),
+            Missing("Access Code")
         );
         assert_eq!(
-            message(&[("appId", "a")]),
-            format!("{p} App Secret is required.")
+            refusal(&[("appId", "a"), ("appSecret", "s"), ("accessCode", "c")]),
+            Missing("Challenge")
         );
         assert_eq!(
-            message(&[("appId", "a"), ("appSecret", "s")]),
-            format!("{p} Access Code is required.")
-        );
-        assert_eq!(
-            message(&[("appId", "a"), ("appSecret", "s"), ("accessCode", "c")]),
-            format!("{p} Challenge is required.")
-        );
-        assert_eq!(
-            message(&[("appId", "a"), ("appSecret", "s"), ("refreshToken", "")]),
-            format!("{p} A valid refresh token is required.")
+            refusal(&[("appId", "a"), ("appSecret", "s"), ("refreshToken", "")]),
+            MissingRefreshToken
         );
         assert!(matches!(
             TokenRequest::from_fields(&fields(&[
@@ -706,35 +621,5 @@ mod tests {
         assert!(parsed("a&b=c", None).is_err());
         // What Speckle's connectors send.
         assert!(parsed("aB3_x.y@z-Q+w=", None).is_ok());
-    }
-
-    #[test]
-    fn every_refusal_has_an_rfc_6749_code() {
-        let all = [
-            GrantError::Missing("x"),
-            GrantError::MissingRefreshToken,
-            GrantError::CodeNotFound,
-            GrantError::CodeForAnotherApp,
-            GrantError::CodeExpired,
-            GrantError::ChallengeMismatch,
-            GrantError::WrongEndpoint(ChallengeMethod::Plain),
-            GrantError::UnknownApp,
-            GrantError::WrongAppSecret,
-            GrantError::RefreshInvalid,
-            GrantError::RefreshWrongSecret,
-            GrantError::RefreshSecretRequired,
-            GrantError::RefreshExpired,
-            GrantError::RefreshTampered,
-            GrantError::RefreshReplayed,
-        ];
-        for g in all {
-            let (code, description) = g.oauth();
-            assert!(
-                ["invalid_request", "invalid_grant", "invalid_client"].contains(&code),
-                "{g:?}"
-            );
-            assert!(!description.is_empty());
-            assert!(!g.legacy_message().is_empty());
-        }
     }
 }

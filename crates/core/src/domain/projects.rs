@@ -13,7 +13,7 @@ use tessera_proto::{Scope, ServerRole, StreamRole};
 use super::auth::Auth;
 use super::random_hex;
 use crate::clock::Millis;
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 use crate::store::{
     ModelRecord, ProjectRecord, RoleChange, Store, UserRecord, VersionRecord, Visibility,
 };
@@ -109,7 +109,7 @@ impl Denial {
             Denial::ResourceLimited => Error::forbidden(RESOURCE_LIMITED),
             Denial::CreateLimited => Error::forbidden(CREATE_LIMITED),
             Denial::ProjectNotFound => Error::NotFound {
-                code: "STREAM_NOT_FOUND",
+                what: Missing::Project,
                 message: PROJECT_NOT_FOUND.into(),
             },
             Denial::NoAccess => Error::forbidden(NO_ACCESS),
@@ -341,7 +341,7 @@ pub async fn set_role(
         .user_by_id(user_id)
         .await?
         .ok_or_else(|| Error::NotFound {
-            code: "USER_NOT_FOUND",
+            what: Missing::User,
             message: "User not found".into(),
         })?;
     if role.is_some() && target.role == ServerRole::ArchivedUser {
@@ -435,7 +435,7 @@ fn model_taken() -> Error {
 
 fn model_not_found() -> Error {
     Error::NotFound {
-        code: "MODEL_NOT_FOUND",
+        what: Missing::Model,
         message: "Model not found".into(),
     }
 }
@@ -587,7 +587,7 @@ pub async fn version_in(
         .await?
         .filter(|v| v.project_id == project_id)
         .ok_or(Error::NotFound {
-            code: "VERSION_NOT_FOUND",
+            what: Missing::Version,
             message: "Version not found".into(),
         })
 }

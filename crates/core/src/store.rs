@@ -1,13 +1,7 @@
-//! Storage. The API and domain layers see only the [`Store`] trait; [`SqlStore`] implements it for
-//! SQLite and PostgreSQL alike.
-//!
-//! Why one implementation and not two (DESIGN.md decision 4 asks for the same behaviour on both):
-//! the SQL is written dialect-neutral (`$n` placeholders in ascending order, `BIGINT` times in
-//! milliseconds, `0/1` flags, `RETURNING`, `ON CONFLICT`) and runs through sqlx's `Any` driver, so
-//! every query exists once and both backends run the same statements. Where a dialect must differ
-//! the store branches on [`Backend`]; migrations live in `migrations/` and are dialect-neutral too.
-
-mod sql;
+//! The storage boundary: the records the rules read and write, and the [`Store`] trait that the
+//! store crate implements for SQLite and PostgreSQL. Nothing here knows SQL; each method says what
+//! it guarantees (which writes are one transaction, what a race resolves to), and the store
+//! crate's conformance suite holds every implementation to it (docs/ARCHITECTURE.md, "Storage").
 
 use async_trait::async_trait;
 use tessera_proto::{ChallengeMethod, ScopeSet, ServerRole, StreamRole, TokenDigest};
@@ -16,15 +10,6 @@ use tokio::sync::mpsc;
 use crate::clock::Millis;
 pub use crate::domain::limits::FailureCounts;
 use crate::error::Result;
-
-pub use sql::SqlStore;
-
-/// Which database a URL points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 #[derive(Debug, Clone)]
 pub struct UserRecord {
@@ -185,8 +170,19 @@ pub struct RefreshRecord {
     pub lifespan: Millis,
 }
 
-/// A new refresh token; `used` starts false.
-pub type NewRefresh = RefreshRecord;
+/// A refresh token to store; it starts unused.
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    pub id: String,
+    pub digest: TokenDigest,
+    pub app_id: String,
+    pub user_id: String,
+    pub family_id: String,
+    pub scopes: ScopeSet,
+    pub client_authenticated: bool,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+}
 
 /// Who may see a project. Speckle's `UNLISTED` is stored (and read back) as `PUBLIC`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,10 +342,6 @@ pub enum Revoked {
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip for health checks.
     async fn ping(&self) -> Result<()>;
-
-    /// How many times a database connection has been handed out (a test hook: it shows that a
-    /// code path does not touch the database).
-    fn connection_uses(&self) -> u64;
 
     // Users.
 

@@ -1,4 +1,4 @@
-//! Rate limits (DESIGN.md decision 9), in one component.
+//! Rate limits (docs/ARCHITECTURE.md, "Limits"), in one component.
 //!
 //! - **Per client address**, per node, in memory: GCRA buckets from `governor` (the crate
 //!   Vaultwarden and tower_governor use; well kept, lock-free, and it answers "retry after" exactly)
@@ -26,9 +26,69 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Millis;
-use crate::config::RateLimits;
 use crate::error::{Error, Result};
 use crate::store::Store;
+use serde::Deserialize;
+
+/// The rate limits (docs/ARCHITECTURE.md, "Limits"). Per client address, in memory on each node, except
+/// the per-account sign-in back-off, which lives in the database so replicas count together.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Off only for test kits that sign in hundreds of times.
+    #[serde(skip)]
+    pub enabled: bool,
+    /// Sign-in attempts (REST and pages) per address and minute.
+    pub sign_in_per_minute: u32,
+    /// Registrations per address and hour.
+    pub registrations_per_hour: u32,
+    /// Requests to `/auth/token`, `/oauth/token` and `/auth/accesscode` per address and minute.
+    pub token_requests_per_minute: u32,
+    /// All requests per address and second (bursts of four seconds' worth are allowed).
+    pub requests_per_second: u32,
+    /// Wrong passwords for one account from one address before each further attempt waits
+    /// (1 s, doubling with every failure, at most 15 minutes).
+    pub failures_before_delay: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            enabled: true,
+            sign_in_per_minute: 10,
+            registrations_per_hour: 10,
+            token_requests_per_minute: 120,
+            requests_per_second: 500,
+            failures_before_delay: 5,
+        }
+    }
+}
+
+impl RateLimits {
+    pub fn off() -> RateLimits {
+        RateLimits {
+            enabled: false,
+            ..RateLimits::default()
+        }
+    }
+
+    /// Refuses a limit of zero, naming the setting.
+    pub fn check(&self) -> Result<(), String> {
+        let values = [
+            ("sign_in_per_minute", self.sign_in_per_minute),
+            ("registrations_per_hour", self.registrations_per_hour),
+            ("token_requests_per_minute", self.token_requests_per_minute),
+            ("requests_per_second", self.requests_per_second),
+            ("failures_before_delay", self.failures_before_delay),
+        ];
+        match values.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(format!(
+                "rate_limits.{name} must be at least 1 (turn limits off with rate_limits = \"off\")"
+            )),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Failures are forgotten this long after the last one.
 pub const FAILURE_WINDOW: Millis = 3_600_000;

@@ -53,14 +53,14 @@ fn decode(text: &str) -> Option<Cursor> {
 /// Checks a page request.
 pub fn request(limit: i64, cursor: Option<&str>) -> Result<PageRequest> {
     if !(0..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::BadRequest(
+        return Err(Error::Malformed(
             format!("limit must be between 0 and {MAX_LIMIT}").into(),
         ));
     }
     let after = match cursor.filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(decode(c).ok_or_else(|| {
-            Error::BadRequest(
+            Error::Malformed(
                 "The cursor is not valid; pass the one a previous page returned.".into(),
             )
         })?),

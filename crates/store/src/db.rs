@@ -1,0 +1,197 @@
+//! Running a built statement on whichever backend the store holds. Statements are built once with
+//! sea-query and rendered per backend (`?` placeholders for SQLite, `$n` for PostgreSQL), then run
+//! through sqlx's native driver for that backend, so rows decode with each driver's own types.
+
+use sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
+use sea_query_binder::SqlxBinder;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
+use tessera_core::error::{Error, Result};
+
+/// A row type both backends can decode.
+pub trait Rows: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> Rows for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+/// A driver error in the core's terms: a busy database is worth retrying (503); anything else is
+/// the server's fault, described in the log only.
+pub fn fault(e: sqlx::Error) -> Error {
+    let busy = match &e {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes; PostgreSQL's
+            // lock_not_available (55P03), too_many_connections (53300) and cannot_connect_now
+            // (57P03).
+            let code = db.code().unwrap_or_default();
+            let sqlite_busy = code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            sqlite_busy || matches!(code.as_ref(), "55P03" | "53300" | "57P03")
+        }
+        _ => false,
+    };
+    if busy {
+        Error::Busy(e.to_string())
+    } else {
+        Error::Store(e.to_string())
+    }
+}
+
+/// Whether an error is a unique-constraint violation.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+#[derive(Clone)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// One connection of either backend, borrowed from the pool or from a transaction.
+pub enum Conn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+/// Renders `$stmt` for the connection's backend and evaluates `$body` with the executor `$e`,
+/// the SQL text `$sql` and its values `$values`.
+macro_rules! on_backend {
+    ($conn:expr, $stmt:expr, |$e:ident, $sql:ident, $values:ident| $body:expr) => {
+        match $conn {
+            Conn::Sqlite($e) => {
+                let ($sql, $values) = $stmt.build_sqlx(SqliteQueryBuilder);
+                $body
+            }
+            Conn::Postgres($e) => {
+                let ($sql, $values) = $stmt.build_sqlx(PostgresQueryBuilder);
+                $body
+            }
+        }
+    };
+}
+
+impl Conn<'_> {
+    pub async fn all<R: Rows>(self, stmt: &impl SqlxBinder) -> Result<Vec<R>> {
+        on_backend!(self, stmt, |e, sql, values| {
+            sqlx::query_as_with(&sql, values).fetch_all(&mut *e).await
+        })
+        .map_err(fault)
+    }
+
+    pub async fn optional<R: Rows>(self, stmt: &impl SqlxBinder) -> Result<Option<R>> {
+        on_backend!(self, stmt, |e, sql, values| {
+            sqlx::query_as_with(&sql, values)
+                .fetch_optional(&mut *e)
+                .await
+        })
+        .map_err(fault)
+    }
+
+    pub async fn one<R: Rows>(self, stmt: &impl SqlxBinder) -> Result<R> {
+        on_backend!(self, stmt, |e, sql, values| {
+            sqlx::query_as_with(&sql, values).fetch_one(&mut *e).await
+        })
+        .map_err(fault)
+    }
+
+    /// Runs a statement and returns how many rows it changed.
+    pub async fn run(self, stmt: &impl SqlxBinder) -> Result<u64> {
+        self.try_run(stmt).await.map_err(fault)
+    }
+
+    /// [`Conn::run`], handing back the driver's error for the caller to classify.
+    pub async fn try_run(self, stmt: &impl SqlxBinder) -> Result<u64, sqlx::Error> {
+        on_backend!(self, stmt, |e, sql, values| {
+            sqlx::query_with(&sql, values)
+                .execute(&mut *e)
+                .await
+                .map(|done| done.rows_affected())
+        })
+    }
+}
+
+/// A connection checked out of the pool.
+pub enum Pooled {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Pooled {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Pooled::Sqlite(c) => Conn::Sqlite(c),
+            Pooled::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+}
+
+/// A transaction of either backend; dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(t) => Conn::Sqlite(t),
+            Tx::Postgres(t) => Conn::Postgres(t),
+        }
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+        .map_err(fault)
+    }
+}
+
+impl Pool {
+    pub async fn acquire(&self) -> Result<Pooled> {
+        Ok(match self {
+            Pool::Sqlite(p) => Pooled::Sqlite(p.acquire().await.map_err(fault)?),
+            Pool::Postgres(p) => Pooled::Postgres(p.acquire().await.map_err(fault)?),
+        })
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(fault)?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await.map_err(fault)?),
+        })
+    }
+
+    pub async fn all<R: Rows>(&self, stmt: &impl SqlxBinder) -> Result<Vec<R>> {
+        self.acquire().await?.conn().all(stmt).await
+    }
+
+    pub async fn optional<R: Rows>(&self, stmt: &impl SqlxBinder) -> Result<Option<R>> {
+        self.acquire().await?.conn().optional(stmt).await
+    }
+
+    pub async fn one<R: Rows>(&self, stmt: &impl SqlxBinder) -> Result<R> {
+        self.acquire().await?.conn().one(stmt).await
+    }
+
+    pub async fn run(&self, stmt: &impl SqlxBinder) -> Result<u64> {
+        self.acquire().await?.conn().run(stmt).await
+    }
+
+    pub async fn try_run(&self, stmt: &impl SqlxBinder) -> Result<Result<u64, sqlx::Error>> {
+        Ok(self.acquire().await?.conn().try_run(stmt).await)
+    }
+}
+
+/// Converts every row of a listing.
+pub fn convert<R, T>(rows: Vec<R>) -> Result<Vec<T>>
+where
+    R: TryInto<T, Error = Error>,
+{
+    rows.into_iter().map(TryInto::try_into).collect()
+}

@@ -1,0 +1,529 @@
+//! Rows as the database returns them (`FromRow`, one struct per shape, decoded by column name
+//! once, in the derive) and their conversion into the core's records. A stored value the core
+//! cannot read (an unknown role, a digest that is not hex) is a storage error, never a default.
+
+use sea_query::IntoColumnRef;
+use tessera_core::error::{Error, Result};
+use tessera_core::store::*;
+use tessera_proto::{ChallengeMethod, ScopeSet, ServerRole, StreamRole, TokenDigest};
+
+use crate::schema::*;
+
+fn corrupt(what: &str, value: &str) -> Error {
+    Error::Store(format!("stored {what} {value:?} is not readable"))
+}
+
+fn server_role(name: &str) -> Result<ServerRole> {
+    ServerRole::from_name(name).ok_or_else(|| corrupt("server role", name))
+}
+
+fn stream_role(name: &str) -> Result<StreamRole> {
+    StreamRole::from_name(name).ok_or_else(|| corrupt("project role", name))
+}
+
+fn digest(hex: &str) -> Result<TokenDigest> {
+    TokenDigest::from_hex(hex).ok_or_else(|| corrupt("digest", "…"))
+}
+
+/// Stored scope names. A name this build does not know (written by a newer version, say) grants
+/// nothing and is logged, so that it is seen rather than silently lost.
+pub fn scopes(names: &str) -> ScopeSet {
+    let (set, unknown) = ScopeSet::parse_names(names);
+    if !unknown.is_empty() {
+        tracing::warn!(
+            ?unknown,
+            "stored scopes this server does not know are ignored"
+        );
+    }
+    set
+}
+
+/// The columns of a row struct, table-qualified, in the struct's order.
+pub fn qualified<T: sea_query::Iden + Copy + 'static>(
+    table: T,
+    columns: &[T],
+) -> Vec<sea_query::ColumnRef> {
+    columns
+        .iter()
+        .map(|c| (table, *c).into_column_ref())
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub struct UserRow {
+    id: String,
+    suuid: String,
+    email: String,
+    name: String,
+    bio: Option<String>,
+    company: Option<String>,
+    avatar: Option<String>,
+    verified: bool,
+    profiles: Option<String>,
+    role: String,
+    created_at: i64,
+}
+
+impl UserRow {
+    pub const COLUMNS: [Users; 11] = [
+        Users::Id,
+        Users::Suuid,
+        Users::Email,
+        Users::Name,
+        Users::Bio,
+        Users::Company,
+        Users::Avatar,
+        Users::Verified,
+        Users::Profiles,
+        Users::Role,
+        Users::CreatedAt,
+    ];
+}
+
+impl TryFrom<UserRow> for UserRecord {
+    type Error = Error;
+    fn try_from(r: UserRow) -> Result<UserRecord> {
+        Ok(UserRecord {
+            role: server_role(&r.role)?,
+            id: r.id,
+            suuid: r.suuid,
+            email: r.email,
+            name: r.name,
+            bio: r.bio,
+            company: r.company,
+            avatar: r.avatar,
+            verified: r.verified,
+            profiles: r.profiles,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct CredentialsRow {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub password_hash: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub struct MemberRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    stream_role: String,
+}
+
+impl TryFrom<MemberRow> for (UserRecord, StreamRole) {
+    type Error = Error;
+    fn try_from(r: MemberRow) -> Result<(UserRecord, StreamRole)> {
+        Ok((r.user.try_into()?, stream_role(&r.stream_role)?))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AppRow {
+    id: String,
+    secret: String,
+    name: String,
+    description: Option<String>,
+    terms_and_conditions_link: Option<String>,
+    logo: Option<String>,
+    trust_by_default: bool,
+    public: bool,
+    redirect_url: String,
+    scopes: String,
+    author_id: Option<String>,
+    created_at: i64,
+}
+
+impl AppRow {
+    pub const COLUMNS: [ServerApps; 12] = [
+        ServerApps::Id,
+        ServerApps::Secret,
+        ServerApps::Name,
+        ServerApps::Description,
+        ServerApps::TermsAndConditionsLink,
+        ServerApps::Logo,
+        ServerApps::TrustByDefault,
+        ServerApps::Public,
+        ServerApps::RedirectUrl,
+        ServerApps::Scopes,
+        ServerApps::AuthorId,
+        ServerApps::CreatedAt,
+    ];
+}
+
+impl TryFrom<AppRow> for AppRecord {
+    type Error = Error;
+    fn try_from(r: AppRow) -> Result<AppRecord> {
+        Ok(AppRecord {
+            scopes: scopes(&r.scopes),
+            id: r.id,
+            secret: r.secret,
+            name: r.name,
+            description: r.description,
+            terms_and_conditions_link: r.terms_and_conditions_link,
+            logo: r.logo,
+            trust_by_default: r.trust_by_default,
+            public: r.public,
+            redirect_url: r.redirect_url,
+            author_id: r.author_id,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct TokenAuthRow {
+    id: String,
+    digest: String,
+    owner_id: String,
+    role: String,
+    scopes: String,
+    app_id: Option<String>,
+    created_at: i64,
+    lifespan: i64,
+}
+
+impl TokenAuthRow {
+    pub fn columns() -> Vec<sea_query::ColumnRef> {
+        let mut columns = qualified(
+            ApiTokens::Table,
+            &[
+                ApiTokens::Id,
+                ApiTokens::Digest,
+                ApiTokens::OwnerId,
+                ApiTokens::Scopes,
+                ApiTokens::AppId,
+                ApiTokens::CreatedAt,
+                ApiTokens::Lifespan,
+            ],
+        );
+        columns.push((Users::Table, Users::Role).into_column_ref());
+        columns
+    }
+
+    pub fn into_record(self, resources: Vec<ResourceRule>) -> Result<TokenAuthRecord> {
+        Ok(TokenAuthRecord {
+            digest: digest(&self.digest)?,
+            owner_role: server_role(&self.role)?,
+            scopes: scopes(&self.scopes),
+            id: self.id,
+            owner_id: self.owner_id,
+            app_id: self.app_id,
+            created_at: self.created_at,
+            lifespan: self.lifespan,
+            resources,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ResourceRow {
+    resource_type: String,
+    resource_id: String,
+}
+
+impl From<ResourceRow> for ResourceRule {
+    fn from(r: ResourceRow) -> ResourceRule {
+        ResourceRule {
+            resource_type: r.resource_type,
+            resource_id: r.resource_id,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ListingRow {
+    id: String,
+    name: String,
+    last_chars: String,
+    scopes: String,
+    created_at: i64,
+    lifespan: i64,
+    last_used: i64,
+}
+
+impl ListingRow {
+    pub const COLUMNS: [ApiTokens; 7] = [
+        ApiTokens::Id,
+        ApiTokens::Name,
+        ApiTokens::LastChars,
+        ApiTokens::Scopes,
+        ApiTokens::CreatedAt,
+        ApiTokens::Lifespan,
+        ApiTokens::LastUsed,
+    ];
+}
+
+impl From<ListingRow> for TokenListing {
+    fn from(r: ListingRow) -> TokenListing {
+        TokenListing {
+            scopes: scopes(&r.scopes),
+            id: r.id,
+            name: r.name,
+            last_chars: r.last_chars,
+            created_at: r.created_at,
+            lifespan: r.lifespan,
+            last_used: r.last_used,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct CodeRow {
+    digest: String,
+    app_id: String,
+    user_id: String,
+    challenge: String,
+    challenge_method: String,
+    scopes: Option<String>,
+    created_at: i64,
+    lifespan: i64,
+    used_at: Option<i64>,
+}
+
+impl CodeRow {
+    pub const COLUMNS: [AccessCodes; 9] = [
+        AccessCodes::Digest,
+        AccessCodes::AppId,
+        AccessCodes::UserId,
+        AccessCodes::Challenge,
+        AccessCodes::ChallengeMethod,
+        AccessCodes::Scopes,
+        AccessCodes::CreatedAt,
+        AccessCodes::Lifespan,
+        AccessCodes::UsedAt,
+    ];
+}
+
+impl TryFrom<CodeRow> for AccessCode {
+    type Error = Error;
+    fn try_from(r: CodeRow) -> Result<AccessCode> {
+        Ok(AccessCode {
+            digest: digest(&r.digest)?,
+            method: ChallengeMethod::parse(&r.challenge_method)
+                .ok_or_else(|| corrupt("challenge method", &r.challenge_method))?,
+            scopes: r.scopes.as_deref().map(scopes),
+            app_id: r.app_id,
+            user_id: r.user_id,
+            challenge: r.challenge,
+            created_at: r.created_at,
+            lifespan: r.lifespan,
+            used: r.used_at.is_some(),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct RefreshRow {
+    id: String,
+    digest: String,
+    app_id: String,
+    user_id: String,
+    family_id: String,
+    scopes: String,
+    used_at: Option<i64>,
+    client_authenticated: bool,
+    created_at: i64,
+    lifespan: i64,
+}
+
+impl RefreshRow {
+    pub const COLUMNS: [RefreshTokens; 10] = [
+        RefreshTokens::Id,
+        RefreshTokens::Digest,
+        RefreshTokens::AppId,
+        RefreshTokens::UserId,
+        RefreshTokens::FamilyId,
+        RefreshTokens::Scopes,
+        RefreshTokens::UsedAt,
+        RefreshTokens::ClientAuthenticated,
+        RefreshTokens::CreatedAt,
+        RefreshTokens::Lifespan,
+    ];
+}
+
+impl TryFrom<RefreshRow> for RefreshRecord {
+    type Error = Error;
+    fn try_from(r: RefreshRow) -> Result<RefreshRecord> {
+        Ok(RefreshRecord {
+            digest: digest(&r.digest)?,
+            scopes: scopes(&r.scopes),
+            id: r.id,
+            app_id: r.app_id,
+            user_id: r.user_id,
+            family_id: r.family_id,
+            used: r.used_at.is_some(),
+            client_authenticated: r.client_authenticated,
+            created_at: r.created_at,
+            lifespan: r.lifespan,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ProjectRow {
+    id: String,
+    name: String,
+    description: Option<String>,
+    visibility: String,
+    allow_public_comments: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ProjectRow {
+    pub const COLUMNS: [Streams; 7] = [
+        Streams::Id,
+        Streams::Name,
+        Streams::Description,
+        Streams::Visibility,
+        Streams::AllowPublicComments,
+        Streams::CreatedAt,
+        Streams::UpdatedAt,
+    ];
+}
+
+impl TryFrom<ProjectRow> for ProjectRecord {
+    type Error = Error;
+    fn try_from(r: ProjectRow) -> Result<ProjectRecord> {
+        Ok(ProjectRecord {
+            visibility: Visibility::parse(&r.visibility)
+                .ok_or_else(|| corrupt("visibility", &r.visibility))?,
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            allow_public_comments: r.allow_public_comments,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ProjectRoleRow {
+    #[sqlx(flatten)]
+    project: ProjectRow,
+    stream_role: String,
+}
+
+impl TryFrom<ProjectRoleRow> for (ProjectRecord, StreamRole) {
+    type Error = Error;
+    fn try_from(r: ProjectRoleRow) -> Result<(ProjectRecord, StreamRole)> {
+        Ok((r.project.try_into()?, stream_role(&r.stream_role)?))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ModelRow {
+    id: String,
+    stream_id: String,
+    name: String,
+    description: Option<String>,
+    author_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ModelRow {
+    pub const COLUMNS: [Models; 7] = [
+        Models::Id,
+        Models::StreamId,
+        Models::Name,
+        Models::Description,
+        Models::AuthorId,
+        Models::CreatedAt,
+        Models::UpdatedAt,
+    ];
+}
+
+impl TryFrom<ModelRow> for ModelRecord {
+    type Error = Error;
+    fn try_from(r: ModelRow) -> Result<ModelRecord> {
+        Ok(ModelRecord {
+            id: r.id,
+            project_id: r.stream_id,
+            name: r.name,
+            description: r.description,
+            author_id: r.author_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct VersionRow {
+    id: String,
+    stream_id: String,
+    model_id: String,
+    author_id: Option<String>,
+    referenced_object: String,
+    message: Option<String>,
+    source_application: Option<String>,
+    total_children_count: Option<i64>,
+    parents: Option<String>,
+    created_at: i64,
+}
+
+impl VersionRow {
+    pub const COLUMNS: [Versions; 10] = [
+        Versions::Id,
+        Versions::StreamId,
+        Versions::ModelId,
+        Versions::AuthorId,
+        Versions::ReferencedObject,
+        Versions::Message,
+        Versions::SourceApplication,
+        Versions::TotalChildrenCount,
+        Versions::Parents,
+        Versions::CreatedAt,
+    ];
+}
+
+impl TryFrom<VersionRow> for VersionRecord {
+    type Error = Error;
+    fn try_from(r: VersionRow) -> Result<VersionRecord> {
+        let parents = match r.parents.as_deref() {
+            None | Some("") => Vec::new(),
+            Some(text) => serde_json::from_str(text).map_err(|_| corrupt("parents", text))?,
+        };
+        Ok(VersionRecord {
+            id: r.id,
+            project_id: r.stream_id,
+            model_id: r.model_id,
+            author_id: r.author_id,
+            referenced_object: r.referenced_object,
+            message: r.message,
+            source_application: r.source_application,
+            total_children_count: r.total_children_count,
+            parents,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct FailureRow {
+    pub pair: i64,
+    pub pair_last: i64,
+    pub account: i64,
+    pub account_last: i64,
+}
+
+/// One text column.
+#[derive(sqlx::FromRow)]
+pub struct Text(pub String);
+
+/// One optional text column.
+#[derive(sqlx::FromRow)]
+pub struct MaybeText(pub Option<String>);
+
+/// One integer column.
+#[derive(sqlx::FromRow)]
+pub struct Int(pub i64);
+
+/// Two text columns.
+#[derive(sqlx::FromRow)]
+pub struct TextPair(pub String, pub String);
