@@ -138,7 +138,7 @@ fn bad_settings_are_explained() {
     }
 }
 
-/// DESIGN.md decision 9: during a full register → exchange → PAT → query → revoke → logout run
+/// docs/ARCHITECTURE.md, "Limits": during a full register → exchange → PAT → query → revoke → logout run
 /// with the most verbose logging, no password, access code, token or refresh token (nor the
 /// secret half of one) reaches the logs.
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Configuration (DESIGN.md decision 8): command-line flags, then `TESSERA_*` environment
+//! Configuration (docs/ARCHITECTURE.md, "Configuration"): command-line flags, then `TESSERA_*` environment
 //! variables, then an optional TOML file, then defaults, in that order of precedence. Every
 //! setting has a safe default, so `tessera serve` needs none of them.
 

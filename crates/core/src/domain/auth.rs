@@ -1,4 +1,4 @@
-//! Bearer authentication (DESIGN.md decision 2). Checking a token costs a SHA-256 and a map lookup:
+//! Bearer authentication (docs/ARCHITECTURE.md, "The bearer cache"). Checking a token costs a SHA-256 and a map lookup:
 //! a bounded in-memory cache maps token id to what the check needs. A cache miss reads the store
 //! once; a hit touches neither the store nor any password hash. `lastUsed` is remembered in memory
 //! and written behind, in batches. Revocation removes the entry at once on this node; the TTL is

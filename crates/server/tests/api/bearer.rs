@@ -169,7 +169,7 @@ async fn health_checks_answer_whatever_the_token(app: TestApp) {
     }
 }
 
-/// DESIGN.md decision 2: a revocation on one server reaches the token caches of the others, on
+/// docs/ARCHITECTURE.md, "The bearer cache": a revocation on one server reaches the token caches of the others, on
 /// PostgreSQL at once (NOTIFY), and everywhere within the cache lifetime.
 async fn revocation_reaches_other_replicas(app: TestApp) {
     if !app.is_postgres() {
