@@ -361,8 +361,14 @@ pub trait Store: Send + Sync + 'static {
 
     // Projects.
 
-    /// Creates a project with `owner_id` as its owner.
-    async fn create_project(&self, project: &ProjectRecord, owner_id: &str) -> Result<()>;
+    /// Creates a project with `owner_id` as its owner and `contributors` as contributors, in one
+    /// transaction.
+    async fn create_project(
+        &self,
+        project: &ProjectRecord,
+        owner_id: &str,
+        contributors: &[String],
+    ) -> Result<()>;
     async fn project(&self, id: &str) -> Result<Option<ProjectRecord>>;
     async fn update_project(&self, project: &ProjectRecord) -> Result<()>;
     async fn delete_project(&self, id: &str) -> Result<bool>;

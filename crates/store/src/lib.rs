@@ -526,7 +526,12 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn create_project(&self, p: &ProjectRecord, owner_id: &str) -> Result<()> {
+    async fn create_project(
+        &self,
+        p: &ProjectRecord,
+        owner_id: &str,
+        contributors: &[String],
+    ) -> Result<()> {
         let project = Query::insert()
             .into_table(Streams::Table)
             .columns(ProjectRow::COLUMNS)
@@ -541,19 +546,24 @@ impl Store for SqlStore {
             ])
             .map_err(built)?
             .to_owned();
-        let owner = Query::insert()
-            .into_table(StreamAcl::Table)
-            .columns([StreamAcl::StreamId, StreamAcl::UserId, StreamAcl::Role])
-            .values([
-                p.id.clone().into(),
-                owner_id.into(),
-                StreamRole::Owner.name().into(),
-            ])
-            .map_err(built)?
-            .to_owned();
+        let mut team = Query::insert();
+        team.into_table(StreamAcl::Table).columns([
+            StreamAcl::StreamId,
+            StreamAcl::UserId,
+            StreamAcl::Role,
+        ]);
+        let members = std::iter::once((owner_id, StreamRole::Owner)).chain(
+            contributors
+                .iter()
+                .map(|id| (id.as_str(), StreamRole::Contributor)),
+        );
+        for (user_id, role) in members {
+            team.values([p.id.clone().into(), user_id.into(), role.name().into()])
+                .map_err(built)?;
+        }
         let mut tx = self.pool.begin().await?;
         tx.conn().run(&project).await?;
-        tx.conn().run(&owner).await?;
+        tx.conn().run(&team).await?;
         tx.commit().await
     }
 

@@ -308,7 +308,7 @@ async fn projects_roles_and_the_last_owner(store: Arc<SqlStore>) {
     let owner = user(&store, "owner").await;
     let other = user(&store, "other").await;
     store
-        .create_project(&project("p1", 1, Visibility::Private), &owner.id)
+        .create_project(&project("p1", 1, Visibility::Private), &owner.id, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -389,13 +389,13 @@ async fn project_listings_filter_and_page(store: Arc<SqlStore>) {
     let u = user(&store, "u").await;
     for (i, id) in ["a", "b", "c"].iter().enumerate() {
         store
-            .create_project(&project(id, i as i64, Visibility::Private), &u.id)
+            .create_project(&project(id, i as i64, Visibility::Private), &u.id, &[])
             .await
             .unwrap();
     }
     let other = user(&store, "v").await;
     store
-        .create_project(&project("d", 9, Visibility::Private), &other.id)
+        .create_project(&project("d", 9, Visibility::Private), &other.id, &[])
         .await
         .unwrap();
     store
@@ -495,7 +495,7 @@ fn version(id: &str, project: &str, model: &str, at: i64, app: &str) -> VersionR
 async fn models_are_unique_by_name_in_any_case(store: Arc<SqlStore>) {
     let u = user(&store, "u").await;
     store
-        .create_project(&project("p", 1, Visibility::Private), &u.id)
+        .create_project(&project("p", 1, Visibility::Private), &u.id, &[])
         .await
         .unwrap();
     assert!(
@@ -553,7 +553,7 @@ async fn models_are_unique_by_name_in_any_case(store: Arc<SqlStore>) {
 async fn versions_touch_their_model_and_project(store: Arc<SqlStore>) {
     let u = user(&store, "u").await;
     store
-        .create_project(&project("p", 1, Visibility::Private), &u.id)
+        .create_project(&project("p", 1, Visibility::Private), &u.id, &[])
         .await
         .unwrap();
     store

@@ -252,6 +252,8 @@ pub struct NewProject {
     pub name: Option<String>,
     pub description: Option<String>,
     pub visibility: Option<Visibility>,
+    /// Users who become contributors as the project is created (the legacy `withContributors`).
+    pub contributors: Vec<String>,
 }
 
 pub async fn create_project(
@@ -271,7 +273,28 @@ pub async fn create_project(
         created_at: now,
         updated_at: now,
     };
-    store.create_project(&project, &auth.user_id).await?;
+    // Every contributor is checked before anything is stored, and the project is stored with its
+    // whole team in one transaction: an unknown contributor leaves no project behind.
+    let mut contributors: Vec<String> = Vec::new();
+    for user_id in input.contributors {
+        if user_id == auth.user_id || contributors.contains(&user_id) {
+            continue;
+        }
+        let user = store
+            .user_by_id(&user_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: Missing::User,
+                message: "User not found".into(),
+            })?;
+        if user.role == ServerRole::ArchivedUser {
+            return Err(Error::user_input("Archived users cannot be given a role."));
+        }
+        contributors.push(user_id);
+    }
+    store
+        .create_project(&project, &auth.user_id, &contributors)
+        .await?;
     Ok(Access {
         project,
         role: Some(StreamRole::Owner),

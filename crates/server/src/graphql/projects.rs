@@ -563,6 +563,7 @@ impl ProjectMutations {
                 name: i.name,
                 description: i.description,
                 visibility: i.visibility.map(ProjectVisibility::stored).transpose()?,
+                contributors: Vec::new(),
             },
             None => NewProject::default(),
         };

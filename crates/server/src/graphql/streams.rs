@@ -417,22 +417,12 @@ impl StreamMutation {
                 name: stream.name,
                 description: stream.description,
                 visibility: visibility(stream.is_public),
+                contributors,
             },
             state.now(),
         )
         .await?;
         let id = access.project.id;
-        for user in contributors {
-            projects::set_role(
-                store,
-                caller(ctx),
-                &id,
-                &user,
-                Some(StreamRole::Contributor),
-                state.now(),
-            )
-            .await?;
-        }
         Ok(Some(id))
     }
 

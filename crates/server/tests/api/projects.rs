@@ -16,6 +16,7 @@ on_both_backends!(
     user_search_rules,
     model_and_version_rules,
     no_side_doors_into_projects,
+    stream_create_with_contributors_is_all_or_nothing,
 );
 
 const NO_ACCESS: &str = "You do not have access to the project";
@@ -531,7 +532,7 @@ async fn pagination_returns_each_project_exactly_once(app: TestApp) {
         };
         app.state
             .store
-            .create_project(&project, &user.id)
+            .create_project(&project, &user.id, &[])
             .await
             .unwrap();
         expected.insert(id);
@@ -868,4 +869,57 @@ async fn no_side_doors_into_projects(app: TestApp) {
         )
         .await;
     assert!(first_error(&body).1.contains("at most 100"), "{body}");
+}
+
+/// `streamCreate(withContributors)` stores the project and its team together: an unknown
+/// contributor is refused before anything exists.
+async fn stream_create_with_contributors_is_all_or_nothing(app: TestApp) {
+    let owner = app.user("Team Owner").await;
+    let friend = app.user("Team Friend").await;
+    let create = "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }";
+    let projects = "{ activeUser { projects { totalCount } } }";
+    let (_, body) = app
+        .graphql(
+            Some(&owner.token),
+            create,
+            json!({"s": {"name": "Doomed", "withContributors": [friend.id, "nobody0000"]}}),
+        )
+        .await;
+    assert_eq!(first_error(&body).0, "USER_NOT_FOUND", "{body}");
+    let (_, body) = app.graphql(Some(&owner.token), projects, json!({})).await;
+    assert_eq!(
+        body["data"]["activeUser"]["projects"]["totalCount"], 0,
+        "no project is left behind: {body}"
+    );
+    let (_, body) = app.graphql(Some(&friend.token), projects, json!({})).await;
+    assert_eq!(body["data"]["activeUser"]["projects"]["totalCount"], 0);
+    let (_, body) = app
+        .graphql(
+            Some(&owner.token),
+            create,
+            json!({"s": {"name": "Team", "withContributors": [friend.id, owner.id, friend.id]}}),
+        )
+        .await;
+    let id = body["data"]["streamCreate"]
+        .as_str()
+        .expect("created")
+        .to_owned();
+    let (_, body) = app
+        .graphql(
+            Some(&friend.token),
+            "query($p: String!) { project(id: $p) { role team { role user { id } } } }",
+            json!({"p": id}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["project"]["role"], "stream:contributor",
+        "{body}"
+    );
+    let team = body["data"]["project"]["team"].as_array().unwrap();
+    assert_eq!(
+        team.len(),
+        2,
+        "the owner stays owner, the friend is there once: {body}"
+    );
+    assert_eq!(team[0]["role"], "stream:owner");
 }
