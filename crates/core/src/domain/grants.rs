@@ -124,22 +124,32 @@ pub struct TokenPair {
 }
 
 /// Issues a single-use access code binding the user, the app and the client's challenge.
-/// `scopes` is what the issuer may grant: a code never buys more than that, nor more than the app
-/// asks for.
+///
+/// The one place that decides what a code grants: the app's scopes as far as the issuer holds
+/// them (`held`: the scopes of the token or session asking, or every registered scope for a
+/// person who just signed in with a password). Speckle grants the app's scopes whatever the
+/// token, so a `tokens:write` token could mint an all-scope token; here a code never buys more
+/// than its issuer holds, nor more than the app asks for.
 pub async fn issue_code(
     store: &dyn Store,
-    app_id: &str,
+    app: &AppRecord,
     user_id: &str,
+    held: ScopeSet,
     challenge: &str,
     method: ChallengeMethod,
-    scopes: ScopeSet,
     now: Millis,
 ) -> Result<PlainToken> {
+    let scopes = app.scopes.intersection(held);
+    if scopes.is_empty() {
+        return Err(Error::forbidden(
+            "Your auth token holds none of the scopes this app asks for.",
+        ));
+    }
     let code = new_token()?;
     store
         .insert_code(&AccessCode {
             digest: code.whole_digest(),
-            app_id: app_id.to_owned(),
+            app_id: app.id.clone(),
             user_id: user_id.to_owned(),
             challenge: pkce::challenge_digest(challenge),
             method,

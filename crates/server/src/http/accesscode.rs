@@ -56,24 +56,20 @@ pub async fn access_code(
         }
         None => (challenge.to_owned(), tessera_proto::ChallengeMethod::Plain),
     };
-    // A code never grants more than the token asking for it holds (Speckle grants the app's
-    // scopes whatever the token, so a `tokens:write` token could mint an all-scope token).
-    let scopes = app.scopes.intersection(auth.scopes);
-    if scopes.is_empty() {
-        return Err(refuse(
-            "Your auth token holds none of the scopes this app asks for.",
-        ));
-    }
     let code = issue_code(
         store,
-        &app.id,
+        &app,
         &auth.user_id,
+        auth.scopes,
         &challenge,
         method,
-        scopes,
         state.now(),
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        Error::Forbidden(message) => refuse(message),
+        other => other.into(),
+    })?;
     let redirect_url = redirect_with(&app.redirect_url, "access_code", code.expose())?;
     // As in Speckle, any non-empty value asks for JSON instead of a redirect.
     if get("preventRedirect").is_some() {

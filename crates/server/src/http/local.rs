@@ -43,13 +43,18 @@ async fn finish(
     challenge: &str,
     registered: bool,
 ) -> Result<Response> {
+    let store = state.store.as_ref();
+    let web_app = store
+        .app(WEB_APP_ID)
+        .await?
+        .ok_or_else(|| Error::Internal("the web app is not seeded".into()))?;
     let code = issue_code(
-        state.store.as_ref(),
-        WEB_APP_ID,
+        store,
+        &web_app,
         user_id,
+        ScopeSet::registered(),
         challenge,
         ChallengeMethod::Plain,
-        ScopeSet::registered(),
         state.now(),
     )
     .await?;

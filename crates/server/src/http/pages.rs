@@ -454,11 +454,11 @@ async fn authorization(
 async fn approve(state: &AppState, request: &Authorization, session: &Session) -> Result<Response> {
     let code = issue_code(
         state.store.as_ref(),
-        &request.app.id,
+        &request.app,
         &session.user.id,
+        session.auth.scopes,
         &request.challenge,
         request.method,
-        session.auth.scopes,
         state.now(),
     )
     .await?;
