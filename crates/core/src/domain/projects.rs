@@ -206,12 +206,23 @@ pub async fn access(
     {
         return Err(Denial::MissingScope(action.scope()).into());
     }
+    let access = standing(store, caller, project_id).await?;
+    check(caller, &access.project, access.role, action)?;
+    Ok(access)
+}
+
+/// A project and the caller's role on it, deciding nothing: what the `permissions` fields hand to
+/// [`check`] to report what each action would meet.
+pub async fn standing(
+    store: &dyn Store,
+    caller: Option<&Auth>,
+    project_id: &str,
+) -> Result<Access> {
     let project = store
         .project(project_id)
         .await?
         .ok_or(Denial::ProjectNotFound)?;
     let role = role_of(store, caller, project_id).await?;
-    check(caller, &project, role, action)?;
     Ok(Access { project, role })
 }
 
@@ -613,6 +624,40 @@ pub async fn version_in(
             what: Missing::Version,
             message: "Version not found".into(),
         })
+}
+
+/// Changes a version's message; the caller must be able to publish to the project.
+pub async fn update_version(
+    store: &dyn Store,
+    caller: Option<&Auth>,
+    project_id: &str,
+    version_id: &str,
+    message: Option<String>,
+) -> Result<VersionRecord> {
+    access(store, caller, project_id, Action::Publish).await?;
+    let message = version_message(message)?;
+    let mut version = version_in(store, project_id, version_id).await?;
+    store
+        .update_version_message(&version.id, message.as_deref())
+        .await?;
+    version.message = message;
+    Ok(version)
+}
+
+/// Deletes versions of a project; every one must belong to it, or none is deleted.
+pub async fn delete_versions(
+    store: &dyn Store,
+    caller: Option<&Auth>,
+    project_id: &str,
+    version_ids: &[String],
+) -> Result<()> {
+    super::paging::check_list(version_ids.len(), "versionIds")?;
+    access(store, caller, project_id, Action::Publish).await?;
+    for id in version_ids {
+        version_in(store, project_id, id).await?;
+    }
+    store.delete_versions(project_id, version_ids).await?;
+    Ok(())
 }
 
 /// The user a version or model names as author, if they still exist.

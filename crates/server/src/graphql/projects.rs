@@ -424,13 +424,8 @@ impl Model {
 
     /// What you may do with the model.
     async fn permissions(&self, ctx: &Context<'_>) -> Result<ModelPermissionChecks> {
-        let store = state(ctx).store.as_ref();
-        let project = store
-            .project(&self.0.project_id)
-            .await?
-            .ok_or(Error::from(Denial::ProjectNotFound))?;
-        let role = projects::role_of(store, caller(ctx), &project.id).await?;
-        let access = Access { project, role };
+        let access =
+            projects::standing(state(ctx).store.as_ref(), caller(ctx), &self.0.project_id).await?;
         Ok(ModelPermissionChecks {
             can_update: may(ctx, &access, Action::UpdateModel).into(),
             can_delete: may(ctx, &access, Action::DeleteModel).into(),
@@ -749,28 +744,26 @@ impl VersionMutations {
     /// Changes a version's message.
     #[graphql(guard = "HasScope(Scope::StreamsWrite)")]
     async fn update(&self, ctx: &Context<'_>, input: UpdateVersionInput) -> Result<Version> {
-        let store = state(ctx).store.as_ref();
-        projects::access(store, caller(ctx), &input.project_id, Action::Publish).await?;
-        let message = projects::version_message(input.message)?;
-        let mut version = projects::version_in(store, &input.project_id, &input.version_id).await?;
-        store
-            .update_version_message(&version.id, message.as_deref())
-            .await?;
-        version.message = message;
+        let version = projects::update_version(
+            state(ctx).store.as_ref(),
+            caller(ctx),
+            &input.project_id,
+            &input.version_id,
+            input.message,
+        )
+        .await?;
         Ok(Version(version))
     }
 
     #[graphql(guard = "HasScope(Scope::StreamsWrite)")]
     async fn delete(&self, ctx: &Context<'_>, input: DeleteVersionsInput) -> Result<bool> {
-        let store = state(ctx).store.as_ref();
-        paging::check_list(input.version_ids.len(), "versionIds")?;
-        projects::access(store, caller(ctx), &input.project_id, Action::Publish).await?;
-        for id in &input.version_ids {
-            projects::version_in(store, &input.project_id, id).await?;
-        }
-        store
-            .delete_versions(&input.project_id, &input.version_ids)
-            .await?;
+        projects::delete_versions(
+            state(ctx).store.as_ref(),
+            caller(ctx),
+            &input.project_id,
+            &input.version_ids,
+        )
+        .await?;
         Ok(true)
     }
 }
