@@ -6,10 +6,13 @@
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod model;
+pub mod service;
 pub mod store;
 
 pub use domain::auth::Auth;
 pub use error::{Error, Missing, Result};
+pub use service::Tessera;
 
 /// Who is calling: `None` for an anonymous request.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ pub mod graphql;
 pub mod http;
 pub mod pages;
 
-pub use tessera_core::{clock, domain, store};
+pub use tessera_core::{clock, domain, model, store};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,37 +17,27 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::clock::{Clock, Millis};
+use crate::clock::Clock;
 use crate::config::{Config, ServerDetails, redact_url};
-use crate::domain::auth::TokenCache;
-use crate::domain::limits::Limiter;
-use crate::domain::passwords::Passwords;
 use crate::store::{Revoked, Store};
+use tessera_core::Tessera;
 use tessera_core::error::{Error, Result};
 use tessera_store::SqlStore;
 
-/// How long a cached token check is trusted before the store is asked again. Revocation on this
-/// node is immediate; this bounds how long another node's revocation can take to arrive.
-pub const TOKEN_CACHE_TTL: Millis = 60_000;
-pub const TOKEN_CACHE_CAPACITY: usize = 100_000;
 /// How often the housekeeping runs: remembered `lastUsed` times are written, and expired access
 /// codes (kept after use until then, to catch replays) are forgotten.
 pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
 
-/// Everything a request handler needs; shared behind an `Arc`.
-pub struct Tessera {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub tokens: TokenCache,
-    pub passwords: Passwords,
+/// Everything a door needs; shared behind an `Arc`. The core service is the only way to the
+/// rules and the data; the rest is how the doors speak.
+pub struct Server {
+    pub core: Tessera,
     /// The canonical URL, without a trailing slash.
     pub public_url: String,
     pub server: ServerDetails,
     pub schema: graphql::TesseraSchema,
     /// How Tessera's own pages set their cookies.
     pub cookies: http::CookiePolicy,
-    /// The rate limits.
-    pub limits: Limiter,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The key CSRF tokens are derived from (shared by replicas through the store).
@@ -59,22 +49,11 @@ pub struct Tessera {
     pub store_connections: Arc<std::sync::atomic::AtomicU64>,
 }
 
-pub type AppState = Arc<Tessera>;
+pub type AppState = Arc<Server>;
 
-impl Tessera {
-    pub fn now(&self) -> Millis {
-        self.clock.now()
-    }
-
-    /// Writes remembered `lastUsed` times and forgets expired access codes.
-    pub async fn housekeeping(&self) -> Result<()> {
-        self.tokens.flush_uses(self.store.as_ref()).await?;
-        self.limits.forget_idle();
-        let now = self.now();
-        self.store
-            .purge_sign_in_failures(now.saturating_sub(domain::limits::FAILURE_WINDOW))
-            .await?;
-        self.store.purge_expired_codes(now).await
+impl Server {
+    pub fn now(&self) -> crate::clock::Millis {
+        self.core.now()
     }
 }
 
@@ -116,23 +95,20 @@ impl Application {
             format!("http://{host}:{}", address.port())
         });
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        domain::apps::seed_default_apps(&store, &public_url, clock.now()).await?;
-        domain::users::normalize_stored_emails(&store, clock.now()).await?;
-        let csrf_key = store
-            .server_secret("csrf", &domain::random_hex(64)?)
-            .await?
-            .into_bytes();
         // Listen before serving, so no revocation announced after start-up is missed.
         let revocations = store.revocations().await?;
         let store_connections = store.connection_counter();
-        let state = Arc::new(Tessera {
+        let core = Tessera::new(Arc::new(store), clock, config.rate_limits, cores)?;
+        core.seed_default_apps(&public_url).await?;
+        core.normalize_stored_emails().await?;
+        let csrf_key = core
+            .server_secret("csrf", &domain::random_hex(64)?)
+            .await?
+            .into_bytes();
+        let state = Arc::new(Server {
+            core,
             store_connections,
-            store: Arc::new(store),
-            clock,
-            tokens: TokenCache::new(TOKEN_CACHE_CAPACITY, TOKEN_CACHE_TTL),
-            passwords: Passwords::new(cores)?,
             cookies: http::CookiePolicy::for_public_url(&public_url),
-            limits: Limiter::new(config.rate_limits),
             trusted_proxies: config.trusted_proxies,
             csrf_key,
             https: public_url.starts_with("https://"),
@@ -170,7 +146,7 @@ impl Application {
                 let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
                 loop {
                     every.tick().await;
-                    if let Err(e) = state.housekeeping().await {
+                    if let Err(e) = state.core.housekeeping().await {
                         tracing::warn!(error = %e, "housekeeping failed");
                     }
                 }
@@ -180,10 +156,7 @@ impl Application {
             let state = state.clone();
             tokio::spawn(async move {
                 while let Some(revoked) = revoked.recv().await {
-                    match revoked {
-                        Revoked::Token(id) => state.tokens.forget([id.as_str()]),
-                        Revoked::Unknown => state.tokens.forget_all(),
-                    }
+                    state.core.heard(revoked);
                 }
             })
         });
@@ -198,6 +171,6 @@ impl Application {
         if let Some(listener) = listener {
             listener.abort();
         }
-        state.housekeeping().await
+        state.core.housekeeping().await
     }
 }

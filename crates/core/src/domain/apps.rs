@@ -4,10 +4,11 @@
 use tessera_proto::{Scope, ScopeSet, ServerRole};
 use url::{Host, Url};
 
-use super::auth::{Auth, TokenCache};
+use super::auth::Auth;
 use super::random_hex;
 use crate::clock::Millis;
 use crate::error::{Error, Result};
+use crate::service::Tessera;
 use crate::store::{AppRecord, Store};
 
 /// The Speckle web app: local login and registration issue access codes for it, and Tessera's own
@@ -189,12 +190,86 @@ pub fn default_apps(public_url: &str, now: Millis) -> Vec<AppRecord> {
     ]
 }
 
-/// Inserts the first-party apps, or brings their names, flags, redirects and scopes up to date.
-pub async fn seed_default_apps(store: &dyn Store, public_url: &str, now: Millis) -> Result<()> {
-    for app in default_apps(public_url, now) {
-        store.upsert_default_app(&app).await?;
+impl Tessera {
+    /// Inserts the first-party apps, or brings their names, flags, redirects and scopes up to date.
+    pub async fn seed_default_apps(&self, public_url: &str) -> Result<()> {
+        let store = self.store();
+        let now = self.now();
+
+        for app in default_apps(public_url, now) {
+            store.upsert_default_app(&app).await?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Registers an app for the caller; returns it with its new id and secret.
+    pub async fn create_app(&self, caller: &Auth, input: AppInput) -> Result<AppRecord> {
+        let store = self.store();
+        let now = self.now();
+
+        let mut app = AppRecord {
+            id: random_hex(10)?,
+            secret: random_hex(32)?,
+            name: String::new(),
+            description: None,
+            terms_and_conditions_link: None,
+            logo: None,
+            trust_by_default: false,
+            public: false,
+            redirect_url: String::new(),
+            scopes: ScopeSet::EMPTY,
+            author_id: Some(caller.user_id.clone()),
+            created_at: now,
+        };
+        input.apply(&mut app)?;
+        store.create_app(&app).await?;
+        Ok(app)
+    }
+
+    /// Changes an app. Every code, refresh token and token issued for it is revoked, for every user:
+    /// they authorized what the app was, and must authorize what it is now.
+    pub async fn update_app(&self, caller: &Auth, id: &str, input: AppInput) -> Result<()> {
+        let store = self.store();
+
+        let mut app = editable_app(store, caller, id).await?;
+        input.apply(&mut app)?;
+        // Change first, then revoke: a refresh racing the update cannot mint an old-scoped token
+        // that outlives the revocation.
+        store.update_app(&app).await?;
+        let revoked = store.revoke_app_grants(id, None).await?;
+        self.revoked(&revoked).await
+    }
+
+    /// Deletes an app and everything issued for it.
+    pub async fn delete_app(&self, caller: &Auth, id: &str) -> Result<()> {
+        let store = self.store();
+
+        editable_app(store, caller, id).await?;
+        let revoked = store.delete_app(id).await?;
+        self.revoked(&revoked).await
+    }
+
+    /// Gives an app a new secret; the old one stops working at once. Returns the new secret.
+    pub async fn regenerate_secret(&self, caller: &Auth, id: &str) -> Result<String> {
+        let store = self.store();
+
+        editable_app(store, caller, id).await?;
+        let secret = random_hex(32)?;
+        store.set_app_secret(id, &secret).await?;
+        Ok(secret)
+    }
+
+    /// Withdraws the caller's authorization of an app: their codes, refresh tokens and tokens for it
+    /// are revoked. Returns whether any token was.
+    pub async fn revoke_access(&self, caller: &Auth, app_id: &str) -> Result<bool> {
+        let store = self.store();
+
+        let revoked = store
+            .revoke_app_grants(app_id, Some(&caller.user_id))
+            .await?;
+        self.revoked(&revoked).await?;
+        Ok(!revoked.is_empty())
+    }
 }
 
 /// Schemes that are not an app's: browser-internal pages and extensions, schemes a browser
@@ -418,85 +493,6 @@ async fn editable_app(store: &dyn Store, caller: &Auth, id: &str) -> Result<AppR
         return Err(not_editable());
     }
     Ok(app)
-}
-
-/// Registers an app for the caller; returns it with its new id and secret.
-pub async fn create_app(
-    store: &dyn Store,
-    caller: &Auth,
-    input: AppInput,
-    now: Millis,
-) -> Result<AppRecord> {
-    let mut app = AppRecord {
-        id: random_hex(10)?,
-        secret: random_hex(32)?,
-        name: String::new(),
-        description: None,
-        terms_and_conditions_link: None,
-        logo: None,
-        trust_by_default: false,
-        public: false,
-        redirect_url: String::new(),
-        scopes: ScopeSet::EMPTY,
-        author_id: Some(caller.user_id.clone()),
-        created_at: now,
-    };
-    input.apply(&mut app)?;
-    store.create_app(&app).await?;
-    Ok(app)
-}
-
-/// Changes an app. Every code, refresh token and token issued for it is revoked, for every user:
-/// they authorized what the app was, and must authorize what it is now.
-pub async fn update_app(
-    store: &dyn Store,
-    cache: &TokenCache,
-    caller: &Auth,
-    id: &str,
-    input: AppInput,
-) -> Result<()> {
-    let mut app = editable_app(store, caller, id).await?;
-    input.apply(&mut app)?;
-    // Change first, then revoke: a refresh racing the update cannot mint an old-scoped token
-    // that outlives the revocation.
-    store.update_app(&app).await?;
-    let revoked = store.revoke_app_grants(id, None).await?;
-    cache.revoked(store, &revoked).await
-}
-
-/// Deletes an app and everything issued for it.
-pub async fn delete_app(
-    store: &dyn Store,
-    cache: &TokenCache,
-    caller: &Auth,
-    id: &str,
-) -> Result<()> {
-    editable_app(store, caller, id).await?;
-    let revoked = store.delete_app(id).await?;
-    cache.revoked(store, &revoked).await
-}
-
-/// Gives an app a new secret; the old one stops working at once. Returns the new secret.
-pub async fn regenerate_secret(store: &dyn Store, caller: &Auth, id: &str) -> Result<String> {
-    editable_app(store, caller, id).await?;
-    let secret = random_hex(32)?;
-    store.set_app_secret(id, &secret).await?;
-    Ok(secret)
-}
-
-/// Withdraws the caller's authorization of an app: their codes, refresh tokens and tokens for it
-/// are revoked. Returns whether any token was.
-pub async fn revoke_access(
-    store: &dyn Store,
-    cache: &TokenCache,
-    caller: &Auth,
-    app_id: &str,
-) -> Result<bool> {
-    let revoked = store
-        .revoke_app_grants(app_id, Some(&caller.user_id))
-        .await?;
-    cache.revoked(store, &revoked).await?;
-    Ok(!revoked.is_empty())
 }
 
 #[cfg(test)]

@@ -15,10 +15,11 @@ use subtle::ConstantTimeEq;
 use tessera_proto::{ChallengeMethod, PlainToken, ScopeSet, pkce};
 
 use super::apps::WEB_APP_ID;
-use super::auth::TokenCache;
+use super::auth::Auth;
 use super::{is_expired, new_token, random_hex};
 use crate::clock::Millis;
 use crate::error::{Error, Result};
+use crate::service::Tessera;
 use crate::store::{
     AccessCode, AppRecord, NewRefresh, NewToken, Rotation, Spend, Store, TokenKind,
 };
@@ -123,43 +124,261 @@ pub struct TokenPair {
     pub refresh_token: PlainToken,
 }
 
-/// Issues a single-use access code binding the user, the app and the client's challenge.
-///
-/// The one place that decides what a code grants: the app's scopes as far as the issuer holds
-/// them (`held`: the scopes of the token or session asking, or every registered scope for a
-/// person who just signed in with a password). Speckle grants the app's scopes whatever the
-/// token, so a `tokens:write` token could mint an all-scope token; here a code never buys more
-/// than its issuer holds, nor more than the app asks for.
-pub async fn issue_code(
-    store: &dyn Store,
-    app: &AppRecord,
-    user_id: &str,
-    held: ScopeSet,
-    challenge: &str,
-    method: ChallengeMethod,
-    now: Millis,
-) -> Result<PlainToken> {
-    let scopes = app.scopes.intersection(held);
-    if scopes.is_empty() {
-        return Err(Error::forbidden(
-            "Your auth token holds none of the scopes this app asks for.",
-        ));
+impl Tessera {
+    /// Issues a single-use access code binding the user, the app and the client's challenge.
+    ///
+    /// The one place that decides what a code grants: the app's scopes as far as the issuer holds
+    /// them (`held`: the scopes of the token or session asking, or every registered scope for a
+    /// person who just signed in with a password). Speckle grants the app's scopes whatever the
+    /// token, so a `tokens:write` token could mint an all-scope token; here a code never buys more
+    /// than its issuer holds, nor more than the app asks for.
+    pub async fn issue_code(
+        &self,
+        app: &AppRecord,
+        user_id: &str,
+        held: ScopeSet,
+        challenge: &str,
+        method: ChallengeMethod,
+    ) -> Result<PlainToken> {
+        let store = self.store();
+        let now = self.now();
+
+        let scopes = app.scopes.intersection(held);
+        if scopes.is_empty() {
+            return Err(Error::forbidden(
+                "Your auth token holds none of the scopes this app asks for.",
+            ));
+        }
+        let code = new_token()?;
+        store
+            .insert_code(&AccessCode {
+                digest: code.whole_digest(),
+                app_id: app.id.clone(),
+                user_id: user_id.to_owned(),
+                challenge: pkce::challenge_digest(challenge),
+                method,
+                scopes: Some(scopes),
+                created_at: now,
+                lifespan: CODE_LIFESPAN,
+                used: false,
+            })
+            .await?;
+        Ok(code)
     }
-    let code = new_token()?;
-    store
-        .insert_code(&AccessCode {
-            digest: code.whole_digest(),
-            app_id: app.id.clone(),
-            user_id: user_id.to_owned(),
-            challenge: pkce::challenge_digest(challenge),
-            method,
-            scopes: Some(scopes),
-            created_at: now,
-            lifespan: CODE_LIFESPAN,
-            used: false,
-        })
-        .await?;
-    Ok(code)
+
+    /// Deletes a token family and revokes its tokens.
+    async fn revoke_family(&self, family_id: &str) -> Result<()> {
+        let revoked = self.store().revoke_family(family_id).await?;
+        self.revoked(&revoked).await
+    }
+
+    /// Answers `POST /auth/token`.
+    pub async fn legacy_token(&self, request: TokenRequest) -> Result<TokenPair> {
+        match request {
+            TokenRequest::Code {
+                app_id,
+                app_secret,
+                access_code,
+                challenge,
+            } => {
+                let proof = CodeProof::Legacy {
+                    app_secret: &app_secret,
+                    challenge: &challenge,
+                };
+                self.exchange_code(&app_id, &access_code, proof).await
+            }
+            TokenRequest::Refresh {
+                app_id,
+                app_secret,
+                refresh_token,
+            } => {
+                self.refresh(&app_id, Some(&app_secret), &refresh_token)
+                    .await
+            }
+        }
+    }
+
+    /// Exchanges an access code, with Speckle's checks in Speckle's order. From the moment the app id
+    /// matches, the code is spent, whatever happens next; the tokens it buys are stored in the same
+    /// transaction that spends it.
+    pub async fn exchange_code(
+        &self,
+        app_id: &str,
+        access_code: &str,
+        proof: CodeProof<'_>,
+    ) -> Result<TokenPair> {
+        let store = self.store();
+        let now = self.now();
+
+        let code = PlainToken::parse(access_code).map_err(|_| GrantError::CodeNotFound)?;
+        let stored = store
+            .code(&code.whole_digest())
+            .await?
+            .ok_or(GrantError::CodeNotFound)?;
+        if stored.app_id != app_id {
+            return Err(GrantError::CodeForAnotherApp.into());
+        }
+        let family_id = random_hex(16)?;
+        let redeemed = redeem(store, &stored, proof, &family_id, now).await;
+        let pair = redeemed
+            .as_ref()
+            .ok()
+            .map(|(token, refresh, _)| (token, refresh));
+        if let Spend::AlreadySpent { family_id } = store
+            .spend_code(&stored.digest, &family_id, now, pair)
+            .await?
+        {
+            // A code presented twice was intercepted or replayed: what it bought is revoked.
+            if let Some(family_id) = family_id {
+                self.revoke_family(&family_id).await?;
+            }
+            return Err(GrantError::CodeNotFound.into());
+        }
+        redeemed.map(|(_, _, pair)| pair)
+    }
+
+    /// The refresh grant. A refresh token is spent by its first use; a second presentation means it
+    /// leaked (or a client misbehaves), so the whole family is revoked.
+    pub async fn refresh(
+        &self,
+        app_id: &str,
+        app_secret: Option<&str>,
+        refresh_token: &str,
+    ) -> Result<TokenPair> {
+        let store = self.store();
+        let now = self.now();
+
+        let presented = PlainToken::parse(refresh_token).map_err(|_| GrantError::RefreshInvalid)?;
+        let stored = store
+            .refresh_token(presented.id())
+            .await?
+            .ok_or(GrantError::RefreshInvalid)?;
+        if stored.app_id != app_id {
+            return Err(GrantError::RefreshInvalid.into());
+        }
+        if is_expired(stored.created_at, stored.lifespan, now) {
+            store.delete_refresh_token(&stored.id).await?;
+            return Err(GrantError::RefreshExpired.into());
+        }
+        if !stored.digest.matches(&presented.digest()) {
+            return Err(GrantError::RefreshTampered.into());
+        }
+        let app = store.app(app_id).await?.ok_or(GrantError::RefreshInvalid)?;
+        match app_secret {
+            Some(secret) if !secrets_match(&app.secret, secret) => {
+                return Err(GrantError::RefreshWrongSecret.into());
+            }
+            None if stored.client_authenticated => {
+                return Err(GrantError::RefreshSecretRequired.into());
+            }
+            _ => {}
+        }
+        if stored.used {
+            self.revoke_family(&stored.family_id).await?;
+            return Err(GrantError::RefreshReplayed.into());
+        }
+        // Never wider than what the chain was granted, nor than what the app may still ask for.
+        let scopes = stored.scopes.intersection(app.scopes);
+        let (token, refresh, pair) = new_pair(
+            &app,
+            &stored.user_id,
+            scopes,
+            &stored.family_id,
+            stored.client_authenticated,
+            now,
+        )?;
+        match store
+            .rotate_refresh_token(&stored.id, now, &token, &refresh)
+            .await?
+        {
+            Rotation::Rotated => Ok(pair),
+            Rotation::AlreadyUsed => {
+                self.revoke_family(&stored.family_id).await?;
+                Err(GrantError::RefreshReplayed.into())
+            }
+        }
+    }
+
+    /// A browser session on Tessera's own pages: a web-app (`spklwebapp`) token for 30 days, without a
+    /// refresh token.
+    pub async fn issue_session(&self, user_id: &str) -> Result<PlainToken> {
+        let store = self.store();
+        let now = self.now();
+
+        let app = store
+            .app(WEB_APP_ID)
+            .await?
+            .ok_or_else(|| Error::Internal("the web app is not seeded".into()))?;
+        let (token, record) = new_app_token(
+            &app,
+            user_id,
+            app.scopes,
+            &random_hex(16)?,
+            SESSION_LIFESPAN,
+            now,
+        )?;
+        store.insert_token(&record).await?;
+        Ok(token)
+    }
+
+    /// `POST /auth/logout`: revokes a token, and the refresh chain of a refresh token, but only for a
+    /// caller who presents the whole token (Speckle needs just the 10-character id).
+    /// The code a person who just signed in with a password gets for the web app: bound to the
+    /// client's plain challenge, and granting every registered scope (a password is the whole
+    /// account).
+    pub async fn sign_in_code(&self, user_id: &str, challenge: &str) -> Result<PlainToken> {
+        let web_app = self
+            .store()
+            .app(WEB_APP_ID)
+            .await?
+            .ok_or_else(|| Error::Internal("the web app is not seeded".into()))?;
+        self.issue_code(
+            &web_app,
+            user_id,
+            ScopeSet::registered(),
+            challenge,
+            ChallengeMethod::Plain,
+        )
+        .await
+    }
+
+    /// Ends a session on Tessera's own pages: the session's token stops working at once.
+    pub async fn end_session(&self, session: &Auth) -> Result<()> {
+        self.store().delete_token(&session.token_id, None).await?;
+        self.revoked(std::slice::from_ref(&session.token_id)).await
+    }
+
+    pub async fn logout(&self, token: Option<&str>, refresh_token: Option<&str>) -> Result<()> {
+        let store = self.store();
+
+        let failed = || Error::Malformed("Something went wrong while trying to logout.".into());
+        let token = PlainToken::parse(token.ok_or_else(failed)?).map_err(|_| failed())?;
+        let record = store.token_for_auth(token.id()).await?.ok_or_else(failed)?;
+        if !record.digest.matches(&token.digest()) {
+            return Err(failed());
+        }
+        let family = match refresh_token.filter(|r| !r.is_empty()) {
+            None => None,
+            Some(r) => {
+                let presented = PlainToken::parse(r).map_err(|_| failed())?;
+                let stored = store
+                    .refresh_token(presented.id())
+                    .await?
+                    .ok_or_else(failed)?;
+                if !stored.digest.matches(&presented.digest()) || stored.user_id != record.owner_id
+                {
+                    return Err(failed());
+                }
+                Some(stored.family_id)
+            }
+        };
+        store.delete_token(token.id(), None).await?;
+        let mut revoked = vec![token.id().to_owned()];
+        if let Some(family) = family {
+            revoked.extend(store.revoke_family(&family).await?);
+        }
+        self.revoked(&revoked).await
+    }
 }
 
 /// How a client proves that a code is its own.
@@ -213,44 +432,6 @@ impl TokenRequest {
             app_id,
             app_secret,
         })
-    }
-}
-
-/// Answers `POST /auth/token`.
-pub async fn legacy_token(
-    store: &dyn Store,
-    cache: &TokenCache,
-    request: TokenRequest,
-    now: Millis,
-) -> Result<TokenPair> {
-    match request {
-        TokenRequest::Code {
-            app_id,
-            app_secret,
-            access_code,
-            challenge,
-        } => {
-            let proof = CodeProof::Legacy {
-                app_secret: &app_secret,
-                challenge: &challenge,
-            };
-            exchange_code(store, cache, &app_id, &access_code, proof, now).await
-        }
-        TokenRequest::Refresh {
-            app_id,
-            app_secret,
-            refresh_token,
-        } => {
-            refresh(
-                store,
-                cache,
-                &app_id,
-                Some(&app_secret),
-                &refresh_token,
-                now,
-            )
-            .await
-        }
     }
 }
 
@@ -324,12 +505,6 @@ fn new_pair(
     ))
 }
 
-/// Revokes a token family everywhere.
-async fn revoke_family(store: &dyn Store, cache: &TokenCache, family_id: &str) -> Result<()> {
-    let revoked = store.revoke_family(family_id).await?;
-    cache.revoked(store, &revoked).await
-}
-
 /// Checks a code's proof and, if it holds, prepares the token pair it buys.
 async fn redeem(
     store: &dyn Store,
@@ -387,160 +562,6 @@ async fn redeem(
         app_secret.is_some(),
         now,
     )
-}
-
-/// Exchanges an access code, with Speckle's checks in Speckle's order. From the moment the app id
-/// matches, the code is spent, whatever happens next; the tokens it buys are stored in the same
-/// transaction that spends it.
-pub async fn exchange_code(
-    store: &dyn Store,
-    cache: &TokenCache,
-    app_id: &str,
-    access_code: &str,
-    proof: CodeProof<'_>,
-    now: Millis,
-) -> Result<TokenPair> {
-    let code = PlainToken::parse(access_code).map_err(|_| GrantError::CodeNotFound)?;
-    let stored = store
-        .code(&code.whole_digest())
-        .await?
-        .ok_or(GrantError::CodeNotFound)?;
-    if stored.app_id != app_id {
-        return Err(GrantError::CodeForAnotherApp.into());
-    }
-    let family_id = random_hex(16)?;
-    let redeemed = redeem(store, &stored, proof, &family_id, now).await;
-    let pair = redeemed
-        .as_ref()
-        .ok()
-        .map(|(token, refresh, _)| (token, refresh));
-    if let Spend::AlreadySpent { family_id } = store
-        .spend_code(&stored.digest, &family_id, now, pair)
-        .await?
-    {
-        // A code presented twice was intercepted or replayed: what it bought is revoked.
-        if let Some(family_id) = family_id {
-            revoke_family(store, cache, &family_id).await?;
-        }
-        return Err(GrantError::CodeNotFound.into());
-    }
-    redeemed.map(|(_, _, pair)| pair)
-}
-
-/// The refresh grant. A refresh token is spent by its first use; a second presentation means it
-/// leaked (or a client misbehaves), so the whole family is revoked.
-pub async fn refresh(
-    store: &dyn Store,
-    cache: &TokenCache,
-    app_id: &str,
-    app_secret: Option<&str>,
-    refresh_token: &str,
-    now: Millis,
-) -> Result<TokenPair> {
-    let presented = PlainToken::parse(refresh_token).map_err(|_| GrantError::RefreshInvalid)?;
-    let stored = store
-        .refresh_token(presented.id())
-        .await?
-        .ok_or(GrantError::RefreshInvalid)?;
-    if stored.app_id != app_id {
-        return Err(GrantError::RefreshInvalid.into());
-    }
-    if is_expired(stored.created_at, stored.lifespan, now) {
-        store.delete_refresh_token(&stored.id).await?;
-        return Err(GrantError::RefreshExpired.into());
-    }
-    if !stored.digest.matches(&presented.digest()) {
-        return Err(GrantError::RefreshTampered.into());
-    }
-    let app = store.app(app_id).await?.ok_or(GrantError::RefreshInvalid)?;
-    match app_secret {
-        Some(secret) if !secrets_match(&app.secret, secret) => {
-            return Err(GrantError::RefreshWrongSecret.into());
-        }
-        None if stored.client_authenticated => {
-            return Err(GrantError::RefreshSecretRequired.into());
-        }
-        _ => {}
-    }
-    if stored.used {
-        revoke_family(store, cache, &stored.family_id).await?;
-        return Err(GrantError::RefreshReplayed.into());
-    }
-    // Never wider than what the chain was granted, nor than what the app may still ask for.
-    let scopes = stored.scopes.intersection(app.scopes);
-    let (token, refresh, pair) = new_pair(
-        &app,
-        &stored.user_id,
-        scopes,
-        &stored.family_id,
-        stored.client_authenticated,
-        now,
-    )?;
-    match store
-        .rotate_refresh_token(&stored.id, now, &token, &refresh)
-        .await?
-    {
-        Rotation::Rotated => Ok(pair),
-        Rotation::AlreadyUsed => {
-            revoke_family(store, cache, &stored.family_id).await?;
-            Err(GrantError::RefreshReplayed.into())
-        }
-    }
-}
-
-/// A browser session on Tessera's own pages: a web-app (`spklwebapp`) token for 30 days, without a
-/// refresh token.
-pub async fn issue_session(store: &dyn Store, user_id: &str, now: Millis) -> Result<PlainToken> {
-    let app = store
-        .app(WEB_APP_ID)
-        .await?
-        .ok_or_else(|| Error::Internal("the web app is not seeded".into()))?;
-    let (token, record) = new_app_token(
-        &app,
-        user_id,
-        app.scopes,
-        &random_hex(16)?,
-        SESSION_LIFESPAN,
-        now,
-    )?;
-    store.insert_token(&record).await?;
-    Ok(token)
-}
-
-/// `POST /auth/logout`: revokes a token, and the refresh chain of a refresh token, but only for a
-/// caller who presents the whole token (Speckle needs just the 10-character id).
-pub async fn logout(
-    store: &dyn Store,
-    cache: &TokenCache,
-    token: Option<&str>,
-    refresh_token: Option<&str>,
-) -> Result<()> {
-    let failed = || Error::Malformed("Something went wrong while trying to logout.".into());
-    let token = PlainToken::parse(token.ok_or_else(failed)?).map_err(|_| failed())?;
-    let record = store.token_for_auth(token.id()).await?.ok_or_else(failed)?;
-    if !record.digest.matches(&token.digest()) {
-        return Err(failed());
-    }
-    let family = match refresh_token.filter(|r| !r.is_empty()) {
-        None => None,
-        Some(r) => {
-            let presented = PlainToken::parse(r).map_err(|_| failed())?;
-            let stored = store
-                .refresh_token(presented.id())
-                .await?
-                .ok_or_else(failed)?;
-            if !stored.digest.matches(&presented.digest()) || stored.user_id != record.owner_id {
-                return Err(failed());
-            }
-            Some(stored.family_id)
-        }
-    };
-    store.delete_token(token.id(), None).await?;
-    let mut revoked = vec![token.id().to_owned()];
-    if let Some(family) = family {
-        revoked.extend(store.revoke_family(&family).await?);
-    }
-    cache.revoked(store, &revoked).await
 }
 
 #[cfg(test)]

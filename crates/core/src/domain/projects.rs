@@ -12,11 +12,9 @@ use tessera_proto::{Scope, ServerRole, StreamRole};
 
 use super::auth::Auth;
 use super::random_hex;
-use crate::clock::Millis;
 use crate::error::{Error, Missing, Result};
-use crate::store::{
-    ModelRecord, ProjectRecord, RoleChange, Store, UserRecord, VersionRecord, Visibility,
-};
+use crate::service::Tessera;
+use crate::store::{ModelRecord, ProjectRecord, RoleChange, UserRecord, VersionRecord, Visibility};
 
 pub const MAX_NAME_CHARS: usize = 512;
 pub const MAX_DESCRIPTION_CHARS: usize = 65_536;
@@ -182,48 +180,399 @@ pub struct Access {
     pub role: Option<StreamRole>,
 }
 
-/// The caller's role on a project (none for anonymous callers).
-pub async fn role_of(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-) -> Result<Option<StreamRole>> {
-    match caller {
-        Some(auth) => store.project_role(project_id, &auth.user_id).await,
-        None => Ok(None),
-    }
-}
+impl Tessera {
+    /// The caller's role on a project (none for anonymous callers).
+    pub async fn role_of(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+    ) -> Result<Option<StreamRole>> {
+        let store = self.store();
 
-/// Loads a project for `action`, or says why not.
-pub async fn access(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-    action: Action,
-) -> Result<Access> {
-    if let Some(auth) = caller
-        && !auth.has_scope(action.scope())
-    {
-        return Err(Denial::MissingScope(action.scope()).into());
+        match caller {
+            Some(auth) => store.project_role(project_id, &auth.user_id).await,
+            None => Ok(None),
+        }
     }
-    let access = standing(store, caller, project_id).await?;
-    check(caller, &access.project, access.role, action)?;
-    Ok(access)
-}
 
-/// A project and the caller's role on it, deciding nothing: what the `permissions` fields hand to
-/// [`check`] to report what each action would meet.
-pub async fn standing(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-) -> Result<Access> {
-    let project = store
-        .project(project_id)
-        .await?
-        .ok_or(Denial::ProjectNotFound)?;
-    let role = role_of(store, caller, project_id).await?;
-    Ok(Access { project, role })
+    /// Loads a project for `action`, or says why not.
+    pub async fn access(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+        action: Action,
+    ) -> Result<Access> {
+        if let Some(auth) = caller
+            && !auth.has_scope(action.scope())
+        {
+            return Err(Denial::MissingScope(action.scope()).into());
+        }
+        let access = self.standing(caller, project_id).await?;
+        check(caller, &access.project, access.role, action)?;
+        Ok(access)
+    }
+
+    /// A project and the caller's role on it, deciding nothing: what the `permissions` fields hand to
+    /// [`check`] to report what each action would meet.
+    pub async fn standing(&self, caller: Option<&Auth>, project_id: &str) -> Result<Access> {
+        let store = self.store();
+
+        let project = store
+            .project(project_id)
+            .await?
+            .ok_or(Denial::ProjectNotFound)?;
+        let role = self.role_of(caller, project_id).await?;
+        Ok(Access { project, role })
+    }
+
+    pub async fn create_project(&self, caller: Option<&Auth>, input: NewProject) -> Result<Access> {
+        let store = self.store();
+        let now = self.now();
+
+        check_create(caller)?;
+        let auth = caller.ok_or(Error::Unauthenticated)?;
+        let project = ProjectRecord {
+            id: random_hex(10)?,
+            name: project_name(input.name)?,
+            description: text(input.description, MAX_DESCRIPTION_CHARS, "The description")?,
+            visibility: input.visibility.unwrap_or(Visibility::Private),
+            allow_public_comments: false,
+            created_at: now,
+            updated_at: now,
+        };
+        // Every contributor is checked before anything is stored, and the project is stored with its
+        // whole team in one transaction: an unknown contributor leaves no project behind.
+        let mut contributors: Vec<String> = Vec::new();
+        for user_id in input.contributors {
+            if user_id == auth.user_id || contributors.contains(&user_id) {
+                continue;
+            }
+            let user = store
+                .user_by_id(&user_id)
+                .await?
+                .ok_or_else(|| Error::NotFound {
+                    what: Missing::User,
+                    message: "User not found".into(),
+                })?;
+            if user.role == ServerRole::ArchivedUser {
+                return Err(Error::user_input("Archived users cannot be given a role."));
+            }
+            contributors.push(user_id);
+        }
+        store
+            .create_project(&project, &auth.user_id, &contributors)
+            .await?;
+        Ok(Access {
+            project,
+            role: Some(StreamRole::Owner),
+        })
+    }
+
+    pub async fn update_project(
+        &self,
+        caller: Option<&Auth>,
+        id: &str,
+        changes: ProjectChanges,
+    ) -> Result<Access> {
+        let store = self.store();
+        let now = self.now();
+
+        let mut access = self.access(caller, id, Action::Update).await?;
+        let p = &mut access.project;
+        if let Some(name) = changes.name {
+            p.name = project_name(Some(name))?;
+        }
+        if let Some(description) = changes.description {
+            p.description = text(Some(description), MAX_DESCRIPTION_CHARS, "The description")?;
+        }
+        if let Some(v) = changes.visibility {
+            p.visibility = v;
+        }
+        if let Some(allow) = changes.allow_public_comments {
+            p.allow_public_comments = allow;
+        }
+        p.updated_at = now;
+        store.update_project(p).await?;
+        Ok(access)
+    }
+
+    pub async fn delete_project(&self, caller: Option<&Auth>, id: &str) -> Result<()> {
+        let store = self.store();
+
+        self.access(caller, id, Action::Delete).await?;
+        store.delete_project(id).await?;
+        Ok(())
+    }
+
+    /// Gives `user_id` a role on the project, or with `None` removes them. Only owners may.
+    pub async fn set_role(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+        user_id: &str,
+        role: Option<StreamRole>,
+    ) -> Result<Access> {
+        let store = self.store();
+        let now = self.now();
+
+        let access = self.access(caller, project_id, Action::ManageTeam).await?;
+        let target = store
+            .user_by_id(user_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: Missing::User,
+                message: "User not found".into(),
+            })?;
+        if role.is_some() && target.role == ServerRole::ArchivedUser {
+            return Err(Error::user_input("Archived users cannot be given a role."));
+        }
+        if store
+            .set_project_role(project_id, user_id, role, now)
+            .await?
+            == RoleChange::LastOwner
+        {
+            return Err(last_owner());
+        }
+        Ok(access)
+    }
+
+    /// The legacy `streamUpdatePermission`: changes the role of someone who already collaborates on
+    /// the project (not the caller's own).
+    pub async fn change_collaborator_role(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+        user_id: &str,
+        role: StreamRole,
+    ) -> Result<Access> {
+        let store = self.store();
+
+        self.access(caller, project_id, Action::ManageTeam).await?;
+        if caller.is_some_and(|a| a.user_id == user_id) {
+            return Err(Error::InvalidAccess(
+                "You cannot change your own role on a project.".into(),
+            ));
+        }
+        if store.project_role(project_id, user_id).await?.is_none() {
+            return Err(Error::InvalidAccess(
+                "Cannot grant permissions to users who aren't collaborators already".into(),
+            ));
+        }
+        self.set_role(caller, project_id, user_id, Some(role)).await
+    }
+
+    /// Takes the caller off a project's team.
+    pub async fn leave(&self, caller: Option<&Auth>, project_id: &str) -> Result<()> {
+        let store = self.store();
+        let now = self.now();
+
+        let access = self.access(caller, project_id, Action::Read).await?;
+        let auth = caller.ok_or(Error::Unauthenticated)?;
+        if access.role.is_none() {
+            return Err(Error::user_input(
+                "You are not a collaborator on this project.",
+            ));
+        }
+        if store
+            .set_project_role(project_id, &auth.user_id, None, now)
+            .await?
+            == RoleChange::LastOwner
+        {
+            return Err(last_owner());
+        }
+        Ok(())
+    }
+
+    /// The model, if it belongs to the project.
+    pub async fn model_in(&self, project_id: &str, model_id: &str) -> Result<ModelRecord> {
+        let store = self.store();
+
+        store
+            .model(model_id)
+            .await?
+            .filter(|m| m.project_id == project_id)
+            .ok_or_else(model_not_found)
+    }
+
+    pub async fn create_model(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+        name: &str,
+        description: Option<String>,
+    ) -> Result<ModelRecord> {
+        let store = self.store();
+        let now = self.now();
+
+        self.access(caller, project_id, Action::CreateModel).await?;
+        let model = ModelRecord {
+            id: random_hex(10)?,
+            project_id: project_id.to_owned(),
+            name: model_name(name)?,
+            description: text(description, MAX_DESCRIPTION_CHARS, "The description")?,
+            author_id: caller.map(|a| a.user_id.clone()),
+            created_at: now,
+            updated_at: now,
+        };
+        if !store.create_model(&model).await? {
+            return Err(model_taken());
+        }
+        Ok(model)
+    }
+
+    pub async fn update_model(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+        model_id: &str,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<ModelRecord> {
+        let store = self.store();
+        let now = self.now();
+
+        self.access(caller, project_id, Action::UpdateModel).await?;
+        let mut model = self.model_in(project_id, model_id).await?;
+        if let Some(name) = name {
+            model.name = model_name(&name)?;
+        }
+        if let Some(description) = description {
+            model.description = text(Some(description), MAX_DESCRIPTION_CHARS, "The description")?;
+        }
+        model.updated_at = now.max(model.updated_at);
+        if !store.update_model(&model).await? {
+            return Err(model_taken());
+        }
+        Ok(model)
+    }
+
+    pub async fn delete_model(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+        model_id: &str,
+    ) -> Result<()> {
+        let store = self.store();
+
+        self.access(caller, project_id, Action::DeleteModel).await?;
+        self.model_in(project_id, model_id).await?;
+        store.delete_model(model_id).await?;
+        Ok(())
+    }
+
+    pub async fn create_version(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+        model: ModelRef<'_>,
+        input: NewVersion,
+    ) -> Result<VersionRecord> {
+        let store = self.store();
+        let now = self.now();
+
+        self.access(caller, project_id, Action::Publish).await?;
+        let model = match model {
+            ModelRef::Id(id) => self.model_in(project_id, id).await?,
+            ModelRef::Name(name) => store
+                .model_by_name(project_id, name)
+                .await?
+                .ok_or_else(model_not_found)?,
+        };
+        let object_id = input.object_id.trim();
+        if object_id.is_empty() || object_id.chars().count() > MAX_OBJECT_ID_CHARS {
+            return Err(Error::user_input(format!(
+                "A version refers to an object id of 1 to {MAX_OBJECT_ID_CHARS} characters."
+            )));
+        }
+        if input.total_children_count.is_some_and(|n| n < 0) {
+            return Err(Error::user_input("totalChildrenCount cannot be negative."));
+        }
+        if input.parents.len() > MAX_PARENTS {
+            return Err(Error::user_input(format!(
+                "A version can have at most {MAX_PARENTS} parents."
+            )));
+        }
+        let version = VersionRecord {
+            id: random_hex(10)?,
+            project_id: project_id.to_owned(),
+            model_id: model.id.clone(),
+            author_id: caller.map(|a| a.user_id.clone()),
+            referenced_object: object_id.to_owned(),
+            message: version_message(input.message)?,
+            source_application: text(
+                input.source_application,
+                MAX_SOURCE_APP_CHARS,
+                "The source application",
+            )?,
+            total_children_count: input.total_children_count,
+            parents: input.parents,
+            created_at: now,
+        };
+        store.create_version(&version).await?;
+        Ok(version)
+    }
+
+    /// The version, if it belongs to the project.
+    pub async fn version_in(&self, project_id: &str, version_id: &str) -> Result<VersionRecord> {
+        let store = self.store();
+
+        store
+            .version(version_id)
+            .await?
+            .filter(|v| v.project_id == project_id)
+            .ok_or(Error::NotFound {
+                what: Missing::Version,
+                message: "Version not found".into(),
+            })
+    }
+
+    /// Changes a version's message; the caller must be able to publish to the project.
+    pub async fn update_version(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+        version_id: &str,
+        message: Option<String>,
+    ) -> Result<VersionRecord> {
+        let store = self.store();
+
+        self.access(caller, project_id, Action::Publish).await?;
+        let message = version_message(message)?;
+        let mut version = self.version_in(project_id, version_id).await?;
+        store
+            .update_version_message(&version.id, message.as_deref())
+            .await?;
+        version.message = message;
+        Ok(version)
+    }
+
+    /// Deletes versions of a project; every one must belong to it, or none is deleted.
+    pub async fn delete_versions(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+        version_ids: &[String],
+    ) -> Result<()> {
+        let store = self.store();
+
+        super::paging::check_list(version_ids.len(), "versionIds")?;
+        self.access(caller, project_id, Action::Publish).await?;
+        for id in version_ids {
+            self.version_in(project_id, id).await?;
+        }
+        store.delete_versions(project_id, version_ids).await?;
+        Ok(())
+    }
+
+    /// The user a version or model names as author, if they still exist.
+    pub async fn author(&self, id: Option<&str>) -> Result<Option<UserRecord>> {
+        let store = self.store();
+
+        match id {
+            Some(id) => store.user_by_id(id).await,
+            None => Ok(None),
+        }
+    }
 }
 
 fn text(value: Option<String>, max: usize, what: &str) -> Result<Option<String>> {
@@ -267,51 +616,6 @@ pub struct NewProject {
     pub contributors: Vec<String>,
 }
 
-pub async fn create_project(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    input: NewProject,
-    now: Millis,
-) -> Result<Access> {
-    check_create(caller)?;
-    let auth = caller.ok_or(Error::Unauthenticated)?;
-    let project = ProjectRecord {
-        id: random_hex(10)?,
-        name: project_name(input.name)?,
-        description: text(input.description, MAX_DESCRIPTION_CHARS, "The description")?,
-        visibility: input.visibility.unwrap_or(Visibility::Private),
-        allow_public_comments: false,
-        created_at: now,
-        updated_at: now,
-    };
-    // Every contributor is checked before anything is stored, and the project is stored with its
-    // whole team in one transaction: an unknown contributor leaves no project behind.
-    let mut contributors: Vec<String> = Vec::new();
-    for user_id in input.contributors {
-        if user_id == auth.user_id || contributors.contains(&user_id) {
-            continue;
-        }
-        let user = store
-            .user_by_id(&user_id)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: Missing::User,
-                message: "User not found".into(),
-            })?;
-        if user.role == ServerRole::ArchivedUser {
-            return Err(Error::user_input("Archived users cannot be given a role."));
-        }
-        contributors.push(user_id);
-    }
-    store
-        .create_project(&project, &auth.user_id, &contributors)
-        .await?;
-    Ok(Access {
-        project,
-        role: Some(StreamRole::Owner),
-    })
-}
-
 /// A change to a project; `None` leaves a field as it is.
 #[derive(Debug, Default)]
 pub struct ProjectChanges {
@@ -321,122 +625,12 @@ pub struct ProjectChanges {
     pub allow_public_comments: Option<bool>,
 }
 
-pub async fn update_project(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    id: &str,
-    changes: ProjectChanges,
-    now: Millis,
-) -> Result<Access> {
-    let mut access = access(store, caller, id, Action::Update).await?;
-    let p = &mut access.project;
-    if let Some(name) = changes.name {
-        p.name = project_name(Some(name))?;
-    }
-    if let Some(description) = changes.description {
-        p.description = text(Some(description), MAX_DESCRIPTION_CHARS, "The description")?;
-    }
-    if let Some(v) = changes.visibility {
-        p.visibility = v;
-    }
-    if let Some(allow) = changes.allow_public_comments {
-        p.allow_public_comments = allow;
-    }
-    p.updated_at = now;
-    store.update_project(p).await?;
-    Ok(access)
-}
-
-pub async fn delete_project(store: &dyn Store, caller: Option<&Auth>, id: &str) -> Result<()> {
-    access(store, caller, id, Action::Delete).await?;
-    store.delete_project(id).await?;
-    Ok(())
-}
-
 fn last_owner() -> Error {
     Error::InvalidAccess(
         "A project needs an owner: make someone else an owner before removing or demoting the \
          last one."
             .into(),
     )
-}
-
-/// Gives `user_id` a role on the project, or with `None` removes them. Only owners may.
-pub async fn set_role(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-    user_id: &str,
-    role: Option<StreamRole>,
-    now: Millis,
-) -> Result<Access> {
-    let access = access(store, caller, project_id, Action::ManageTeam).await?;
-    let target = store
-        .user_by_id(user_id)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: Missing::User,
-            message: "User not found".into(),
-        })?;
-    if role.is_some() && target.role == ServerRole::ArchivedUser {
-        return Err(Error::user_input("Archived users cannot be given a role."));
-    }
-    if store
-        .set_project_role(project_id, user_id, role, now)
-        .await?
-        == RoleChange::LastOwner
-    {
-        return Err(last_owner());
-    }
-    Ok(access)
-}
-
-/// The legacy `streamUpdatePermission`: changes the role of someone who already collaborates on
-/// the project (not the caller's own).
-pub async fn change_collaborator_role(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-    user_id: &str,
-    role: StreamRole,
-    now: Millis,
-) -> Result<Access> {
-    access(store, caller, project_id, Action::ManageTeam).await?;
-    if caller.is_some_and(|a| a.user_id == user_id) {
-        return Err(Error::InvalidAccess(
-            "You cannot change your own role on a project.".into(),
-        ));
-    }
-    if store.project_role(project_id, user_id).await?.is_none() {
-        return Err(Error::InvalidAccess(
-            "Cannot grant permissions to users who aren't collaborators already".into(),
-        ));
-    }
-    set_role(store, caller, project_id, user_id, Some(role), now).await
-}
-
-/// Takes the caller off a project's team.
-pub async fn leave(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-    now: Millis,
-) -> Result<()> {
-    let access = access(store, caller, project_id, Action::Read).await?;
-    let auth = caller.ok_or(Error::Unauthenticated)?;
-    if access.role.is_none() {
-        return Err(Error::user_input(
-            "You are not a collaborator on this project.",
-        ));
-    }
-    if store
-        .set_project_role(project_id, &auth.user_id, None, now)
-        .await?
-        == RoleChange::LastOwner
-    {
-        return Err(last_owner());
-    }
-    Ok(())
 }
 
 /// Checks a model name as Speckle's branch names: a path of non-empty segments.
@@ -474,75 +668,6 @@ fn model_not_found() -> Error {
     }
 }
 
-/// The model, if it belongs to the project.
-pub async fn model_in(store: &dyn Store, project_id: &str, model_id: &str) -> Result<ModelRecord> {
-    store
-        .model(model_id)
-        .await?
-        .filter(|m| m.project_id == project_id)
-        .ok_or_else(model_not_found)
-}
-
-pub async fn create_model(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-    name: &str,
-    description: Option<String>,
-    now: Millis,
-) -> Result<ModelRecord> {
-    access(store, caller, project_id, Action::CreateModel).await?;
-    let model = ModelRecord {
-        id: random_hex(10)?,
-        project_id: project_id.to_owned(),
-        name: model_name(name)?,
-        description: text(description, MAX_DESCRIPTION_CHARS, "The description")?,
-        author_id: caller.map(|a| a.user_id.clone()),
-        created_at: now,
-        updated_at: now,
-    };
-    if !store.create_model(&model).await? {
-        return Err(model_taken());
-    }
-    Ok(model)
-}
-
-pub async fn update_model(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-    model_id: &str,
-    name: Option<String>,
-    description: Option<String>,
-    now: Millis,
-) -> Result<ModelRecord> {
-    access(store, caller, project_id, Action::UpdateModel).await?;
-    let mut model = model_in(store, project_id, model_id).await?;
-    if let Some(name) = name {
-        model.name = model_name(&name)?;
-    }
-    if let Some(description) = description {
-        model.description = text(Some(description), MAX_DESCRIPTION_CHARS, "The description")?;
-    }
-    model.updated_at = now.max(model.updated_at);
-    if !store.update_model(&model).await? {
-        return Err(model_taken());
-    }
-    Ok(model)
-}
-
-pub async fn delete_model(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-    model_id: &str,
-) -> Result<()> {
-    access(store, caller, project_id, Action::DeleteModel).await?;
-    model_in(store, project_id, model_id).await?;
-    store.delete_model(model_id).await?;
-    Ok(())
-}
-
 /// A version as sent (`versionMutations.create`, or legacy `commitCreate`).
 #[derive(Debug, Default)]
 pub struct NewVersion {
@@ -558,114 +683,6 @@ pub struct NewVersion {
 pub enum ModelRef<'a> {
     Id(&'a str),
     Name(&'a str),
-}
-
-pub async fn create_version(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-    model: ModelRef<'_>,
-    input: NewVersion,
-    now: Millis,
-) -> Result<VersionRecord> {
-    access(store, caller, project_id, Action::Publish).await?;
-    let model = match model {
-        ModelRef::Id(id) => model_in(store, project_id, id).await?,
-        ModelRef::Name(name) => store
-            .model_by_name(project_id, name)
-            .await?
-            .ok_or_else(model_not_found)?,
-    };
-    let object_id = input.object_id.trim();
-    if object_id.is_empty() || object_id.chars().count() > MAX_OBJECT_ID_CHARS {
-        return Err(Error::user_input(format!(
-            "A version refers to an object id of 1 to {MAX_OBJECT_ID_CHARS} characters."
-        )));
-    }
-    if input.total_children_count.is_some_and(|n| n < 0) {
-        return Err(Error::user_input("totalChildrenCount cannot be negative."));
-    }
-    if input.parents.len() > MAX_PARENTS {
-        return Err(Error::user_input(format!(
-            "A version can have at most {MAX_PARENTS} parents."
-        )));
-    }
-    let version = VersionRecord {
-        id: random_hex(10)?,
-        project_id: project_id.to_owned(),
-        model_id: model.id.clone(),
-        author_id: caller.map(|a| a.user_id.clone()),
-        referenced_object: object_id.to_owned(),
-        message: version_message(input.message)?,
-        source_application: text(
-            input.source_application,
-            MAX_SOURCE_APP_CHARS,
-            "The source application",
-        )?,
-        total_children_count: input.total_children_count,
-        parents: input.parents,
-        created_at: now,
-    };
-    store.create_version(&version).await?;
-    Ok(version)
-}
-
-/// The version, if it belongs to the project.
-pub async fn version_in(
-    store: &dyn Store,
-    project_id: &str,
-    version_id: &str,
-) -> Result<VersionRecord> {
-    store
-        .version(version_id)
-        .await?
-        .filter(|v| v.project_id == project_id)
-        .ok_or(Error::NotFound {
-            what: Missing::Version,
-            message: "Version not found".into(),
-        })
-}
-
-/// Changes a version's message; the caller must be able to publish to the project.
-pub async fn update_version(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-    version_id: &str,
-    message: Option<String>,
-) -> Result<VersionRecord> {
-    access(store, caller, project_id, Action::Publish).await?;
-    let message = version_message(message)?;
-    let mut version = version_in(store, project_id, version_id).await?;
-    store
-        .update_version_message(&version.id, message.as_deref())
-        .await?;
-    version.message = message;
-    Ok(version)
-}
-
-/// Deletes versions of a project; every one must belong to it, or none is deleted.
-pub async fn delete_versions(
-    store: &dyn Store,
-    caller: Option<&Auth>,
-    project_id: &str,
-    version_ids: &[String],
-) -> Result<()> {
-    super::paging::check_list(version_ids.len(), "versionIds")?;
-    access(store, caller, project_id, Action::Publish).await?;
-    for id in version_ids {
-        version_in(store, project_id, id).await?;
-    }
-    store.delete_versions(project_id, version_ids).await?;
-    Ok(())
-}
-
-/// The user a version or model names as author, if they still exist.
-pub async fn author(store: &dyn Store, id: Option<&str>) -> Result<Option<UserRecord>> {
-    match id {
-        Some(id) => store.user_by_id(id).await,
-        None => Ok(None),
-    }
 }
 
 #[cfg(test)]

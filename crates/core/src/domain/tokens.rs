@@ -2,11 +2,12 @@
 
 use tessera_proto::{PlainToken, Scope, ScopeSet};
 
-use super::auth::{Auth, TokenCache};
+use super::auth::Auth;
 use super::new_token;
 use crate::clock::Millis;
 use crate::error::{Error, Result};
-use crate::store::{NewToken, ResourceRule, Store, TokenKind};
+use crate::service::Tessera;
+use crate::store::{NewToken, ResourceRule, TokenKind};
 
 /// Speckle's default token lifespan: 3.154e12 ms, about 100 years.
 pub const DEFAULT_LIFESPAN: Millis = 3_154_000_000_000;
@@ -93,48 +94,54 @@ pub fn check_personal_token(caller_scopes: ScopeSet, req: PatRequest) -> Result<
     })
 }
 
-/// Creates a personal access token for the caller; the returned token is the only time the secret
-/// exists outside the caller's hands.
-pub async fn create_personal_token(
-    store: &dyn Store,
-    caller: &Auth,
-    req: PatRequest,
-    now: Millis,
-) -> Result<PlainToken> {
-    let valid = check_personal_token(caller.scopes, req)?;
-    let token = new_token()?;
-    store
-        .insert_token(&NewToken {
-            id: token.id().to_owned(),
-            digest: token.digest(),
-            owner_id: caller.user_id.clone(),
-            name: valid.name,
-            last_chars: token.last_chars().to_owned(),
-            scopes: valid.scopes,
-            kind: TokenKind::Personal,
-            app_id: None,
-            family_id: None,
-            lifespan: valid.lifespan,
-            created_at: now,
-            resources: valid.resources,
-        })
-        .await?;
-    Ok(token)
+impl Tessera {
+    /// Creates a personal access token for the caller; the returned token is the only time the secret
+    /// exists outside the caller's hands.
+    pub async fn create_personal_token(
+        &self,
+        caller: &Auth,
+        req: PatRequest,
+    ) -> Result<PlainToken> {
+        let store = self.store();
+        let now = self.now();
+
+        let valid = check_personal_token(caller.scopes, req)?;
+        let token = new_token()?;
+        store
+            .insert_token(&NewToken {
+                id: token.id().to_owned(),
+                digest: token.digest(),
+                owner_id: caller.user_id.clone(),
+                name: valid.name,
+                last_chars: token.last_chars().to_owned(),
+                scopes: valid.scopes,
+                kind: TokenKind::Personal,
+                app_id: None,
+                family_id: None,
+                lifespan: valid.lifespan,
+                created_at: now,
+                resources: valid.resources,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// Revokes one of the caller's own tokens (personal or app), effective on the next request.
+    pub async fn revoke(&self, caller: &Auth, arg: &str) -> Result<()> {
+        let store = self.store();
+
+        let id = revoked_token_id(arg).ok_or_else(|| Error::user_input("Did not revoke token"))?;
+        if !store.delete_token(id, Some(&caller.user_id)).await? {
+            return Err(Error::user_input("Did not revoke token"));
+        }
+        self.revoked(&[id.to_owned()]).await
+    }
 }
 
 /// The token id named by `apiTokenRevoke`'s argument: an id, a full token, or `Bearer <token>`.
 pub fn revoked_token_id(arg: &str) -> Option<&str> {
     let token = arg.split_whitespace().last()?;
     token.get(..tessera_proto::token::ID_LEN)
-}
-
-/// Revokes one of the caller's own tokens (personal or app), effective on the next request.
-pub async fn revoke(store: &dyn Store, cache: &TokenCache, caller: &Auth, arg: &str) -> Result<()> {
-    let id = revoked_token_id(arg).ok_or_else(|| Error::user_input("Did not revoke token"))?;
-    if !store.delete_token(id, Some(&caller.user_id)).await? {
-        return Err(Error::user_input("Did not revoke token"));
-    }
-    cache.revoked(store, &[id.to_owned()]).await
 }
 
 #[cfg(test)]

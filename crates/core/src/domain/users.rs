@@ -5,12 +5,10 @@ use std::net::IpAddr;
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::limits::Limiter;
-use super::passwords::Passwords;
 use super::{random_hex, random_uuid};
-use crate::clock::Millis;
 use crate::error::{Error, Result};
-use crate::store::{NewUser, ProfileUpdate, Store, UserRecord};
+use crate::service::Tessera;
+use crate::store::{NewUser, ProfileUpdate, UserRecord};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Passwords are at most this many bytes (UTF-8) before argon2 sees them.
@@ -200,35 +198,118 @@ fn email_taken() -> Error {
     Error::user_input("Email taken. Try logging in?")
 }
 
-/// Creates an account from registration fields. The first account of the server becomes its
-/// admin. A rejected registration stores nothing and hashes nothing.
-pub async fn register(
-    store: &dyn Store,
-    passwords: &Passwords,
-    fields: &HashMap<String, String>,
-    now: Millis,
-) -> Result<UserRecord> {
-    let registration = Registration::from_fields(fields)?;
-    if store.user_credentials(&registration.email).await?.is_some() {
-        return Err(email_taken());
+impl Tessera {
+    /// Creates an account from registration fields. The first account of the server becomes its
+    /// admin. A rejected registration stores nothing and hashes nothing.
+    pub async fn register(&self, fields: &HashMap<String, String>) -> Result<UserRecord> {
+        let store = self.store();
+        let passwords = self.passwords();
+        let now = self.now();
+
+        let registration = Registration::from_fields(fields)?;
+        if store.user_credentials(&registration.email).await?.is_some() {
+            return Err(email_taken());
+        }
+        let password_hash = passwords.hash(registration.password).await?;
+        let user = store
+            .create_user(NewUser {
+                id: random_hex(10)?,
+                suuid: random_uuid()?,
+                email: registration.email,
+                name: registration.name,
+                company: registration.company,
+                bio: None,
+                avatar: None,
+                password_hash,
+                created_at: now,
+            })
+            .await?
+            .ok_or_else(email_taken)?;
+        tracing::info!(user = %user.id, role = %user.role, "user registered");
+        Ok(user)
     }
-    let password_hash = passwords.hash(registration.password).await?;
-    let user = store
-        .create_user(NewUser {
-            id: random_hex(10)?,
-            suuid: random_uuid()?,
-            email: registration.email,
-            name: registration.name,
-            company: registration.company,
-            bio: None,
-            avatar: None,
-            password_hash,
-            created_at: now,
-        })
-        .await?
-        .ok_or_else(email_taken)?;
-    tracing::info!(user = %user.id, role = %user.role, "user registered");
-    Ok(user)
+
+    /// Checks an email and password. The per-account rate limit comes first (an account under attack
+    /// answers 429 without hashing anything); then every failure spends one password verification (an
+    /// unknown email is checked against a dummy hash), so the time taken tells nothing about which
+    /// emails exist.
+    pub async fn verify_login(&self, attempt: SignIn<'_>) -> Result<UserRecord> {
+        let store = self.store();
+        let passwords = self.passwords();
+        let limits = self.limiter();
+        let now = self.now();
+
+        let email = normalize_email(attempt.email).unwrap_or_default();
+        if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
+            return Err(Error::InvalidCredentials);
+        }
+        let counted = limits
+            .begin_sign_in(store, &email, attempt.client, now)
+            .await?;
+        // No registered password is longer; refusing it unhashed reveals nothing about the account.
+        if attempt.password.len() > MAX_PASSWORD_BYTES {
+            return Err(Error::InvalidCredentials);
+        }
+        let (user, hash) = match store.user_credentials(&email).await? {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, None),
+        };
+        let matched = passwords.verify(attempt.password.to_owned(), hash).await?;
+        match user {
+            Some(user) if matched => {
+                limits.succeeded(store, counted).await?;
+                Ok(user)
+            }
+            _ => Err(Error::InvalidCredentials),
+        }
+    }
+
+    /// Brings stored emails to their normalised form, once (the data migration of issue 7). Two
+    /// accounts whose emails normalise to the same address are left as they are and reported: merging
+    /// accounts is for an administrator to decide.
+    pub async fn normalize_stored_emails(&self) -> Result<()> {
+        let store = self.store();
+        let now = self.now();
+
+        const NAME: &str = "0005_normalize_emails";
+        if store.data_migration_done(NAME).await? {
+            return Ok(());
+        }
+        let (mut changed, mut collisions) = (0, 0);
+        for (id, email) in store.all_user_emails().await? {
+            match normalize_email(&email) {
+                Some(normal) if normal == email => {}
+                Some(normal) => {
+                    if store.set_user_email(&id, &normal).await? {
+                        changed += 1;
+                    } else {
+                        collisions += 1;
+                        tracing::warn!(
+                            user = %id,
+                            "this account's email normalises to the address of another account; \
+                             it was left unchanged (merge or rename one of them)"
+                        );
+                    }
+                }
+                None => {
+                    collisions += 1;
+                    tracing::warn!(
+                        user = %id,
+                        "this account's email has control or bidirectional characters; it was left \
+                         unchanged"
+                    );
+                }
+            }
+        }
+        if changed + collisions > 0 {
+            tracing::info!(
+                changed,
+                left_unchanged = collisions,
+                "normalised stored emails"
+            );
+        }
+        store.mark_data_migration_done(NAME, now).await
+    }
 }
 
 /// A sign-in: who is trying, from where, with what.
@@ -236,86 +317,6 @@ pub struct SignIn<'a> {
     pub email: &'a str,
     pub password: &'a str,
     pub client: IpAddr,
-}
-
-/// Checks an email and password. The per-account rate limit comes first (an account under attack
-/// answers 429 without hashing anything); then every failure spends one password verification (an
-/// unknown email is checked against a dummy hash), so the time taken tells nothing about which
-/// emails exist.
-pub async fn verify_login(
-    store: &dyn Store,
-    passwords: &Passwords,
-    limits: &Limiter,
-    attempt: SignIn<'_>,
-    now: Millis,
-) -> Result<UserRecord> {
-    let email = normalize_email(attempt.email).unwrap_or_default();
-    if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
-        return Err(Error::InvalidCredentials);
-    }
-    let counted = limits
-        .begin_sign_in(store, &email, attempt.client, now)
-        .await?;
-    // No registered password is longer; refusing it unhashed reveals nothing about the account.
-    if attempt.password.len() > MAX_PASSWORD_BYTES {
-        return Err(Error::InvalidCredentials);
-    }
-    let (user, hash) = match store.user_credentials(&email).await? {
-        Some((user, hash)) => (Some(user), hash),
-        None => (None, None),
-    };
-    let matched = passwords.verify(attempt.password.to_owned(), hash).await?;
-    match user {
-        Some(user) if matched => {
-            limits.succeeded(store, counted).await?;
-            Ok(user)
-        }
-        _ => Err(Error::InvalidCredentials),
-    }
-}
-
-/// Brings stored emails to their normalised form, once (the data migration of issue 7). Two
-/// accounts whose emails normalise to the same address are left as they are and reported: merging
-/// accounts is for an administrator to decide.
-pub async fn normalize_stored_emails(store: &dyn Store, now: Millis) -> Result<()> {
-    const NAME: &str = "0005_normalize_emails";
-    if store.data_migration_done(NAME).await? {
-        return Ok(());
-    }
-    let (mut changed, mut collisions) = (0, 0);
-    for (id, email) in store.all_user_emails().await? {
-        match normalize_email(&email) {
-            Some(normal) if normal == email => {}
-            Some(normal) => {
-                if store.set_user_email(&id, &normal).await? {
-                    changed += 1;
-                } else {
-                    collisions += 1;
-                    tracing::warn!(
-                        user = %id,
-                        "this account's email normalises to the address of another account; \
-                         it was left unchanged (merge or rename one of them)"
-                    );
-                }
-            }
-            None => {
-                collisions += 1;
-                tracing::warn!(
-                    user = %id,
-                    "this account's email has control or bidirectional characters; it was left \
-                     unchanged"
-                );
-            }
-        }
-    }
-    if changed + collisions > 0 {
-        tracing::info!(
-            changed,
-            left_unchanged = collisions,
-            "normalised stored emails"
-        );
-    }
-    store.mark_data_migration_done(NAME, now).await
 }
 
 /// The fields of `activeUserMutations.update` as sent (absent fields are `None`).

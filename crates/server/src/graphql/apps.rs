@@ -7,10 +7,11 @@ use tessera_proto::{Scope, ServerRole};
 use super::guards::{HasRole, HasScope};
 use super::scalars::DateTime;
 use super::server_info::ScopeInfo;
-use super::{caller, state};
-use crate::domain::apps::{self, AppInput};
+use super::{caller, state, tessera};
+use crate::domain::apps::AppInput;
 use crate::error::Error;
-use crate::store::{AppRecord, Store};
+use crate::model::AppRecord;
+use tessera_core::Tessera;
 
 /// What everyone but its author sees instead of an app's secret (Speckle's literal text).
 pub const SECRET_PLACEHOLDER: &str = "App secrets are only revealed to their author 😉";
@@ -60,9 +61,9 @@ impl ServerApp {
     }
 }
 
-pub async fn list_item(store: &dyn Store, app: &AppRecord) -> Result<ServerAppListItem, Error> {
+pub async fn list_item(tessera: &Tessera, app: &AppRecord) -> Result<ServerAppListItem, Error> {
     let author = match &app.author_id {
-        Some(id) => store.user_by_id(id).await?.map(|u| AppAuthor {
+        Some(id) => tessera.user(id).await?.map(|u| AppAuthor {
             name: u.name,
             id: u.id,
             avatar: u.avatar,
@@ -81,9 +82,9 @@ pub async fn list_item(store: &dyn Store, app: &AppRecord) -> Result<ServerAppLi
     })
 }
 
-pub async fn server_app(store: &dyn Store, app: AppRecord) -> Result<ServerApp, Error> {
+pub async fn server_app(tessera: &Tessera, app: AppRecord) -> Result<ServerApp, Error> {
     Ok(ServerApp {
-        item: list_item(store, &app).await?,
+        item: list_item(tessera, &app).await?,
         public: Some(app.public),
         created_at: DateTime(app.created_at),
         scopes: app.scopes.iter().map(ScopeInfo::from).collect(),
@@ -99,9 +100,8 @@ pub struct AppQuery;
 impl AppQuery {
     /// An app by id; `null` if there is none.
     async fn app(&self, ctx: &Context<'_>, id: String) -> Result<Option<ServerApp>> {
-        let store = state(ctx).store.as_ref();
-        match store.app(&id).await? {
-            Some(app) => Ok(Some(server_app(store, app).await?)),
+        match tessera(ctx).app(&id).await? {
+            Some(app) => Ok(Some(server_app(tessera(ctx), app).await?)),
             None => Ok(None),
         }
     }
@@ -112,10 +112,9 @@ impl AppQuery {
         deprecation = "Not needed by clients"
     )]
     async fn apps(&self, ctx: &Context<'_>) -> Result<Vec<Option<ServerAppListItem>>> {
-        let store = state(ctx).store.as_ref();
         let mut items = Vec::new();
-        for app in store.public_apps().await? {
-            items.push(Some(list_item(store, &app).await?));
+        for app in tessera(ctx).public_apps().await? {
+            items.push(Some(list_item(tessera(ctx), &app).await?));
         }
         Ok(items)
     }
@@ -123,12 +122,11 @@ impl AppQuery {
     /// The app the calling token was issued to; `null` for a personal access token.
     #[graphql(guard = "HasScope(Scope::AppsRead).and(HasRole(ServerRole::User))")]
     async fn authenticated_as_app(&self, ctx: &Context<'_>) -> Result<Option<ServerAppListItem>> {
-        let store = state(ctx).store.as_ref();
         let Some(app_id) = caller(ctx).and_then(|a| a.app_id.as_deref()) else {
             return Ok(None);
         };
-        match store.app(app_id).await? {
-            Some(app) => Ok(Some(list_item(store, &app).await?)),
+        match tessera(ctx).app(app_id).await? {
+            Some(app) => Ok(Some(list_item(tessera(ctx), &app).await?)),
             None => Ok(None),
         }
     }
@@ -178,7 +176,7 @@ impl AppMutation {
     async fn app_create(&self, ctx: &Context<'_>, app: AppCreateInput) -> Result<String> {
         let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
         let state = state(ctx);
-        let created = apps::create_app(state.store.as_ref(), auth, app.into(), state.now()).await?;
+        let created = state.core.create_app(auth, app.into()).await?;
         Ok(created.id)
     }
 
@@ -187,14 +185,7 @@ impl AppMutation {
     async fn app_update(&self, ctx: &Context<'_>, app: AppUpdateInput) -> Result<bool> {
         let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
         let state = state(ctx);
-        apps::update_app(
-            state.store.as_ref(),
-            &state.tokens,
-            auth,
-            &app.id,
-            app.app.into(),
-        )
-        .await?;
+        state.core.update_app(auth, &app.id, app.app.into()).await?;
         Ok(true)
     }
 
@@ -203,7 +194,7 @@ impl AppMutation {
     async fn app_delete(&self, ctx: &Context<'_>, app_id: String) -> Result<bool> {
         let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
         let state = state(ctx);
-        apps::delete_app(state.store.as_ref(), &state.tokens, auth, &app_id).await?;
+        state.core.delete_app(auth, &app_id).await?;
         Ok(true)
     }
 
@@ -211,7 +202,7 @@ impl AppMutation {
     #[graphql(guard = "HasScope(Scope::AppsWrite).and(HasRole(ServerRole::User))")]
     async fn app_regenerate_secret(&self, ctx: &Context<'_>, app_id: String) -> Result<String> {
         let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
-        Ok(apps::regenerate_secret(state(ctx).store.as_ref(), auth, &app_id).await?)
+        Ok(state(ctx).core.regenerate_secret(auth, &app_id).await?)
     }
 
     /// Withdraws your authorization of an app: its tokens for you stop working.
@@ -219,8 +210,6 @@ impl AppMutation {
     async fn app_revoke_access(&self, ctx: &Context<'_>, app_id: String) -> Result<Option<bool>> {
         let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
         let state = state(ctx);
-        Ok(Some(
-            apps::revoke_access(state.store.as_ref(), &state.tokens, auth, &app_id).await?,
-        ))
+        Ok(Some(state.core.revoke_access(auth, &app_id).await?))
     }
 }

@@ -19,7 +19,7 @@ pub use error::{ExecutedGraphql, finish, parse_failed, too_costly};
 
 use crate::AppState;
 use crate::domain::auth::Auth;
-use crate::http::Caller;
+use tessera_core::{Caller, Tessera};
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -65,6 +65,11 @@ pub fn sdl() -> String {
 
 pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
     ctx.data_unchecked::<AppState>()
+}
+
+/// The core service, the one way to the rules and the data.
+pub(crate) fn tessera<'a>(ctx: &Context<'a>) -> &'a Tessera {
+    &state(ctx).core
 }
 
 pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Option<&'a Auth> {

@@ -10,15 +10,16 @@ use tessera_proto::{Scope, ServerRole, StreamRole};
 use super::guards::{HasRole, HasScope};
 use super::scalars::DateTime;
 use super::users::LimitedUser;
-use super::{caller, state};
+use super::{caller, state, tessera};
 use crate::domain::paging;
 use crate::domain::projects::{
     self, Access, Action, Denial, ModelRef, NewProject, NewVersion, ProjectChanges,
 };
 use crate::error::Error;
-use crate::store::{
-    ModelFilter, ModelRecord, Page, ProjectRecord, Store, VersionFilter, VersionRecord, Visibility,
+use crate::model::{
+    ModelFilter, ModelRecord, Page, ProjectRecord, VersionFilter, VersionRecord, Visibility,
 };
+use tessera_core::Tessera;
 
 /// One page of a list.
 #[derive(SimpleObject)]
@@ -152,7 +153,7 @@ fn may(ctx: &Context<'_>, access: &Access, action: Action) -> Result<(), Denial>
 }
 
 /// `limit`/`cursor` arguments as a page request.
-pub fn page_args(limit: i32, cursor: Option<&str>) -> Result<crate::store::PageRequest, Error> {
+pub fn page_args(limit: i32, cursor: Option<&str>) -> Result<crate::model::PageRequest, Error> {
     paging::request(i64::from(limit), cursor)
 }
 
@@ -177,7 +178,7 @@ pub struct ModelVersionsFilter {
 }
 
 pub async fn model_page(
-    store: &dyn Store,
+    tessera: &Tessera,
     project_id: &str,
     limit: i32,
     cursor: Option<String>,
@@ -201,7 +202,7 @@ pub async fn model_page(
         authors: f.contributors,
         source_apps: f.source_apps,
     };
-    let page = store
+    let page = tessera
         .project_models(project_id, &filter, &page_args(limit, cursor.as_deref())?)
         .await?;
     Ok(Collection::from_page(page, Model))
@@ -209,13 +210,13 @@ pub async fn model_page(
 
 /// A page of versions (or, through `item`, of legacy commits).
 pub async fn version_page<T: OutputType>(
-    store: &dyn Store,
+    tessera: &Tessera,
     filter: VersionFilter,
     limit: i32,
     cursor: Option<String>,
     item: impl FnMut(VersionRecord) -> T,
 ) -> Result<Collection<T>, Error> {
-    let page = store
+    let page = tessera
         .versions(&filter, &page_args(limit, cursor.as_deref())?)
         .await?;
     Ok(Collection::from_page(page, item))
@@ -271,10 +272,7 @@ impl Project {
 
     /// The applications versions were sent from.
     async fn source_apps(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
-        Ok(state(ctx)
-            .store
-            .project_source_apps(&self.record().id)
-            .await?)
+        Ok(tessera(ctx).project_source_apps(self.record()).await?)
     }
 
     /// Tessera has no workspaces.
@@ -284,7 +282,7 @@ impl Project {
 
     #[graphql(guard = "HasScope(Scope::UsersRead)")]
     async fn team(&self, ctx: &Context<'_>) -> Result<Vec<ProjectCollaborator>> {
-        let team = state(ctx).store.project_team(&self.record().id).await?;
+        let team = tessera(ctx).project_team(self.record()).await?;
         Ok(team
             .into_iter()
             .map(|(user, role)| ProjectCollaborator {
@@ -308,18 +306,11 @@ impl Project {
         cursor: Option<String>,
         filter: Option<ProjectModelsFilter>,
     ) -> Result<Collection<Model>> {
-        Ok(model_page(
-            state(ctx).store.as_ref(),
-            &self.record().id,
-            limit,
-            cursor,
-            filter,
-        )
-        .await?)
+        Ok(model_page(tessera(ctx), &self.record().id, limit, cursor, filter).await?)
     }
 
     async fn model(&self, ctx: &Context<'_>, id: String) -> Result<Model> {
-        let model = projects::model_in(state(ctx).store.as_ref(), &self.record().id, &id).await?;
+        let model = state(ctx).core.model_in(&self.record().id, &id).await?;
         Ok(Model(model))
     }
 
@@ -330,12 +321,11 @@ impl Project {
         cursor: Option<String>,
     ) -> Result<Collection<Version>> {
         let filter = in_project(&self.record().id, None);
-        Ok(version_page(state(ctx).store.as_ref(), filter, limit, cursor, Version).await?)
+        Ok(version_page(tessera(ctx), filter, limit, cursor, Version).await?)
     }
 
     async fn version(&self, ctx: &Context<'_>, id: String) -> Result<Version> {
-        let version =
-            projects::version_in(state(ctx).store.as_ref(), &self.record().id, &id).await?;
+        let version = state(ctx).core.version_in(&self.record().id, &id).await?;
         Ok(Version(version))
     }
 
@@ -389,8 +379,7 @@ impl Model {
     }
 
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<LimitedUser>> {
-        let author =
-            projects::author(state(ctx).store.as_ref(), self.0.author_id.as_deref()).await?;
+        let author = state(ctx).core.author(self.0.author_id.as_deref()).await?;
         Ok(author.as_ref().map(LimitedUser::from))
     }
 
@@ -414,18 +403,19 @@ impl Model {
             }
             _ => None,
         };
-        let store = state(ctx).store.as_ref();
         let filter = VersionFilter {
             ids: only,
             ..in_project(&self.0.project_id, Some(&self.0.id))
         };
-        Ok(version_page(store, filter, limit, cursor, Version).await?)
+        Ok(version_page(tessera(ctx), filter, limit, cursor, Version).await?)
     }
 
     /// What you may do with the model.
     async fn permissions(&self, ctx: &Context<'_>) -> Result<ModelPermissionChecks> {
-        let access =
-            projects::standing(state(ctx).store.as_ref(), caller(ctx), &self.0.project_id).await?;
+        let access = state(ctx)
+            .core
+            .standing(caller(ctx), &self.0.project_id)
+            .await?;
         Ok(ModelPermissionChecks {
             can_update: may(ctx, &access, Action::UpdateModel).into(),
             can_delete: may(ctx, &access, Action::DeleteModel).into(),
@@ -479,18 +469,15 @@ impl Version {
     }
 
     async fn author_user(&self, ctx: &Context<'_>) -> Result<Option<LimitedUser>> {
-        let author =
-            projects::author(state(ctx).store.as_ref(), self.0.author_id.as_deref()).await?;
+        let author = state(ctx).core.author(self.0.author_id.as_deref()).await?;
         Ok(author.as_ref().map(LimitedUser::from))
     }
 
     async fn model(&self, ctx: &Context<'_>) -> Result<Model> {
-        let model = projects::model_in(
-            state(ctx).store.as_ref(),
-            &self.0.project_id,
-            &self.0.model_id,
-        )
-        .await?;
+        let model = state(ctx)
+            .core
+            .model_in(&self.0.project_id, &self.0.model_id)
+            .await?;
         Ok(Model(model))
     }
 }
@@ -503,8 +490,10 @@ impl ProjectQuery {
     /// A project you may read (public projects: anyone).
     #[graphql(guard = "HasScope(Scope::StreamsRead)")]
     async fn project(&self, ctx: &Context<'_>, id: String) -> Result<Project> {
-        let access =
-            projects::access(state(ctx).store.as_ref(), caller(ctx), &id, Action::Read).await?;
+        let access = state(ctx)
+            .core
+            .access(caller(ctx), &id, Action::Read)
+            .await?;
         Ok(Project::new(access))
     }
 }
@@ -562,8 +551,7 @@ impl ProjectMutations {
             },
             None => NewProject::default(),
         };
-        let access =
-            projects::create_project(state.store.as_ref(), caller(ctx), input, state.now()).await?;
+        let access = state.core.create_project(caller(ctx), input).await?;
         Ok(Project::new(access))
     }
 
@@ -578,19 +566,15 @@ impl ProjectMutations {
                 .transpose()?,
             allow_public_comments: update.allow_public_comments,
         };
-        let access = projects::update_project(
-            state.store.as_ref(),
-            caller(ctx),
-            &update.id,
-            changes,
-            state.now(),
-        )
-        .await?;
+        let access = state
+            .core
+            .update_project(caller(ctx), &update.id, changes)
+            .await?;
         Ok(Project::new(access))
     }
 
     async fn delete(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
-        projects::delete_project(state(ctx).store.as_ref(), caller(ctx), &id).await?;
+        state(ctx).core.delete_project(caller(ctx), &id).await?;
         Ok(true)
     }
 
@@ -601,26 +585,20 @@ impl ProjectMutations {
         ctx: &Context<'_>,
         input: ProjectUpdateRoleInput,
     ) -> Result<Project> {
-        let state = state(ctx);
         let role = input.role.as_deref().map(stream_role).transpose()?;
-        let store = state.store.as_ref();
-        projects::set_role(
-            store,
-            caller(ctx),
-            &input.project_id,
-            &input.user_id,
-            role,
-            state.now(),
-        )
-        .await?;
-        let access = projects::access(store, caller(ctx), &input.project_id, Action::Read).await?;
+        tessera(ctx)
+            .set_role(caller(ctx), &input.project_id, &input.user_id, role)
+            .await?;
+        let access = tessera(ctx)
+            .access(caller(ctx), &input.project_id, Action::Read)
+            .await?;
         Ok(Project::new(access))
     }
 
     /// Leaves a project's team.
     async fn leave(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
         let state = state(ctx);
-        projects::leave(state.store.as_ref(), caller(ctx), &id, state.now()).await?;
+        state.core.leave(caller(ctx), &id).await?;
         Ok(true)
     }
 }
@@ -652,41 +630,38 @@ pub struct ModelMutations;
 impl ModelMutations {
     async fn create(&self, ctx: &Context<'_>, input: CreateModelInput) -> Result<Model> {
         let state = state(ctx);
-        let model = projects::create_model(
-            state.store.as_ref(),
-            caller(ctx),
-            &input.project_id,
-            &input.name,
-            input.description,
-            state.now(),
-        )
-        .await?;
+        let model = state
+            .core
+            .create_model(
+                caller(ctx),
+                &input.project_id,
+                &input.name,
+                input.description,
+            )
+            .await?;
         Ok(Model(model))
     }
 
     async fn update(&self, ctx: &Context<'_>, input: UpdateModelInput) -> Result<Model> {
         let state = state(ctx);
-        let model = projects::update_model(
-            state.store.as_ref(),
-            caller(ctx),
-            &input.project_id,
-            &input.id,
-            input.name,
-            input.description,
-            state.now(),
-        )
-        .await?;
+        let model = state
+            .core
+            .update_model(
+                caller(ctx),
+                &input.project_id,
+                &input.id,
+                input.name,
+                input.description,
+            )
+            .await?;
         Ok(Model(model))
     }
 
     async fn delete(&self, ctx: &Context<'_>, input: DeleteModelInput) -> Result<bool> {
-        projects::delete_model(
-            state(ctx).store.as_ref(),
-            caller(ctx),
-            &input.project_id,
-            &input.id,
-        )
-        .await?;
+        state(ctx)
+            .core
+            .delete_model(caller(ctx), &input.project_id, &input.id)
+            .await?;
         Ok(true)
     }
 }
@@ -723,47 +698,45 @@ impl VersionMutations {
     #[graphql(guard = "HasScope(Scope::StreamsWrite)")]
     async fn create(&self, ctx: &Context<'_>, input: CreateVersionInput) -> Result<Version> {
         let state = state(ctx);
-        let version = projects::create_version(
-            state.store.as_ref(),
-            caller(ctx),
-            &input.project_id,
-            ModelRef::Id(&input.model_id),
-            NewVersion {
-                object_id: input.object_id,
-                message: input.message,
-                source_application: input.source_application,
-                total_children_count: input.total_children_count.map(i64::from),
-                parents: input.parents.unwrap_or_default(),
-            },
-            state.now(),
-        )
-        .await?;
+        let version = state
+            .core
+            .create_version(
+                caller(ctx),
+                &input.project_id,
+                ModelRef::Id(&input.model_id),
+                NewVersion {
+                    object_id: input.object_id,
+                    message: input.message,
+                    source_application: input.source_application,
+                    total_children_count: input.total_children_count.map(i64::from),
+                    parents: input.parents.unwrap_or_default(),
+                },
+            )
+            .await?;
         Ok(Version(version))
     }
 
     /// Changes a version's message.
     #[graphql(guard = "HasScope(Scope::StreamsWrite)")]
     async fn update(&self, ctx: &Context<'_>, input: UpdateVersionInput) -> Result<Version> {
-        let version = projects::update_version(
-            state(ctx).store.as_ref(),
-            caller(ctx),
-            &input.project_id,
-            &input.version_id,
-            input.message,
-        )
-        .await?;
+        let version = state(ctx)
+            .core
+            .update_version(
+                caller(ctx),
+                &input.project_id,
+                &input.version_id,
+                input.message,
+            )
+            .await?;
         Ok(Version(version))
     }
 
     #[graphql(guard = "HasScope(Scope::StreamsWrite)")]
     async fn delete(&self, ctx: &Context<'_>, input: DeleteVersionsInput) -> Result<bool> {
-        projects::delete_versions(
-            state(ctx).store.as_ref(),
-            caller(ctx),
-            &input.project_id,
-            &input.version_ids,
-        )
-        .await?;
+        state(ctx)
+            .core
+            .delete_versions(caller(ctx), &input.project_id, &input.version_ids)
+            .await?;
         Ok(true)
     }
 }

@@ -11,14 +11,13 @@ use super::guards::{HasRole, HasScope};
 use super::projects::{Collection, in_project, page_args, stream_role, version_page};
 use super::scalars::DateTime;
 use super::users::LimitedUser;
-use super::{caller, state};
-use crate::domain::projects::{
-    self, Access, Action, ModelRef, NewProject, NewVersion, ProjectChanges,
-};
+use super::{caller, state, tessera};
+use crate::domain::projects::{Access, Action, ModelRef, NewProject, NewVersion, ProjectChanges};
 use crate::error::Error;
-use crate::store::{
-    ModelFilter, ModelRecord, ProjectFilter, Store, UserRecord, VersionRecord, Visibility,
+use crate::model::{
+    ModelFilter, ModelRecord, ProjectFilter, UserRecord, VersionRecord, Visibility,
 };
+use tessera_core::Tessera;
 use tokio::sync::OnceCell;
 
 pub struct Stream(pub Arc<Access>);
@@ -72,7 +71,7 @@ impl Stream {
 
     #[graphql(guard = "HasScope(Scope::UsersRead)")]
     async fn collaborators(&self, ctx: &Context<'_>) -> Result<Vec<StreamCollaborator>> {
-        let team = state(ctx).store.project_team(&self.0.project.id).await?;
+        let team = tessera(ctx).project_team(&self.0.project).await?;
         Ok(team
             .into_iter()
             .map(|(u, role)| StreamCollaborator {
@@ -92,26 +91,18 @@ impl Stream {
         cursor: Option<String>,
     ) -> Result<Collection<Commit>> {
         let filter = in_project(&self.0.project.id, None);
-        Ok(version_page(
-            state(ctx).store.as_ref(),
-            filter,
-            limit,
-            cursor,
-            Commit::new,
-        )
-        .await?)
+        Ok(version_page(tessera(ctx), filter, limit, cursor, Commit::new).await?)
     }
 
     /// A commit by id, or without an id the latest.
     async fn commit(&self, ctx: &Context<'_>, id: Option<String>) -> Result<Option<Commit>> {
-        let store = state(ctx).store.as_ref();
         match id {
             Some(id) => Ok(Some(Commit::new(
-                projects::version_in(store, &self.0.project.id, &id).await?,
+                tessera(ctx).version_in(&self.0.project.id, &id).await?,
             ))),
             None => {
                 let filter = in_project(&self.0.project.id, None);
-                let latest = version_page(store, filter, 1, None, Commit::new).await?;
+                let latest = version_page(tessera(ctx), filter, 1, None, Commit::new).await?;
                 Ok(latest.items.into_iter().next())
             }
         }
@@ -123,8 +114,7 @@ impl Stream {
         #[graphql(default = 25)] limit: i32,
         cursor: Option<String>,
     ) -> Result<Collection<Branch>> {
-        let page = state(ctx)
-            .store
+        let page = tessera(ctx)
             .project_models(
                 &self.0.project.id,
                 &ModelFilter::default(),
@@ -139,8 +129,7 @@ impl Stream {
         ctx: &Context<'_>,
         #[graphql(default_with = "String::from(\"main\")")] name: String,
     ) -> Result<Option<Branch>> {
-        Ok(state(ctx)
-            .store
+        Ok(tessera(ctx)
             .model_by_name(&self.0.project.id, &name)
             .await?
             .map(Branch))
@@ -169,8 +158,7 @@ impl Branch {
     }
 
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<LimitedUser>> {
-        let author =
-            projects::author(state(ctx).store.as_ref(), self.0.author_id.as_deref()).await?;
+        let author = state(ctx).core.author(self.0.author_id.as_deref()).await?;
         Ok(author.as_ref().map(LimitedUser::from))
     }
 
@@ -181,14 +169,7 @@ impl Branch {
         cursor: Option<String>,
     ) -> Result<Collection<Commit>> {
         let filter = in_project(&self.0.project_id, Some(&self.0.id));
-        Ok(version_page(
-            state(ctx).store.as_ref(),
-            filter,
-            limit,
-            cursor,
-            Commit::new,
-        )
-        .await?)
+        Ok(version_page(tessera(ctx), filter, limit, cursor, Commit::new).await?)
     }
 }
 
@@ -201,10 +182,9 @@ impl Commit {
     }
 
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<&UserRecord>, Error> {
-        let store = state(ctx).store.as_ref();
         let author = self
             .1
-            .get_or_try_init(|| projects::author(store, self.0.author_id.as_deref()))
+            .get_or_try_init(|| tessera(ctx).author(self.0.author_id.as_deref()))
             .await?;
         Ok(author.as_ref())
     }
@@ -245,11 +225,7 @@ impl Commit {
     }
 
     async fn branch_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        Ok(state(ctx)
-            .store
-            .model(&self.0.model_id)
-            .await?
-            .map(|m| m.name))
+        Ok(tessera(ctx).model(&self.0.model_id).await?.map(|m| m.name))
     }
 
     async fn author_id(&self) -> Option<&str> {
@@ -267,7 +243,7 @@ impl Commit {
 
 /// The streams a user collaborates on, as a legacy collection.
 pub async fn user_streams(
-    store: &dyn Store,
+    tessera: &Tessera,
     user_id: &str,
     caller_limits: Option<Vec<String>>,
     search: Option<String>,
@@ -280,7 +256,7 @@ pub async fn user_streams(
         roles: None,
         ids: caller_limits,
     };
-    let page = store
+    let page = tessera
         .user_projects(user_id, &filter, &page_args(limit, cursor.as_deref())?)
         .await?;
     Ok(Collection::from_page(page, |(project, role)| {
@@ -299,8 +275,10 @@ impl StreamQuery {
     /// A stream you may read.
     #[graphql(guard = "HasScope(Scope::StreamsRead)", deprecation = "Use project")]
     async fn stream(&self, ctx: &Context<'_>, id: String) -> Result<Option<Stream>> {
-        let access =
-            projects::access(state(ctx).store.as_ref(), caller(ctx), &id, Action::Read).await?;
+        let access = state(ctx)
+            .core
+            .access(caller(ctx), &id, Action::Read)
+            .await?;
         Ok(Some(Stream(Arc::new(access))))
     }
 
@@ -317,9 +295,8 @@ impl StreamQuery {
         cursor: Option<String>,
     ) -> Result<Collection<Stream>> {
         let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
-        let store = state(ctx).store.as_ref();
         Ok(user_streams(
-            store,
+            tessera(ctx),
             &auth.user_id,
             auth.project_limits(),
             query,
@@ -406,22 +383,19 @@ impl StreamMutation {
         ctx: &Context<'_>,
         stream: StreamCreateInput,
     ) -> Result<Option<String>> {
-        let state = state(ctx);
-        let store = state.store.as_ref();
         let contributors = stream.with_contributors.unwrap_or_default();
         crate::domain::paging::check_list(contributors.len(), "withContributors")?;
-        let access = projects::create_project(
-            store,
-            caller(ctx),
-            NewProject {
-                name: stream.name,
-                description: stream.description,
-                visibility: visibility(stream.is_public),
-                contributors,
-            },
-            state.now(),
-        )
-        .await?;
+        let access = tessera(ctx)
+            .create_project(
+                caller(ctx),
+                NewProject {
+                    name: stream.name,
+                    description: stream.description,
+                    visibility: visibility(stream.is_public),
+                    contributors,
+                },
+            )
+            .await?;
         let id = access.project.id;
         Ok(Some(id))
     }
@@ -438,14 +412,10 @@ impl StreamMutation {
             visibility: visibility(stream.is_public),
             allow_public_comments: stream.allow_public_comments,
         };
-        projects::update_project(
-            state.store.as_ref(),
-            caller(ctx),
-            &stream.id,
-            changes,
-            state.now(),
-        )
-        .await?;
+        state
+            .core
+            .update_project(caller(ctx), &stream.id, changes)
+            .await?;
         Ok(true)
     }
 
@@ -454,7 +424,7 @@ impl StreamMutation {
         deprecation = "Use projectMutations.delete"
     )]
     async fn stream_delete(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
-        projects::delete_project(state(ctx).store.as_ref(), caller(ctx), &id).await?;
+        state(ctx).core.delete_project(caller(ctx), &id).await?;
         Ok(true)
     }
 
@@ -470,15 +440,10 @@ impl StreamMutation {
     ) -> Result<Option<bool>> {
         let state = state(ctx);
         let p = permission_params;
-        projects::change_collaborator_role(
-            state.store.as_ref(),
-            caller(ctx),
-            &p.stream_id,
-            &p.user_id,
-            stream_role(&p.role)?,
-            state.now(),
-        )
-        .await?;
+        state
+            .core
+            .change_collaborator_role(caller(ctx), &p.stream_id, &p.user_id, stream_role(&p.role)?)
+            .await?;
         Ok(Some(true))
     }
 
@@ -493,15 +458,10 @@ impl StreamMutation {
     ) -> Result<Option<bool>> {
         let state = state(ctx);
         let p = permission_params;
-        projects::set_role(
-            state.store.as_ref(),
-            caller(ctx),
-            &p.stream_id,
-            &p.user_id,
-            None,
-            state.now(),
-        )
-        .await?;
+        state
+            .core
+            .set_role(caller(ctx), &p.stream_id, &p.user_id, None)
+            .await?;
         Ok(Some(true))
     }
 
@@ -512,15 +472,15 @@ impl StreamMutation {
     )]
     async fn branch_create(&self, ctx: &Context<'_>, branch: BranchCreateInput) -> Result<String> {
         let state = state(ctx);
-        let model = projects::create_model(
-            state.store.as_ref(),
-            caller(ctx),
-            &branch.stream_id,
-            &branch.name,
-            branch.description,
-            state.now(),
-        )
-        .await?;
+        let model = state
+            .core
+            .create_model(
+                caller(ctx),
+                &branch.stream_id,
+                &branch.name,
+                branch.description,
+            )
+            .await?;
         Ok(model.id)
     }
 
@@ -531,21 +491,21 @@ impl StreamMutation {
     )]
     async fn commit_create(&self, ctx: &Context<'_>, commit: CommitCreateInput) -> Result<String> {
         let state = state(ctx);
-        let version = projects::create_version(
-            state.store.as_ref(),
-            caller(ctx),
-            &commit.stream_id,
-            ModelRef::Name(&commit.branch_name),
-            NewVersion {
-                object_id: commit.object_id,
-                message: commit.message,
-                source_application: commit.source_application,
-                total_children_count: commit.total_children_count.map(i64::from),
-                parents: commit.parents.unwrap_or_default(),
-            },
-            state.now(),
-        )
-        .await?;
+        let version = state
+            .core
+            .create_version(
+                caller(ctx),
+                &commit.stream_id,
+                ModelRef::Name(&commit.branch_name),
+                NewVersion {
+                    object_id: commit.object_id,
+                    message: commit.message,
+                    source_application: commit.source_application,
+                    total_children_count: commit.total_children_count.map(i64::from),
+                    parents: commit.parents.unwrap_or_default(),
+                },
+            )
+            .await?;
         Ok(version.id)
     }
 }

@@ -6,9 +6,9 @@ use tessera_proto::{Scope, ServerRole};
 use super::guards::{HasRole, HasScope};
 use super::scalars::{BigInt, DateTime};
 use super::{caller, state};
-use crate::domain::tokens::{self, PatRequest};
+use crate::domain::tokens::PatRequest;
 use crate::error::Error;
-use crate::store::{ResourceRule, TokenListing};
+use crate::model::{ResourceRule, TokenListing};
 
 pub struct ApiToken(pub TokenListing);
 
@@ -105,8 +105,7 @@ impl TokenMutation {
                     .collect()
             }),
         };
-        let created =
-            tokens::create_personal_token(state.store.as_ref(), auth, request, state.now()).await?;
+        let created = state.core.create_personal_token(auth, request).await?;
         Ok(created.expose().to_owned())
     }
 
@@ -115,7 +114,7 @@ impl TokenMutation {
     async fn api_token_revoke(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
         let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
         let state = state(ctx);
-        tokens::revoke(state.store.as_ref(), &state.tokens, auth, &token).await?;
+        state.core.revoke(auth, &token).await?;
         Ok(true)
     }
 }

@@ -11,13 +11,13 @@ use super::projects::{
 use super::scalars::{DateTime, JsonObject};
 use super::streams::{Commit, Stream, user_streams};
 use super::tokens::ApiToken;
-use super::{caller, state};
+use super::{caller, state, tessera};
 use crate::domain::auth::Auth;
 use crate::domain::paging;
 use crate::domain::projects::{self, Access};
 use crate::domain::users::ProfileInput;
 use crate::error::Error;
-use crate::store::{ProjectFilter, UserRecord, UserSearch, VersionFilter};
+use crate::model::{ProjectFilter, UserRecord, UserSearch, VersionFilter};
 
 /// Only the user themselves: their projects are read with their own role, and an admin's token
 /// does not bypass the project rule.
@@ -170,29 +170,17 @@ impl User {
         if auth.user_id != self.record.id {
             return Err(Error::forbidden("You can only view your own tokens").into());
         }
-        let state = state(ctx);
-        let now = state.now();
-        let tokens = state.store.personal_tokens(&self.record.id).await?;
-        Ok(tokens
-            .into_iter()
-            .filter(|t| !crate::domain::is_expired(t.created_at, t.lifespan, now))
-            .map(|mut t| {
-                if let Some(used) = state.tokens.pending_use(&t.id) {
-                    t.last_used = t.last_used.max(used);
-                }
-                ApiToken(t)
-            })
-            .collect())
+        let tokens = tessera(ctx).personal_tokens(&self.record.id).await?;
+        Ok(tokens.into_iter().map(ApiToken).collect())
     }
 
     /// The apps the user registered.
     #[graphql(guard = "HasScope(Scope::AppsRead).and(HasRole(ServerRole::Guest))")]
     async fn created_apps(&self, ctx: &Context<'_>) -> Result<Vec<ServerApp>> {
         require_owner(caller(ctx), &self.record, "createdApps")?;
-        let store = state(ctx).store.as_ref();
         let mut apps = Vec::new();
-        for app in store.apps_by_author(&self.record.id).await? {
-            apps.push(server_app(store, app).await?);
+        for app in tessera(ctx).apps_by_author(&self.record.id).await? {
+            apps.push(server_app(tessera(ctx), app).await?);
         }
         Ok(apps)
     }
@@ -201,10 +189,9 @@ impl User {
     #[graphql(guard = "HasScope(Scope::AppsRead).and(HasRole(ServerRole::Guest))")]
     async fn authorized_apps(&self, ctx: &Context<'_>) -> Result<Vec<ServerAppListItem>> {
         require_owner(caller(ctx), &self.record, "authorizedApps")?;
-        let store = state(ctx).store.as_ref();
         let mut apps = Vec::new();
-        for app in store.authorized_apps(&self.record.id).await? {
-            apps.push(list_item(store, &app).await?);
+        for app in tessera(ctx).authorized_apps(&self.record.id).await? {
+            apps.push(list_item(tessera(ctx), &app).await?);
         }
         Ok(apps)
     }
@@ -239,8 +226,7 @@ impl User {
             roles,
             ids,
         };
-        let page = state(ctx)
-            .store
+        let page = tessera(ctx)
             .user_projects(
                 &self.record.id,
                 &filter,
@@ -272,9 +258,8 @@ impl User {
         cursor: Option<String>,
     ) -> Result<Collection<Stream>> {
         let auth = require_self(caller(ctx), &self.record)?;
-        let store = state(ctx).store.as_ref();
         Ok(user_streams(
-            store,
+            tessera(ctx),
             &self.record.id,
             auth.project_limits(),
             None,
@@ -293,7 +278,6 @@ impl User {
         cursor: Option<String>,
     ) -> Result<Collection<Commit>> {
         let auth = require_self(caller(ctx), &self.record)?;
-        let store = state(ctx).store.as_ref();
         let filter = VersionFilter {
             author_id: Some(self.record.id.clone()),
             project_ids: auth.project_limits(),
@@ -301,7 +285,7 @@ impl User {
             readable_by: Some(self.record.id.clone()),
             ..VersionFilter::default()
         };
-        Ok(version_page(store, filter, limit, cursor, Commit::new).await?)
+        Ok(version_page(tessera(ctx), filter, limit, cursor, Commit::new).await?)
     }
 }
 
@@ -310,11 +294,7 @@ async fn active_user(ctx: &Context<'_>) -> Result<Option<User>> {
         return Ok(None);
     };
     require_role(Some(auth), ServerRole::Guest)?;
-    Ok(state(ctx)
-        .store
-        .user_by_id(&auth.user_id)
-        .await?
-        .map(User::new))
+    Ok(tessera(ctx).user(&auth.user_id).await?.map(User::new))
 }
 
 #[derive(SimpleObject)]
@@ -343,8 +323,7 @@ async fn search(
         email_only,
         include_archived,
     };
-    let page = state(ctx)
-        .store
+    let page = tessera(ctx)
         .search_users(&query, &page_args(limit, cursor.as_deref())?)
         .await?;
     Ok(UserSearchResultCollection {
@@ -390,7 +369,7 @@ impl UserQuery {
             return Err(Error::MissingScope(Scope::UsersRead).into());
         }
         require_role(auth, ServerRole::Guest)?;
-        Ok(state(ctx).store.user_by_id(&id).await?.map(User::new))
+        Ok(state(ctx).core.user(&id).await?.map(User::new))
     }
 
     /// Users whose name contains `query` (at least 3 characters) or whose email is `query`.
@@ -433,11 +412,7 @@ impl UserQuery {
     /// Another user's public profile; `null` for an unknown id.
     #[graphql(guard = "HasScope(Scope::UsersRead).and(HasRole(ServerRole::Guest))")]
     async fn other_user(&self, ctx: &Context<'_>, id: String) -> Result<Option<LimitedUser>> {
-        Ok(state(ctx)
-            .store
-            .user_by_id(&id)
-            .await?
-            .map(|u| LimitedUser::from(&u)))
+        Ok(tessera(ctx).user(&id).await?.map(|u| LimitedUser::from(&u)))
     }
 }
 
@@ -458,11 +433,7 @@ async fn update_active_user(ctx: &Context<'_>, input: UserUpdateInput) -> Result
         avatar: input.avatar,
     }
     .validate()?;
-    let user = state(ctx)
-        .store
-        .update_profile(&auth.user_id, update)
-        .await?
-        .ok_or_else(|| Error::user_input("Your user no longer exists"))?;
+    let user = tessera(ctx).update_own_profile(auth, update).await?;
     Ok(User::new(user))
 }
 

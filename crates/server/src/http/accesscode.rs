@@ -15,7 +15,7 @@ use tessera_proto::Scope;
 use super::error::{Result, WebError};
 use crate::AppState;
 use crate::domain::apps::redirect_with;
-use crate::domain::grants::{issue_code, parse_challenge};
+use crate::domain::grants::parse_challenge;
 use crate::error::Error;
 
 fn refuse(message: impl Into<String>) -> WebError {
@@ -28,14 +28,14 @@ pub async fn access_code(
 ) -> Result<Response> {
     let get = |key: &str| query.get(key).map(String::as_str).filter(|v| !v.is_empty());
     let app_id = get("appId").ok_or_else(|| refuse("appId missing from querystring."))?;
-    let store = state.store.as_ref();
-    let app = store
+    let app = state
+        .core
         .app(app_id)
         .await?
         .ok_or_else(|| refuse("App does not exist."))?;
     let challenge = get("challenge").ok_or_else(|| refuse("Missing challenge"))?;
     let token = get("token").ok_or_else(|| refuse("Missing token"))?;
-    let auth = match state.tokens.authenticate(store, token, state.now()).await {
+    let auth = match state.core.authenticate(token).await {
         Ok(auth) => auth,
         Err(Error::InvalidToken) => return Err(refuse("Invalid token")),
         Err(e) => return Err(e.into()),
@@ -56,20 +56,14 @@ pub async fn access_code(
         }
         None => (challenge.to_owned(), tessera_proto::ChallengeMethod::Plain),
     };
-    let code = issue_code(
-        store,
-        &app,
-        &auth.user_id,
-        auth.scopes,
-        &challenge,
-        method,
-        state.now(),
-    )
-    .await
-    .map_err(|e| match e {
-        Error::Forbidden(message) => refuse(message),
-        other => other.into(),
-    })?;
+    let code = state
+        .core
+        .issue_code(&app, &auth.user_id, auth.scopes, &challenge, method)
+        .await
+        .map_err(|e| match e {
+            Error::Forbidden(message) => refuse(message),
+            other => other.into(),
+        })?;
     let redirect_url = redirect_with(&app.redirect_url, "access_code", code.expose())?;
     // As in Speckle, any non-empty value asks for JSON instead of a redirect.
     if get("preventRedirect").is_some() {

@@ -12,12 +12,9 @@ use axum::response::{IntoResponse, Response};
 use super::cookies::cookie;
 use super::error::WebError;
 use crate::AppState;
-use crate::domain::auth::Auth;
 use crate::error::Error;
 
-/// Who is calling: `None` for an anonymous request.
-#[derive(Debug, Clone)]
-pub struct Caller(pub Option<Auth>);
+pub use tessera_core::Caller;
 
 /// What the request presents, before checking it.
 enum Presented<'a> {
@@ -53,16 +50,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let caller = match presented(req.headers()) {
         Presented::Nothing => Caller(None),
         Presented::Unreadable => return WebError::from(Error::InvalidToken).into_response(),
-        Presented::Token(token) => {
-            match state
-                .tokens
-                .authenticate(state.store.as_ref(), token, state.now())
-                .await
-            {
-                Ok(auth) => Caller(Some(auth)),
-                Err(e) => return WebError::from(e).into_response(),
-            }
-        }
+        Presented::Token(token) => match state.core.authenticate(token).await {
+            Ok(auth) => Caller(Some(auth)),
+            Err(e) => return WebError::from(e).into_response(),
+        },
     };
     req.extensions_mut().insert(caller);
     next.run(req).await

@@ -72,9 +72,9 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
     if !matches!(route, "/readiness" | "/liveness") {
         let own = bucket(req.method(), route);
         let checked = state
-            .limits
-            .check(Bucket::Overall, address)
-            .and_then(|()| own.map_or(Ok(()), |b| state.limits.check(b, address)));
+            .core
+            .check_rate(Bucket::Overall, address)
+            .and_then(|()| own.map_or(Ok(()), |b| state.core.check_rate(b, address)));
         if let Err(e) = checked {
             tracing::info!(client = %address, route, "rate limited");
             if route.starts_with("/authn/") {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 
 pub async fn check(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.store.ping().await {
+    match state.core.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
         Err(e) => {
             tracing::error!(error = %e, "health check: store unreachable");

@@ -13,11 +13,9 @@ use super::body::Fields;
 use super::client::ClientAddress;
 use super::error::{Result, WebError};
 use crate::AppState;
-use crate::domain::apps::WEB_APP_ID;
-use crate::domain::grants::{MAX_CHALLENGE_CHARS, issue_code};
+use crate::domain::grants::MAX_CHALLENGE_CHARS;
 use crate::domain::users;
 use crate::error::Error;
-use tessera_proto::{ChallengeMethod, ScopeSet};
 
 fn challenge(query: &HashMap<String, String>) -> Result<&str> {
     let challenge = query
@@ -43,21 +41,7 @@ async fn finish(
     challenge: &str,
     registered: bool,
 ) -> Result<Response> {
-    let store = state.store.as_ref();
-    let web_app = store
-        .app(WEB_APP_ID)
-        .await?
-        .ok_or_else(|| Error::Internal("the web app is not seeded".into()))?;
-    let code = issue_code(
-        store,
-        &web_app,
-        user_id,
-        ScopeSet::registered(),
-        challenge,
-        ChallengeMethod::Plain,
-        state.now(),
-    )
-    .await?;
+    let code = state.core.sign_in_code(user_id, challenge).await?;
     let mut location = format!("{}/?access_code={}", state.public_url, code.expose());
     if registered {
         location.push_str("&register=true");
@@ -71,8 +55,7 @@ pub async fn register(
     Fields(fields): Fields,
 ) -> Result<Response> {
     let challenge = challenge(&query)?;
-    let user =
-        users::register(state.store.as_ref(), &state.passwords, &fields, state.now()).await?;
+    let user = state.core.register(&fields).await?;
     finish(&state, &user.id, challenge, true).await
 }
 
@@ -89,13 +72,6 @@ pub async fn login(
         password: field("password"),
         client,
     };
-    let user = users::verify_login(
-        state.store.as_ref(),
-        &state.passwords,
-        &state.limits,
-        attempt,
-        state.now(),
-    )
-    .await?;
+    let user = state.core.verify_login(attempt).await?;
     finish(&state, &user.id, challenge, false).await
 }

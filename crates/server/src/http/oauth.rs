@@ -26,7 +26,7 @@ use super::body::Fields;
 use super::error::{Result, WebError};
 use super::token::token_pair_response;
 use crate::AppState;
-use crate::domain::grants::{self, CodeProof};
+use crate::domain::grants::CodeProof;
 
 fn invalid_request(description: impl Into<String>) -> WebError {
     WebError::OAuth {
@@ -95,8 +95,6 @@ async fn exchange(
         None if fields.contains_key("refreshToken") => "refresh_token",
         None => "authorization_code",
     };
-    let store = state.store.as_ref();
-    let now = state.now();
     let pair = match grant_type {
         "authorization_code" => {
             let code = field(fields, &["accessCode", "code"])
@@ -113,12 +111,12 @@ async fn exchange(
                 verifier,
                 app_secret,
             };
-            grants::exchange_code(store, &state.tokens, app_id, code, proof, now).await?
+            state.core.exchange_code(app_id, code, proof).await?
         }
         "refresh_token" => {
             let refresh = field(fields, &["refreshToken", "refresh_token"])
                 .ok_or_else(|| invalid_request("refreshToken (refresh_token) is required."))?;
-            grants::refresh(store, &state.tokens, app_id, app_secret, refresh, now).await?
+            state.core.refresh(app_id, app_secret, refresh).await?
         }
         other => {
             return Err(WebError::OAuth {

@@ -25,13 +25,13 @@ use super::body::Fields;
 use super::client::ClientAddress;
 use super::cookies::cookie;
 use crate::AppState;
-use crate::domain::apps::{self, WEB_APP_ID, redirect_with};
+use crate::domain::apps::{WEB_APP_ID, redirect_with};
 use crate::domain::auth::Auth;
-use crate::domain::grants::{SESSION_LIFESPAN, issue_code, issue_session, parse_challenge};
+use crate::domain::grants::{SESSION_LIFESPAN, parse_challenge};
 use crate::domain::{random_hex, users};
 use crate::error::{self as wire, Error};
+use crate::model::{AppRecord, UserRecord};
 use crate::pages::{self, Consent, ErrorPage, Home, Login, Register, initial, render};
-use crate::store::{AppRecord, UserRecord};
 use tessera_core::error::Result;
 
 struct Session {
@@ -44,18 +44,14 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session
     let Some(token) = cookie(headers, state.cookies.session()) else {
         return Ok(None);
     };
-    let auth = match state
-        .tokens
-        .authenticate(state.store.as_ref(), token, state.now())
-        .await
-    {
+    let auth = match state.core.authenticate(token).await {
         Ok(auth) if auth.app_id.as_deref() == Some(WEB_APP_ID) => auth,
         Ok(_) | Err(Error::InvalidToken) => return Ok(None),
         Err(e) => return Err(e),
     };
     Ok(state
-        .store
-        .user_by_id(&auth.user_id)
+        .core
+        .user(&auth.user_id)
         .await?
         .map(|user| Session { auth, user }))
 }
@@ -210,13 +206,7 @@ async fn pending_app_name(state: &AppState, next: &str) -> Option<String> {
     let app_id = url::form_urlencoded::parse(format!("x={app_id}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())?;
-    state
-        .store
-        .app(&app_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|a| a.name)
+    state.core.app(&app_id).await.ok().flatten().map(|a| a.name)
 }
 
 pub async fn stylesheet() -> Response {
@@ -325,7 +315,7 @@ pub async fn register_page(
 
 /// Starts a web session for `user` and continues to `next`.
 async fn signed_in(state: &AppState, user: &UserRecord, next: &str) -> Result<Response> {
-    let token = issue_session(state.store.as_ref(), &user.id, state.now()).await?;
+    let token = state.core.issue_session(&user.id).await?;
     let cookie = state.cookies.set(
         state.cookies.session(),
         token.expose(),
@@ -349,10 +339,7 @@ pub async fn login_submit(
             password: field("password"),
             client,
         };
-        let store = state.store.as_ref();
-        match users::verify_login(store, &state.passwords, &state.limits, attempt, state.now())
-            .await
-        {
+        match state.core.verify_login(attempt).await {
             Ok(user) => signed_in(&state, &user, &next).await,
             Err(Error::InvalidCredentials) => {
                 let error = Some("Wrong email or password.".into());
@@ -386,7 +373,7 @@ pub async fn register_submit(
     let result = async {
         check_csrf(&state, &headers, &fields, None)?;
         let next = safe_next(fields.get("next").map(String::as_str));
-        match users::register(state.store.as_ref(), &state.passwords, &fields, state.now()).await {
+        match state.core.register(&fields).await {
             Ok(user) => signed_in(&state, &user, &next).await,
             Err(Error::UserInput(message)) => {
                 let error = Some(message.into_owned());
@@ -422,7 +409,7 @@ async fn authorization(
     challenge: &str,
     query: &HashMap<String, String>,
 ) -> Result<Authorization, Response> {
-    let app = match state.store.app(app_id).await {
+    let app = match state.core.app(app_id).await {
         Ok(Some(app)) => app,
         Ok(None) => {
             return Err(error_page(
@@ -452,16 +439,16 @@ async fn authorization(
 
 /// Issues the code and sends the browser back to the app.
 async fn approve(state: &AppState, request: &Authorization, session: &Session) -> Result<Response> {
-    let code = issue_code(
-        state.store.as_ref(),
-        &request.app,
-        &session.user.id,
-        session.auth.scopes,
-        &request.challenge,
-        request.method,
-        state.now(),
-    )
-    .await?;
+    let code = state
+        .core
+        .issue_code(
+            &request.app,
+            &session.user.id,
+            session.auth.scopes,
+            &request.challenge,
+            request.method,
+        )
+        .await?;
     let target = redirect_with(&request.app.redirect_url, "access_code", code.expose())?;
     Ok(see_other(&target, &[]))
 }
@@ -499,7 +486,7 @@ pub async fn consent_page(
         }
         let author = match &request.app.author_id {
             None => "A first-party app of this server".to_owned(),
-            Some(id) => match state.store.user_by_id(id).await? {
+            Some(id) => match state.core.user(id).await? {
                 Some(author) => format!("Registered by {}", author.name),
                 None => "Registered by a former user".to_owned(),
             },
@@ -569,7 +556,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
             return Ok(see_other("/authn/login", &[]));
         };
         let apps = state
-            .store
+            .core
             .authorized_apps(&session.user.id)
             .await?
             .into_iter()
@@ -599,12 +586,7 @@ pub async fn logout(
     let result = async {
         if let Some(session) = session(&state, &headers).await? {
             check_csrf(&state, &headers, &fields, Some(&session))?;
-            let store = state.store.as_ref();
-            store.delete_token(&session.auth.token_id, None).await?;
-            state
-                .tokens
-                .revoked(store, std::slice::from_ref(&session.auth.token_id))
-                .await?;
+            state.core.end_session(&session.auth).await?;
         }
         let next = safe_next(fields.get("next").map(String::as_str));
         let clear = state.cookies.clear(state.cookies.session());
@@ -625,7 +607,7 @@ pub async fn revoke_app(
             return Ok(see_other("/authn/login", &[]));
         };
         check_csrf(&state, &headers, &fields, Some(&session))?;
-        apps::revoke_access(state.store.as_ref(), &state.tokens, &session.auth, &app_id).await?;
+        state.core.revoke_access(&session.auth, &app_id).await?;
         Ok(see_other("/", &[]))
     }
     .await;

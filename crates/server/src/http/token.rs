@@ -9,7 +9,7 @@ use serde_json::json;
 use super::body::Fields;
 use super::error::Result;
 use crate::AppState;
-use crate::domain::grants::{self, TokenPair, TokenRequest};
+use crate::domain::grants::{TokenPair, TokenRequest};
 use crate::error::Error;
 
 /// Exactly `{"token","refreshToken"}`, never cached.
@@ -30,18 +30,17 @@ pub fn token_pair_response(pair: TokenPair) -> Response {
 
 pub async fn token(State(state): State<AppState>, Fields(fields): Fields) -> Result<Response> {
     let request = TokenRequest::from_fields(&fields).map_err(Error::Grant)?;
-    let pair =
-        grants::legacy_token(state.store.as_ref(), &state.tokens, request, state.now()).await?;
+    let pair = state.core.legacy_token(request).await?;
     Ok(token_pair_response(pair))
 }
 
 pub async fn logout(State(state): State<AppState>, Fields(fields): Fields) -> Result<Response> {
-    grants::logout(
-        state.store.as_ref(),
-        &state.tokens,
-        fields.get("token").map(String::as_str),
-        fields.get("refreshToken").map(String::as_str),
-    )
-    .await?;
+    state
+        .core
+        .logout(
+            fields.get("token").map(String::as_str),
+            fields.get("refreshToken").map(String::as_str),
+        )
+        .await?;
     Ok(Json(json!({ "message": "You have logged out." })).into_response())
 }

@@ -124,7 +124,7 @@ async fn a_cached_check_touches_no_database_and_no_password_hash(app: TestApp) {
         .state
         .store_connections
         .load(std::sync::atomic::Ordering::Relaxed);
-    let hashes_before = app.state.passwords.computed();
+    let hashes_before = app.state.core.passwords_computed();
     for _ in 0..25 {
         let (status, body) = app.graphql(Some(&pat), query, json!({})).await;
         assert_eq!(status, StatusCode::OK);
@@ -137,7 +137,7 @@ async fn a_cached_check_touches_no_database_and_no_password_hash(app: TestApp) {
         db_before,
         "checking a cached token must not use the database"
     );
-    assert_eq!(app.state.passwords.computed(), hashes_before);
+    assert_eq!(app.state.core.passwords_computed(), hashes_before);
 }
 
 async fn revocation_and_logout_take_effect_on_the_next_request(app: TestApp) {

@@ -793,7 +793,7 @@ async fn wrong_passwords_are_throttled_but_the_owner_gets_in(backend: Backend) {
     };
     let user = app.user("Target").await;
     let mut limited = None;
-    let hashes = app.state.passwords.computed();
+    let hashes = app.state.core.passwords_computed();
     for attempt in 1..=30 {
         let res = login_from(&app, "198.51.100.7", &user.email, "wrong password").await;
         if res.status() == StatusCode::TOO_MANY_REQUESTS {
@@ -808,7 +808,7 @@ async fn wrong_passwords_are_throttled_but_the_owner_gets_in(backend: Backend) {
         "throttled after a few failures, not at {first_limited}"
     );
     assert!(
-        app.state.passwords.computed() - hashes < 15,
+        app.state.core.passwords_computed() - hashes < 15,
         "refused guesses never reach the hasher"
     );
     // The owner, from their own address, signs in straight away.
@@ -876,7 +876,7 @@ async fn the_per_address_buckets_shed_a_flood() {
     let Some(app) = spawn_app_with(Backend::Sqlite, with_limits).await else {
         return;
     };
-    let hashes = app.state.passwords.computed();
+    let hashes = app.state.core.passwords_computed();
     let mut statuses = Vec::new();
     for i in 0..30 {
         let email = format!("nobody{i}@example.org");
@@ -895,7 +895,7 @@ async fn the_per_address_buckets_shed_a_flood() {
         "10 sign-ins a minute per address: {statuses:?}"
     );
     assert_eq!(
-        app.state.passwords.computed() - hashes,
+        app.state.core.passwords_computed() - hashes,
         10,
         "the flood never reached the hasher"
     );

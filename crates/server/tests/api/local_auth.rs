@@ -115,7 +115,7 @@ async fn register_rejections_are_clear_and_create_nothing(app: TestApp) {
             "Password too long; it can be at most 1024 bytes.",
         ),
     ];
-    let hashes_before = app.state.passwords.computed();
+    let hashes_before = app.state.core.passwords_computed();
     for (body, message) in cases {
         let (status, err) = register_error(&app, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -126,7 +126,7 @@ async fn register_rejections_are_clear_and_create_nothing(app: TestApp) {
         );
     }
     assert_eq!(
-        app.state.passwords.computed(),
+        app.state.core.passwords_computed(),
         hashes_before,
         "rejected registrations hash nothing"
     );
@@ -222,7 +222,7 @@ async fn login_with_json_or_form_and_any_email_case(app: TestApp) {
 async fn login_failures_look_the_same(app: TestApp) {
     let user = app.user("Target").await;
     let expected = json!({"err": true, "message": "Invalid credentials."});
-    let before = app.state.passwords.computed();
+    let before = app.state.core.passwords_computed();
     for (email, password) in [
         (user.email.as_str(), "wrong password"),
         ("nobody@example.org", "wrong password"),
@@ -236,7 +236,7 @@ async fn login_failures_look_the_same(app: TestApp) {
     // Each failure with an email, an unknown one included, spent exactly one password
     // verification: the response time does not tell whether an account exists. (No email at all
     // is refused without one: it names no account.)
-    assert_eq!(app.state.passwords.computed() - before, 3);
+    assert_eq!(app.state.core.passwords_computed() - before, 3);
 }
 
 async fn challenge_is_required_and_bounded(app: TestApp) {

@@ -213,11 +213,7 @@ async fn tokens_are_listed_for_their_owner_only(app: TestApp) {
     let (_, body) = app.graphql(Some(&user.token), query, json!({})).await;
     let used = body["data"]["activeUser"]["apiTokens"][0]["lastUsed"].clone();
     assert_ne!(used, t["lastUsed"], "lastUsed moved");
-    app.state
-        .tokens
-        .flush_uses(app.state.store.as_ref())
-        .await
-        .unwrap();
+    app.state.core.housekeeping().await.unwrap();
     let (_, body) = app.graphql(Some(&user.token), query, json!({})).await;
     assert_eq!(
         body["data"]["activeUser"]["apiTokens"][0]["lastUsed"], used,

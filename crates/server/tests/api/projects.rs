@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tessera_server::store::{ProjectRecord, Visibility};
+use tessera_server::domain::projects::NewProject;
 
 use crate::on_both_backends;
 use crate::support::*;
@@ -515,28 +515,30 @@ async fn legacy_stream_api_over_the_same_data(app: TestApp) {
 /// 1,000 projects, many sharing an update time, read back 100 at a time: each exactly once.
 async fn pagination_returns_each_project_exactly_once(app: TestApp) {
     let user = app.user("Prolific").await;
-    let now = app.clock_now();
+    let auth = app.state.core.authenticate(&user.token).await.unwrap();
     let mut expected = std::collections::BTreeSet::new();
+    let mut order = Vec::new();
     for i in 0..1000_i64 {
-        let id = format!("p{i:09}");
         // Ten projects share each timestamp, so the order must break ties by id.
-        let at = now - (i / 10) * 1000;
-        let project = ProjectRecord {
-            id: id.clone(),
-            name: format!("Project {i}"),
-            description: None,
-            visibility: Visibility::Private,
-            allow_public_comments: false,
-            created_at: at,
-            updated_at: at,
+        if i % 10 == 0 {
+            app.clock.advance(1000);
+        }
+        let input = NewProject {
+            name: Some(format!("Project {i}")),
+            ..Default::default()
         };
-        app.state
-            .store
-            .create_project(&project, &user.id, &[])
+        let access = app
+            .state
+            .core
+            .create_project(Some(&auth), input)
             .await
             .unwrap();
-        expected.insert(id);
+        order.push((access.project.updated_at, access.project.id.clone()));
+        expected.insert(access.project.id);
     }
+    // Most recently updated first; equal times by id, descending.
+    order.sort_by(|a, b| b.cmp(a));
+    let order: Vec<String> = order.into_iter().map(|(_, id)| id).collect();
     let query = "query($c: String) { activeUser { projects(limit: 100, cursor: $c) { totalCount cursor items { id } } } }";
     let mut seen = Vec::new();
     let mut cursor = Value::Null;
@@ -563,9 +565,7 @@ async fn pagination_returns_each_project_exactly_once(app: TestApp) {
             .collect::<std::collections::BTreeSet<_>>(),
         expected
     );
-    // Most recently updated first; equal times by id, descending.
-    assert_eq!(seen[0], "p000000009");
-    assert_eq!(seen[999], "p000000990");
+    assert_eq!(seen, order, "newest first, ties broken by id");
     // A broken cursor or limit is refused clearly.
     let (_, body) = app
         .graphql(Some(&user.token), query, json!({"c": "not-a-cursor"}))

@@ -136,11 +136,6 @@ pub fn location(headers: &HeaderMap) -> String {
 }
 
 impl TestApp {
-    /// The test's clock.
-    pub fn clock_now(&self) -> i64 {
-        self.clock.now()
-    }
-
     /// A second server on the same database and clock, as a replica behind a load balancer
     /// (PostgreSQL only: an SQLite file serves one server).
     pub async fn replica(&self) -> TestApp {

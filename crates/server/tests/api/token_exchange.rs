@@ -387,12 +387,12 @@ async fn housekeeping_forgets_expired_codes(app: TestApp) {
     let user = app.user("Tidy").await; // registration issued (and spent) one code
     app.clock.advance(5 * 60 * 1000);
     new_code(&app, &user, "fresh").await; // unspent, five minutes younger
-    app.state.housekeeping().await.unwrap();
+    app.state.core.housekeeping().await.unwrap();
     assert_eq!(count().await, 2, "nothing has expired yet");
     app.clock.advance(5 * 60 * 1000 + 1);
-    app.state.housekeeping().await.unwrap();
+    app.state.core.housekeeping().await.unwrap();
     assert_eq!(count().await, 1, "the first code expired and is gone");
     app.clock.advance(5 * 60 * 1000);
-    app.state.housekeeping().await.unwrap();
+    app.state.core.housekeeping().await.unwrap();
     assert_eq!(count().await, 0);
 }

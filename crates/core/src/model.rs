@@ -1,0 +1,334 @@
+//! The model: the records the rules read and write, and the vocabulary around them (visibility,
+//! token kinds, resource limits, pages and filters of listings, the outcomes of racing writes). The
+//! doors speak it; the store stores it.
+
+use tessera_proto::{ChallengeMethod, ScopeSet, ServerRole, StreamRole, TokenDigest};
+
+use crate::clock::Millis;
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: String,
+    pub suuid: String,
+    pub email: String,
+    pub name: String,
+    pub bio: Option<String>,
+    pub company: Option<String>,
+    pub avatar: Option<String>,
+    pub verified: bool,
+    pub profiles: Option<String>,
+    pub role: ServerRole,
+    pub created_at: Millis,
+}
+
+/// What registration stores. The role is decided by the store: the first user becomes admin.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: String,
+    pub suuid: String,
+    pub email: String,
+    pub name: String,
+    pub company: Option<String>,
+    pub bio: Option<String>,
+    pub avatar: Option<String>,
+    pub password_hash: String,
+    pub created_at: Millis,
+}
+
+/// A profile change; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub company: Option<Option<String>>,
+    pub bio: Option<Option<String>>,
+    pub avatar: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppRecord {
+    pub id: String,
+    pub secret: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub terms_and_conditions_link: Option<String>,
+    pub logo: Option<String>,
+    pub trust_by_default: bool,
+    pub public: bool,
+    pub redirect_url: String,
+    pub scopes: ScopeSet,
+    pub author_id: Option<String>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Personal,
+    App,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Personal => "pat",
+            TokenKind::App => "app",
+        }
+    }
+}
+
+/// A resource a token is limited to (`limitResources`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRule {
+    pub resource_type: String,
+    pub resource_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: String,
+    pub digest: TokenDigest,
+    pub owner_id: String,
+    pub name: String,
+    pub last_chars: String,
+    pub scopes: ScopeSet,
+    pub kind: TokenKind,
+    pub app_id: Option<String>,
+    pub family_id: Option<String>,
+    pub lifespan: Millis,
+    pub created_at: Millis,
+    pub resources: Vec<ResourceRule>,
+}
+
+/// Everything a bearer check needs, read in one go on a cache miss.
+#[derive(Debug, Clone)]
+pub struct TokenAuthRecord {
+    pub id: String,
+    pub digest: TokenDigest,
+    pub owner_id: String,
+    pub owner_role: ServerRole,
+    pub scopes: ScopeSet,
+    pub app_id: Option<String>,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+    pub resources: Vec<ResourceRule>,
+}
+
+/// A personal access token as its owner sees it in a listing.
+#[derive(Debug, Clone)]
+pub struct TokenListing {
+    pub id: String,
+    pub name: String,
+    pub last_chars: String,
+    pub scopes: ScopeSet,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+    pub last_used: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessCode {
+    /// The digest of the whole code ([`PlainToken::whole_digest`](tessera_proto::PlainToken)).
+    pub digest: TokenDigest,
+    pub app_id: String,
+    pub user_id: String,
+    /// The challenge's digest ([`tessera_proto::pkce::challenge_digest`]), never the challenge.
+    pub challenge: String,
+    pub method: ChallengeMethod,
+    /// What the code grants, at most; `None` (older codes) means the app's scopes.
+    pub scopes: Option<ScopeSet>,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+    /// When the code was exchanged (a code is spent once).
+    pub used: bool,
+}
+
+/// What happened when a code was spent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Spend {
+    /// This call spent the code; tokens issued for it belong to the given family.
+    Spent,
+    /// The code had been spent before; the tokens of its first use are in this family.
+    AlreadySpent { family_id: Option<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    pub id: String,
+    pub digest: TokenDigest,
+    pub app_id: String,
+    pub user_id: String,
+    pub family_id: String,
+    pub scopes: ScopeSet,
+    pub used: bool,
+    /// Whether the client proved its secret when the chain began; if so, refreshing needs it.
+    pub client_authenticated: bool,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+}
+
+/// A refresh token to store; it starts unused.
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    pub id: String,
+    pub digest: TokenDigest,
+    pub app_id: String,
+    pub user_id: String,
+    pub family_id: String,
+    pub scopes: ScopeSet,
+    pub client_authenticated: bool,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+}
+
+/// Who may see a project. Speckle's `UNLISTED` is stored (and read back) as `PUBLIC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Private,
+    Public,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "PRIVATE",
+            Visibility::Public => "PUBLIC",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Visibility> {
+        match s {
+            "PRIVATE" => Some(Visibility::Private),
+            "PUBLIC" | "UNLISTED" => Some(Visibility::Public),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectRecord {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub visibility: Visibility,
+    pub allow_public_comments: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelRecord {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub author_id: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct VersionRecord {
+    pub id: String,
+    pub project_id: String,
+    pub model_id: String,
+    pub author_id: Option<String>,
+    pub referenced_object: String,
+    pub message: Option<String>,
+    pub source_application: Option<String>,
+    pub total_children_count: Option<i64>,
+    pub parents: Vec<String>,
+    pub created_at: Millis,
+}
+
+/// Where a page of a list starts: after the item with this sort key and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: i64,
+    pub id: String,
+}
+
+/// A page of a list, newest first.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub after: Option<Cursor>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<Cursor>,
+}
+
+/// Which projects a listing includes.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectFilter {
+    /// Part of the name (case-insensitive).
+    pub search: Option<String>,
+    /// Only projects where the user holds one of these roles.
+    pub roles: Option<Vec<StreamRole>>,
+    /// Only these projects (a resource-limited token).
+    pub ids: Option<Vec<String>>,
+}
+
+/// Which models a listing includes.
+#[derive(Debug, Clone, Default)]
+pub struct ModelFilter {
+    pub search: Option<String>,
+    pub ids: Option<Vec<String>>,
+    pub exclude_ids: Option<Vec<String>>,
+    pub only_with_versions: bool,
+    /// Only models these users created.
+    pub authors: Option<Vec<String>>,
+    /// Only models with versions sent from these applications.
+    pub source_apps: Option<Vec<String>>,
+}
+
+/// Which versions a listing includes; every field given narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct VersionFilter {
+    pub project_id: Option<String>,
+    pub model_id: Option<String>,
+    pub author_id: Option<String>,
+    pub ids: Option<Vec<String>>,
+    /// Only in these projects (a resource-limited token).
+    pub project_ids: Option<Vec<String>>,
+    /// Only in projects this user collaborates on, or public ones.
+    pub readable_by: Option<String>,
+}
+
+/// Which users a search finds.
+#[derive(Debug, Clone)]
+pub struct UserSearch {
+    /// Part of the name, or a whole email.
+    pub text: String,
+    pub email_only: bool,
+    pub include_archived: bool,
+}
+
+/// What happened when a project role was changed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RoleChange {
+    Done,
+    /// Refused: the project would have no owner left.
+    LastOwner,
+}
+
+/// What happened when a refresh token was spent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is spent and the new pair is stored.
+    Rotated,
+    /// The old token had already been spent: nothing was stored.
+    AlreadyUsed,
+}
+
+/// What another server announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// This token was revoked.
+    Token(String),
+    /// Announcements may have been missed (the listening connection was lost): forget everything.
+    Unknown,
+}

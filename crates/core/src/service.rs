@@ -1,0 +1,241 @@
+//! The one service every door calls (docs/ARCHITECTURE.md, "The service"). It owns the store, the
+//! token cache, the clock, the password hasher and the rate limiter; the doors hold a `Tessera`
+//! and nothing else of the core's machinery, so no door can reach the store around a rule or
+//! forget the cache when it revokes. Its operations live beside their rules, as `impl Tessera`
+//! blocks in the `domain` modules; each reads the clock once and hands `now` to the rules.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, Millis};
+use crate::domain::auth::{Auth, TokenCache};
+use crate::domain::limits::{Bucket, FAILURE_WINDOW, Limiter, RateLimits};
+use crate::domain::passwords::Passwords;
+use crate::error::Result;
+use tessera_proto::StreamRole;
+
+use crate::domain::is_expired;
+use crate::error::Error;
+use crate::store::{
+    AppRecord, ModelFilter, ModelRecord, Page, PageRequest, ProfileUpdate, ProjectFilter,
+    ProjectRecord, Revoked, Store, TokenListing, UserRecord, UserSearch, VersionFilter,
+    VersionRecord,
+};
+
+/// How long a cached token check is trusted before the store is asked again. Revocation on this
+/// node is immediate; this bounds how long another node's revocation can take to arrive when an
+/// announcement is lost.
+pub const TOKEN_CACHE_TTL: Millis = 60_000;
+pub const TOKEN_CACHE_CAPACITY: usize = 100_000;
+
+pub struct Tessera {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    tokens: TokenCache,
+    passwords: Passwords,
+    limits: Limiter,
+}
+
+impl Tessera {
+    /// A service over `store`, hashing passwords on at most `hashers` threads at once.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        limits: RateLimits,
+        hashers: usize,
+    ) -> Result<Tessera> {
+        Ok(Tessera {
+            store,
+            clock,
+            tokens: TokenCache::new(TOKEN_CACHE_CAPACITY, TOKEN_CACHE_TTL),
+            passwords: Passwords::new(hashers)?,
+            limits: Limiter::new(limits),
+        })
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn passwords(&self) -> &Passwords {
+        &self.passwords
+    }
+
+    pub(crate) fn limiter(&self) -> &Limiter {
+        &self.limits
+    }
+
+    /// Whether rate limits are on.
+    pub fn rate_limits_enabled(&self) -> bool {
+        self.limits.enabled()
+    }
+
+    /// Takes one request from `client`'s bucket, or says how long to wait.
+    pub fn check_rate(&self, bucket: Bucket, client: std::net::IpAddr) -> Result<()> {
+        self.limits.check(bucket, client)
+    }
+
+    /// How many password hashes this server has computed (tests show with it that a path hashes
+    /// nothing).
+    pub fn passwords_computed(&self) -> u64 {
+        self.passwords.computed()
+    }
+
+    /// The last use of a token seen by this node but not yet written.
+    pub fn pending_use(&self, token_id: &str) -> Option<Millis> {
+        self.tokens.pending_use(token_id)
+    }
+
+    /// Checks a presented bearer token (docs/ARCHITECTURE.md, "The bearer cache").
+    pub async fn authenticate(&self, presented: &str) -> Result<Auth> {
+        self.tokens
+            .authenticate(self.store(), presented, self.now())
+            .await
+    }
+
+    /// Revokes tokens: in this node's cache at once, and announced to the other nodes. Every
+    /// revocation in the core ends here, after the store has deleted the tokens.
+    pub(crate) async fn revoked(&self, ids: &[String]) -> Result<()> {
+        self.tokens.revoked(self.store(), ids).await
+    }
+
+    /// What another node announced.
+    pub fn heard(&self, revoked: Revoked) {
+        match revoked {
+            Revoked::Token(id) => self.tokens.forget([id.as_str()]),
+            Revoked::Unknown => self.tokens.forget_all(),
+        }
+    }
+
+    /// Whether the store answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.store.ping().await
+    }
+
+    /// The secret stored under `name`, created from `fresh` by the first replica to ask.
+    pub async fn server_secret(&self, name: &str, fresh: &str) -> Result<String> {
+        self.store.server_secret(name, fresh).await
+    }
+
+    /// Writes remembered `lastUsed` times, forgets idle rate-limit buckets, old sign-in failures
+    /// and expired access codes.
+    pub async fn housekeeping(&self) -> Result<()> {
+        self.tokens.flush_uses(self.store()).await?;
+        self.limits.forget_idle();
+        let now = self.now();
+        self.store
+            .purge_sign_in_failures(now.saturating_sub(FAILURE_WINDOW))
+            .await?;
+        self.store.purge_expired_codes(now).await
+    }
+}
+
+/// Reads. They decide nothing: a door reaches them only with a record a rule already let it see
+/// (a project it may read, the caller's own user), or for what is public (apps, user lookups,
+/// which the GraphQL door limits to the fields Speckle shows).
+impl Tessera {
+    pub async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
+        self.store.user_by_id(id).await
+    }
+
+    pub async fn search_users(
+        &self,
+        query: &UserSearch,
+        page: &PageRequest,
+    ) -> Result<Page<UserRecord>> {
+        self.store.search_users(query, page).await
+    }
+
+    /// Changes the caller's own profile.
+    pub async fn update_own_profile(
+        &self,
+        caller: &Auth,
+        update: ProfileUpdate,
+    ) -> Result<UserRecord> {
+        self.store
+            .update_profile(&caller.user_id, update)
+            .await?
+            .ok_or_else(|| Error::user_input("Your user no longer exists"))
+    }
+
+    /// A user's personal access tokens that have not expired, with uses this node has seen but
+    /// not yet written.
+    pub async fn personal_tokens(&self, user_id: &str) -> Result<Vec<TokenListing>> {
+        let now = self.now();
+        let tokens = self.store.personal_tokens(user_id).await?;
+        Ok(tokens
+            .into_iter()
+            .filter(|t| !is_expired(t.created_at, t.lifespan, now))
+            .map(|mut t| {
+                if let Some(used) = self.tokens.pending_use(&t.id) {
+                    t.last_used = t.last_used.max(used);
+                }
+                t
+            })
+            .collect())
+    }
+
+    pub async fn app(&self, id: &str) -> Result<Option<AppRecord>> {
+        self.store.app(id).await
+    }
+
+    pub async fn public_apps(&self) -> Result<Vec<AppRecord>> {
+        self.store.public_apps().await
+    }
+
+    pub async fn apps_by_author(&self, user_id: &str) -> Result<Vec<AppRecord>> {
+        self.store.apps_by_author(user_id).await
+    }
+
+    pub async fn authorized_apps(&self, user_id: &str) -> Result<Vec<AppRecord>> {
+        self.store.authorized_apps(user_id).await
+    }
+
+    pub async fn project_team(
+        &self,
+        project: &ProjectRecord,
+    ) -> Result<Vec<(UserRecord, StreamRole)>> {
+        self.store.project_team(&project.id).await
+    }
+
+    pub async fn project_source_apps(&self, project: &ProjectRecord) -> Result<Vec<String>> {
+        self.store.project_source_apps(&project.id).await
+    }
+
+    pub async fn user_projects(
+        &self,
+        user_id: &str,
+        filter: &ProjectFilter,
+        page: &PageRequest,
+    ) -> Result<Page<(ProjectRecord, StreamRole)>> {
+        self.store.user_projects(user_id, filter, page).await
+    }
+
+    pub async fn project_models(
+        &self,
+        project_id: &str,
+        filter: &ModelFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ModelRecord>> {
+        self.store.project_models(project_id, filter, page).await
+    }
+
+    pub async fn model(&self, id: &str) -> Result<Option<ModelRecord>> {
+        self.store.model(id).await
+    }
+
+    pub async fn model_by_name(&self, project_id: &str, name: &str) -> Result<Option<ModelRecord>> {
+        self.store.model_by_name(project_id, name).await
+    }
+
+    pub async fn versions(
+        &self,
+        filter: &VersionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<VersionRecord>> {
+        self.store.versions(filter, page).await
+    }
+}
