@@ -371,6 +371,32 @@ async fn projects_roles_and_the_last_owner(store: Arc<SqlStore>) {
         "{outcomes:?}"
     );
     assert_eq!(store.project_team("p1").await.unwrap().len(), 1);
+    // A project created with its team stores the team in the same transaction; a team member who
+    // does not exist leaves no project behind.
+    let friend = user(&store, "friend").await;
+    store
+        .create_project(
+            &project("p2", 6, Visibility::Private),
+            &owner.id,
+            std::slice::from_ref(&friend.id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.project_role("p2", &friend.id).await.unwrap(),
+        Some(StreamRole::Contributor)
+    );
+    assert!(
+        store
+            .create_project(
+                &project("p3", 7, Visibility::Private),
+                &owner.id,
+                &["nobody".into()],
+            )
+            .await
+            .is_err()
+    );
+    assert!(store.project("p3").await.unwrap().is_none(), "rolled back");
     let mut changed = store.project("p1").await.unwrap().unwrap();
     changed.name = "Renamed".into();
     changed.visibility = Visibility::Public;
@@ -702,6 +728,13 @@ async fn apps_are_stored_listed_and_deleted_with_their_grants(store: Arc<SqlStor
         std::slice::from_ref(&t2.id)
     );
     assert!(store.token_for_auth(&t2.id).await.unwrap().is_none());
+    // Revoking an app for everyone takes every user's grants.
+    let (_, t3) = new_token(&person.id, TokenKind::App, Some("web"), Some("f3"));
+    store.insert_token(&t3).await.unwrap();
+    assert_eq!(
+        store.revoke_app_grants("web", None).await.unwrap(),
+        std::slice::from_ref(&t3.id)
+    );
     let mut deleted = store.delete_app("app1").await.unwrap();
     deleted.sort();
     assert_eq!(deleted.len(), 2, "the person's and the author's app tokens");
