@@ -18,6 +18,7 @@ pub enum Missing {
     Model,
     Version,
     User,
+    App,
 }
 
 #[derive(Debug, thiserror::Error)]

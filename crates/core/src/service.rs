@@ -194,6 +194,14 @@ impl Tessera {
         self.store.authorized_apps(user_id).await
     }
 
+    /// The apps a person reviews and may revoke on the account page: those they authorized,
+    /// except the server's own web app (whose session they end by signing out).
+    pub async fn apps_to_review(&self, user_id: &str) -> Result<Vec<AppRecord>> {
+        let mut apps = self.store.authorized_apps(user_id).await?;
+        apps.retain(|a| a.id != crate::domain::apps::WEB_APP_ID);
+        Ok(apps)
+    }
+
     pub async fn project_team(
         &self,
         project: &ProjectRecord,

@@ -22,6 +22,7 @@ pub fn code(e: &Error) -> &'static str {
             Missing::Model => "MODEL_NOT_FOUND",
             Missing::Version => "VERSION_NOT_FOUND",
             Missing::User => "USER_NOT_FOUND",
+            Missing::App => "APP_NOT_FOUND",
         },
         Error::InvalidAccess(_) => "STREAM_INVALID_ACCESS_ERROR",
         Error::Grant(_) => "INVALID_GRANT",

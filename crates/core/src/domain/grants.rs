@@ -117,6 +117,34 @@ pub fn parse_challenge(
     }
 }
 
+/// A validated request to sign in to an app through the consent page.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    pub app: AppRecord,
+    pub challenge: String,
+    pub method: ChallengeMethod,
+}
+
+/// Who registered an app, as the consent page says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisteredBy {
+    /// A first-party app of this server.
+    Server,
+    User(String),
+    /// Its author's account is gone.
+    FormerUser,
+}
+
+/// What the consent page does for a signed-in person (Kanidm's decision shape: the door only
+/// renders it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorization {
+    /// Go back to the app with this URL (it carries the code).
+    Permitted { redirect: String },
+    /// Ask the person first.
+    ConsentRequested { registered_by: RegisteredBy },
+}
+
 /// A freshly issued access token and its refresh token.
 #[derive(Debug)]
 pub struct TokenPair {
@@ -340,6 +368,68 @@ impl Tessera {
             ChallengeMethod::Plain,
         )
         .await
+    }
+
+    /// Reads a sign-in request of Speckle's consent page (`/authn/verify/{appId}/{challenge}`):
+    /// the app must exist and the challenge be well-formed. Nothing is decided yet.
+    pub async fn authorization_request(
+        &self,
+        app_id: &str,
+        challenge: &str,
+        method: Option<&str>,
+    ) -> Result<AuthorizationRequest> {
+        let app = self
+            .store()
+            .app(app_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: crate::error::Missing::App,
+                message: format!("No app with the id {app_id:?} is registered on this server.")
+                    .into(),
+            })?;
+        let (challenge, method) = parse_challenge(challenge, method)?;
+        Ok(AuthorizationRequest {
+            app,
+            challenge,
+            method,
+        })
+    }
+
+    /// What a signed-in person meets at the consent page: an app the server trusts by default
+    /// is permitted at once (the code is issued); any other asks for consent.
+    pub async fn authorize(
+        &self,
+        session: &Auth,
+        request: &AuthorizationRequest,
+    ) -> Result<Authorization> {
+        if request.app.trust_by_default {
+            return Ok(Authorization::Permitted {
+                redirect: self.approve(session, request).await?,
+            });
+        }
+        let registered_by = match &request.app.author_id {
+            None => RegisteredBy::Server,
+            Some(id) => match self.store().user_by_id(id).await? {
+                Some(author) => RegisteredBy::User(author.name),
+                None => RegisteredBy::FormerUser,
+            },
+        };
+        Ok(Authorization::ConsentRequested { registered_by })
+    }
+
+    /// The person allowed the app: issues the code (at most what the session holds) and says
+    /// where the browser goes with it.
+    pub async fn approve(&self, session: &Auth, request: &AuthorizationRequest) -> Result<String> {
+        let code = self
+            .issue_code(
+                &request.app,
+                &session.user_id,
+                session.scopes,
+                &request.challenge,
+                request.method,
+            )
+            .await?;
+        super::apps::redirect_with(&request.app.redirect_url, "access_code", code.expose())
     }
 
     /// Ends a session on Tessera's own pages: the session's token stops working at once.

@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use tessera_proto::ChallengeMethod;
 use url::Url;
 
 use super::body::Fields;
@@ -27,10 +26,10 @@ use super::cookies::cookie;
 use crate::AppState;
 use crate::domain::apps::{WEB_APP_ID, redirect_with};
 use crate::domain::auth::Auth;
-use crate::domain::grants::{SESSION_LIFESPAN, parse_challenge};
+use crate::domain::grants::{Authorization, AuthorizationRequest, RegisteredBy, SESSION_LIFESPAN};
 use crate::domain::{random_hex, users};
 use crate::error::{self as wire, Error};
-use crate::model::{AppRecord, UserRecord};
+use crate::model::UserRecord;
 use crate::pages::{self, Consent, ErrorPage, Home, Login, Register, initial, render};
 use tessera_core::error::Result;
 
@@ -397,60 +396,35 @@ pub async fn register_submit(
 }
 
 /// What an authorization request asks for, once checked.
-struct Authorization {
-    app: AppRecord,
-    challenge: String,
-    method: ChallengeMethod,
-}
-
+/// The sign-in request of the path, or the error page that says what is wrong with it (before
+/// anything else, so a broken link never redirects anywhere).
 async fn authorization(
     state: &AppState,
     app_id: &str,
     challenge: &str,
     query: &HashMap<String, String>,
-) -> Result<Authorization, Response> {
-    let app = match state.core.app(app_id).await {
-        Ok(Some(app)) => app,
-        Ok(None) => {
-            return Err(error_page(
-                state,
-                StatusCode::NOT_FOUND,
-                "Unknown app",
-                &format!("No app with the id {app_id:?} is registered on this server."),
-            ));
-        }
-        Err(e) => return Err(page_result(state, Err(e))),
-    };
+) -> Result<AuthorizationRequest, Response> {
     let method = query.get("code_challenge_method").map(String::as_str);
-    match parse_challenge(challenge, method) {
-        Ok((challenge, method)) => Ok(Authorization {
-            app,
-            challenge,
-            method,
-        }),
-        Err(e) => Err(error_page(
+    match state
+        .core
+        .authorization_request(app_id, challenge, method)
+        .await
+    {
+        Ok(request) => Ok(request),
+        Err(e @ Error::NotFound { .. }) => Err(error_page(
+            state,
+            StatusCode::NOT_FOUND,
+            "Unknown app",
+            &e.public_message(),
+        )),
+        Err(e @ Error::UserInput(_)) => Err(error_page(
             state,
             StatusCode::BAD_REQUEST,
             "This sign-in link is broken",
             &e.public_message(),
         )),
+        Err(e) => Err(page_result(state, Err(e))),
     }
-}
-
-/// Issues the code and sends the browser back to the app.
-async fn approve(state: &AppState, request: &Authorization, session: &Session) -> Result<Response> {
-    let code = state
-        .core
-        .issue_code(
-            &request.app,
-            &session.user.id,
-            session.auth.scopes,
-            &request.challenge,
-            request.method,
-        )
-        .await?;
-    let target = redirect_with(&request.app.redirect_url, "access_code", code.expose())?;
-    Ok(see_other(&target, &[]))
 }
 
 /// The CSP `form-action` source that lets the consent form's redirect reach the app.
@@ -481,15 +455,14 @@ pub async fn consent_page(
         let Some(session) = session(&state, &headers).await? else {
             return Ok(login_redirect(&here));
         };
-        if request.app.trust_by_default {
-            return approve(&state, &request, &session).await;
-        }
-        let author = match &request.app.author_id {
-            None => "A first-party app of this server".to_owned(),
-            Some(id) => match state.core.user(id).await? {
-                Some(author) => format!("Registered by {}", author.name),
-                None => "Registered by a former user".to_owned(),
-            },
+        let registered_by = match state.core.authorize(&session.auth, &request).await? {
+            Authorization::Permitted { redirect } => return Ok(see_other(&redirect, &[])),
+            Authorization::ConsentRequested { registered_by } => registered_by,
+        };
+        let author = match registered_by {
+            RegisteredBy::Server => "A first-party app of this server".to_owned(),
+            RegisteredBy::User(name) => format!("Registered by {name}"),
+            RegisteredBy::FormerUser => "Registered by a former user".to_owned(),
         };
         let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
         let app = &request.app;
@@ -538,7 +511,10 @@ pub async fn consent_submit(
         };
         check_csrf(&state, &headers, &fields, Some(&session))?;
         match fields.get("decision").map(String::as_str) {
-            Some("allow") => approve(&state, &request, &session).await,
+            Some("allow") => {
+                let redirect = state.core.approve(&session.auth, &request).await?;
+                Ok(see_other(&redirect, &[]))
+            }
             Some("deny") => {
                 let target = redirect_with(&request.app.redirect_url, "denied", "true")?;
                 Ok(see_other(&target, &[]))
@@ -557,10 +533,9 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
         };
         let apps = state
             .core
-            .authorized_apps(&session.user.id)
+            .apps_to_review(&session.user.id)
             .await?
             .into_iter()
-            .filter(|a| a.id != WEB_APP_ID)
             .map(|a| (a.id, a.name, a.description.unwrap_or_default()))
             .collect();
         let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
