@@ -370,6 +370,34 @@ impl Tessera {
         .await
     }
 
+    /// Speckle's `GET /auth/accesscode`: a client holding a `tokens:write` token asks for a code
+    /// for `app` on behalf of the token's owner. The challenge is kept verbatim (plain) unless a
+    /// method is given as a parameter of its own; the code grants at most what the token holds.
+    /// Returns where the client goes with the code.
+    pub async fn code_for_token(
+        &self,
+        app: &AppRecord,
+        token: &str,
+        challenge: &str,
+        method: Option<&str>,
+    ) -> Result<String> {
+        let auth = self.authenticate(token).await?;
+        if !auth.has_scope(tessera_proto::Scope::TokensWrite) {
+            return Err(Error::MissingScope(tessera_proto::Scope::TokensWrite));
+        }
+        let (challenge, method) = match method {
+            Some(_) => parse_challenge(challenge, method)?,
+            None if challenge.chars().count() > MAX_CHALLENGE_CHARS => {
+                return Err(Error::user_input("Challenge is too long"));
+            }
+            None => (challenge.to_owned(), ChallengeMethod::Plain),
+        };
+        let code = self
+            .issue_code(app, &auth.user_id, auth.scopes, &challenge, method)
+            .await?;
+        super::apps::redirect_with(&app.redirect_url, "access_code", code.expose())
+    }
+
     /// Reads a sign-in request of Speckle's consent page (`/authn/verify/{appId}/{challenge}`):
     /// the app must exist and the challenge be well-formed. Nothing is decided yet.
     pub async fn authorization_request(

@@ -10,12 +10,9 @@ use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tessera_proto::Scope;
 
 use super::error::{Result, WebError};
 use crate::AppState;
-use crate::domain::apps::redirect_with;
-use crate::domain::grants::parse_challenge;
 use crate::error::Error;
 
 fn refuse(message: impl Into<String>) -> WebError {
@@ -35,36 +32,18 @@ pub async fn access_code(
         .ok_or_else(|| refuse("App does not exist."))?;
     let challenge = get("challenge").ok_or_else(|| refuse("Missing challenge"))?;
     let token = get("token").ok_or_else(|| refuse("Missing token"))?;
-    let auth = match state.core.authenticate(token).await {
-        Ok(auth) => auth,
-        Err(Error::InvalidToken) => return Err(refuse("Invalid token")),
-        Err(e) => return Err(e.into()),
-    };
-    if !auth.has_scope(Scope::TokensWrite) {
-        return Err(refuse(
-            "Your auth token does not have the required scope: tokens:write.",
-        ));
-    }
-    // Speckle stores this challenge verbatim; a docs-style `&code_challenge_method=S256` suffix is
-    // only honoured when the method is given as a parameter of its own.
-    let (challenge, method) = match get("code_challenge_method") {
-        Some(method) => {
-            parse_challenge(challenge, Some(method)).map_err(|e| refuse(e.public_message()))?
-        }
-        None if challenge.chars().count() > crate::domain::grants::MAX_CHALLENGE_CHARS => {
-            return Err(refuse("Challenge is too long"));
-        }
-        None => (challenge.to_owned(), tessera_proto::ChallengeMethod::Plain),
-    };
-    let code = state
+    // Every refusal is plain text, in Speckle's words where Speckle has them.
+    let redirect_url = state
         .core
-        .issue_code(&app, &auth.user_id, auth.scopes, &challenge, method)
+        .code_for_token(&app, token, challenge, get("code_challenge_method"))
         .await
         .map_err(|e| match e {
-            Error::Forbidden(message) => refuse(message),
+            Error::InvalidToken => refuse("Invalid token"),
+            e @ (Error::MissingScope(_) | Error::Forbidden(_) | Error::UserInput(_)) => {
+                refuse(e.public_message())
+            }
             other => other.into(),
         })?;
-    let redirect_url = redirect_with(&app.redirect_url, "access_code", code.expose())?;
     // As in Speckle, any non-empty value asks for JSON instead of a redirect.
     if get("preventRedirect").is_some() {
         return Ok(Json(json!({ "redirectUrl": redirect_url })).into_response());
