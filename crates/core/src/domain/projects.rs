@@ -134,13 +134,30 @@ pub fn check(
     role: Option<StreamRole>,
     action: Action,
 ) -> Result<(), Denial> {
-    if let Some(auth) = caller {
-        if !auth.has_scope(action.scope()) {
-            return Err(Denial::MissingScope(action.scope()));
-        }
-        if !auth.may_reach_project(&project.id) {
-            return Err(Denial::ResourceLimited);
-        }
+    check_scope(caller, action)?;
+    check_standing(caller, project, role, action)
+}
+
+/// The first part of the rule: a token must hold the action's scope (only checked when there is
+/// a token, as Speckle's `@hasScope`). It needs no project, so it is asked before one is loaded.
+fn check_scope(caller: Option<&Auth>, action: Action) -> Result<(), Denial> {
+    match caller {
+        Some(auth) if !auth.has_scope(action.scope()) => Err(Denial::MissingScope(action.scope())),
+        _ => Ok(()),
+    }
+}
+
+/// The rest of the rule, for a caller whose scope was checked.
+fn check_standing(
+    caller: Option<&Auth>,
+    project: &ProjectRecord,
+    role: Option<StreamRole>,
+    action: Action,
+) -> Result<(), Denial> {
+    if let Some(auth) = caller
+        && !auth.may_reach_project(&project.id)
+    {
+        return Err(Denial::ResourceLimited);
     }
     let required = match action.role() {
         None if project.visibility == Visibility::Public => return Ok(()),
@@ -202,13 +219,9 @@ impl Tessera {
         project_id: &str,
         action: Action,
     ) -> Result<Access> {
-        if let Some(auth) = caller
-            && !auth.has_scope(action.scope())
-        {
-            return Err(Denial::MissingScope(action.scope()).into());
-        }
+        check_scope(caller, action)?;
         let access = self.standing(caller, project_id).await?;
-        check(caller, &access.project, access.role, action)?;
+        check_standing(caller, &access.project, access.role, action)?;
         Ok(access)
     }
 
