@@ -51,6 +51,24 @@ pub struct Auth {
     pub resources: Option<Arc<[ResourceRule]>>,
 }
 
+/// Speckle's `@hasServerRole`: a signed-in caller whose server role is at least `role`.
+pub fn require_role(caller: Option<&Auth>, role: ServerRole) -> Result<&Auth> {
+    let auth = caller.ok_or(Error::Unauthenticated)?;
+    if !auth.role.satisfies(role) {
+        return Err(Error::forbidden("You do not have the required server role"));
+    }
+    Ok(auth)
+}
+
+/// Speckle's `@hasScope`: checked only when the request carries a token (an anonymous caller
+/// then meets the role rule instead).
+pub fn require_scope(caller: Option<&Auth>, scope: Scope) -> Result<()> {
+    match caller {
+        Some(auth) if !auth.has_scope(scope) => Err(Error::MissingScope(scope)),
+        _ => Ok(()),
+    }
+}
+
 impl Auth {
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.scopes.contains(scope)

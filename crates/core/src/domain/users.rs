@@ -5,10 +5,13 @@ use std::net::IpAddr;
 
 use unicode_normalization::UnicodeNormalization;
 
+use tessera_proto::{Scope, ServerRole};
+
+use super::auth::Auth;
 use super::{random_hex, random_uuid};
 use crate::error::{Error, Result};
 use crate::service::Tessera;
-use crate::store::{NewUser, ProfileUpdate, UserRecord};
+use crate::store::{NewUser, ProfileUpdate, UserRecord, UserSearch};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Passwords are at most this many bytes (UTF-8) before argon2 sees them.
@@ -86,6 +89,69 @@ fn check_visible(text: &str, what: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Only the user themselves: their projects are read with their own role, and an admin's token
+/// does not bypass the project rule.
+pub fn require_self<'a>(caller: Option<&'a Auth>, user: &UserRecord) -> Result<&'a Auth> {
+    match caller {
+        Some(auth) if auth.user_id == user.id => Ok(auth),
+        Some(_) => Err(Error::forbidden(
+            "You can only list your own projects and versions",
+        )),
+        None => Err(Error::forbidden(
+            "You must be authenticated to access this data",
+        )),
+    }
+}
+
+/// Speckle's `@isOwner`: only the user themselves (or a server admin) may read the field.
+pub fn require_owner<'a>(
+    caller: Option<&'a Auth>,
+    user: &UserRecord,
+    field: &str,
+) -> Result<&'a Auth> {
+    let auth =
+        caller.ok_or_else(|| Error::forbidden("You must be authenticated to access this data"))?;
+    if auth.user_id != user.id && auth.role != ServerRole::Admin {
+        return Err(Error::forbidden(format!(
+            "You must be authenticated as the user whose '{field}' value you wish to retrieve"
+        )));
+    }
+    Ok(auth)
+}
+
+/// Whether the caller may see a user's email: their own with `profile:email`, another user's
+/// with `users:email` and the admin role. Otherwise it is silently hidden, as in Speckle.
+pub fn email_visible(caller: Option<&Auth>, user: &UserRecord) -> bool {
+    let Some(auth) = caller else {
+        return false;
+    };
+    if auth.user_id == user.id {
+        auth.has_scope(Scope::ProfileEmail)
+    } else {
+        auth.role == ServerRole::Admin && auth.has_scope(Scope::UsersEmail)
+    }
+}
+
+/// A user search as the rules accept it: a bounded query of at least `min_chars` characters.
+pub fn search_query(
+    text: &str,
+    min_chars: usize,
+    email_only: bool,
+    include_archived: bool,
+) -> Result<UserSearch> {
+    super::paging::check_search(Some(text), "The search query")?;
+    if text.trim().chars().count() < min_chars {
+        return Err(Error::Malformed(
+            format!("Search query must be at least {min_chars} characters.").into(),
+        ));
+    }
+    Ok(UserSearch {
+        text: text.to_owned(),
+        email_only,
+        include_archived,
+    })
 }
 
 /// The one form of an email that is stored and compared, so one person has one identity: trimmed,

@@ -4,7 +4,7 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, Sim
 use tessera_proto::{Scope, ServerRole};
 
 use super::apps::{ServerApp, ServerAppListItem, list_item, server_app};
-use super::guards::{HasRole, HasScope, require_role};
+use super::guards::{HasRole, HasScope, require_role, require_scope};
 use super::projects::{
     Collection, PermissionCheckResult, Project, page_args, stream_role, version_page,
 };
@@ -12,42 +12,11 @@ use super::scalars::{DateTime, JsonObject};
 use super::streams::{Commit, Stream, user_streams};
 use super::tokens::ApiToken;
 use super::{caller, state, tessera};
-use crate::domain::auth::Auth;
 use crate::domain::paging;
 use crate::domain::projects::{self, Access};
-use crate::domain::users::ProfileInput;
+use crate::domain::users::{self, ProfileInput, require_owner, require_self};
 use crate::error::Error;
-use crate::model::{ProjectFilter, UserRecord, UserSearch, VersionFilter};
-
-/// Only the user themselves: their projects are read with their own role, and an admin's token
-/// does not bypass the project rule.
-fn require_self<'a>(caller: Option<&'a Auth>, user: &UserRecord) -> Result<&'a Auth, Error> {
-    match caller {
-        Some(auth) if auth.user_id == user.id => Ok(auth),
-        Some(_) => Err(Error::forbidden(
-            "You can only list your own projects and versions",
-        )),
-        None => Err(Error::forbidden(
-            "You must be authenticated to access this data",
-        )),
-    }
-}
-
-/// Speckle's `@isOwner`: only the user themselves (or a server admin) may read the field.
-fn require_owner<'a>(
-    caller: Option<&'a Auth>,
-    user: &UserRecord,
-    field: &str,
-) -> Result<&'a Auth, Error> {
-    let auth =
-        caller.ok_or_else(|| Error::forbidden("You must be authenticated to access this data"))?;
-    if auth.user_id != user.id && auth.role != ServerRole::Admin {
-        return Err(Error::forbidden(format!(
-            "You must be authenticated as the user whose '{field}' value you wish to retrieve"
-        )));
-    }
-    Ok(auth)
-}
+use crate::model::{ProjectFilter, UserRecord, VersionFilter};
 
 /// What a user may do on the server.
 #[derive(SimpleObject)]
@@ -136,13 +105,7 @@ impl User {
     /// Your own email needs `profile:email`; another user's needs `users:email` and the admin
     /// role. Otherwise it is silently `null`.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        let auth = caller(ctx)?;
-        let allowed = if auth.user_id == self.record.id {
-            auth.has_scope(Scope::ProfileEmail)
-        } else {
-            auth.role == ServerRole::Admin && auth.has_scope(Scope::UsersEmail)
-        };
-        allowed.then_some(self.record.email.as_str())
+        users::email_visible(caller(ctx), &self.record).then_some(self.record.email.as_str())
     }
 
     async fn profiles(&self) -> Option<JsonObject> {
@@ -312,17 +275,7 @@ async fn search(
     email_only: bool,
     include_archived: bool,
 ) -> Result<UserSearchResultCollection, Error> {
-    paging::check_search(Some(text), "The search query")?;
-    if text.trim().chars().count() < min_chars {
-        return Err(Error::Malformed(
-            format!("Search query must be at least {min_chars} characters.").into(),
-        ));
-    }
-    let query = UserSearch {
-        text: text.to_owned(),
-        email_only,
-        include_archived,
-    };
+    let query = users::search_query(text, min_chars, email_only, include_archived)?;
     let page = tessera(ctx)
         .search_users(&query, &page_args(limit, cursor.as_deref())?)
         .await?;
@@ -363,11 +316,7 @@ impl UserQuery {
             return active_user(ctx).await;
         };
         let auth = caller(ctx);
-        if let Some(auth) = auth
-            && !auth.has_scope(Scope::UsersRead)
-        {
-            return Err(Error::MissingScope(Scope::UsersRead).into());
-        }
+        require_scope(auth, Scope::UsersRead)?;
         require_role(auth, ServerRole::Guest)?;
         Ok(state(ctx).core.user(&id).await?.map(User::new))
     }
