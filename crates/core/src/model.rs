@@ -1,14 +1,125 @@
 //! The model: the records the rules read and write, and the vocabulary around them (visibility,
 //! token kinds, resource limits, pages and filters of listings, the outcomes of racing writes). The
 //! doors speak it; the store stores it.
+//!
+//! Ids are newtypes, so one kind cannot stand in for another:
+//!
+//! ```compile_fail
+//! use tessera_core::model::{ProjectId, UserId};
+//! let user: UserId = "0123456789".into();
+//! let project: ProjectId = user;
+//! ```
 
 use tessera_proto::{ChallengeMethod, ScopeSet, ServerRole, StreamRole, TokenDigest};
 
 use crate::clock::Millis;
 
+/// Declares string id newtypes: each is its own type, so a user id cannot be passed where a
+/// project id is expected. They read as `&str` (`Deref`), print as the id, and convert from and
+/// into `String` at the edges (rows, wire values).
+macro_rules! ids {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(id: impl Into<String>) -> $name {
+                $name(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{:?}", self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> $name {
+                $name(id)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> $name {
+                $name(id.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+    )*};
+}
+
+ids!(
+    /// A user (Speckle's 10-character hex id).
+    UserId,
+    /// A registered app (OAuth client).
+    AppId,
+    /// A project (Speckle's stream).
+    ProjectId,
+    /// A model (Speckle's branch).
+    ModelId,
+    /// A version (Speckle's commit).
+    VersionId,
+    /// A token: a personal access token, an app token or a refresh token (its first 10 characters).
+    TokenId,
+);
+
 #[derive(Debug, Clone)]
 pub struct UserRecord {
-    pub id: String,
+    pub id: UserId,
     pub suuid: String,
     pub email: String,
     pub name: String,
@@ -24,7 +135,7 @@ pub struct UserRecord {
 /// What registration stores. The role is decided by the store: the first user becomes admin.
 #[derive(Debug, Clone)]
 pub struct NewUser {
-    pub id: String,
+    pub id: UserId,
     pub suuid: String,
     pub email: String,
     pub name: String,
@@ -46,7 +157,7 @@ pub struct ProfileUpdate {
 
 #[derive(Debug, Clone)]
 pub struct AppRecord {
-    pub id: String,
+    pub id: AppId,
     pub secret: String,
     pub name: String,
     pub description: Option<String>,
@@ -56,7 +167,7 @@ pub struct AppRecord {
     pub public: bool,
     pub redirect_url: String,
     pub scopes: ScopeSet,
-    pub author_id: Option<String>,
+    pub author_id: Option<UserId>,
     pub created_at: Millis,
 }
 
@@ -84,14 +195,14 @@ pub struct ResourceRule {
 
 #[derive(Debug, Clone)]
 pub struct NewToken {
-    pub id: String,
+    pub id: TokenId,
     pub digest: TokenDigest,
-    pub owner_id: String,
+    pub owner_id: UserId,
     pub name: String,
     pub last_chars: String,
     pub scopes: ScopeSet,
     pub kind: TokenKind,
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
     pub family_id: Option<String>,
     pub lifespan: Millis,
     pub created_at: Millis,
@@ -101,12 +212,12 @@ pub struct NewToken {
 /// Everything a bearer check needs, read in one go on a cache miss.
 #[derive(Debug, Clone)]
 pub struct TokenAuthRecord {
-    pub id: String,
+    pub id: TokenId,
     pub digest: TokenDigest,
-    pub owner_id: String,
+    pub owner_id: UserId,
     pub owner_role: ServerRole,
     pub scopes: ScopeSet,
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
     pub created_at: Millis,
     pub lifespan: Millis,
     pub resources: Vec<ResourceRule>,
@@ -115,7 +226,7 @@ pub struct TokenAuthRecord {
 /// A personal access token as its owner sees it in a listing.
 #[derive(Debug, Clone)]
 pub struct TokenListing {
-    pub id: String,
+    pub id: TokenId,
     pub name: String,
     pub last_chars: String,
     pub scopes: ScopeSet,
@@ -128,8 +239,8 @@ pub struct TokenListing {
 pub struct AccessCode {
     /// The digest of the whole code ([`PlainToken::whole_digest`](tessera_proto::PlainToken)).
     pub digest: TokenDigest,
-    pub app_id: String,
-    pub user_id: String,
+    pub app_id: AppId,
+    pub user_id: UserId,
     /// The challenge's digest ([`tessera_proto::pkce::challenge_digest`]), never the challenge.
     pub challenge: String,
     pub method: ChallengeMethod,
@@ -152,10 +263,10 @@ pub enum Spend {
 
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
-    pub id: String,
+    pub id: TokenId,
     pub digest: TokenDigest,
-    pub app_id: String,
-    pub user_id: String,
+    pub app_id: AppId,
+    pub user_id: UserId,
     pub family_id: String,
     pub scopes: ScopeSet,
     pub used: bool,
@@ -168,10 +279,10 @@ pub struct RefreshRecord {
 /// A refresh token to store; it starts unused.
 #[derive(Debug, Clone)]
 pub struct NewRefresh {
-    pub id: String,
+    pub id: TokenId,
     pub digest: TokenDigest,
-    pub app_id: String,
-    pub user_id: String,
+    pub app_id: AppId,
+    pub user_id: UserId,
     pub family_id: String,
     pub scopes: ScopeSet,
     pub client_authenticated: bool,
@@ -205,7 +316,7 @@ impl Visibility {
 
 #[derive(Debug, Clone)]
 pub struct ProjectRecord {
-    pub id: String,
+    pub id: ProjectId,
     pub name: String,
     pub description: Option<String>,
     pub visibility: Visibility,
@@ -216,21 +327,21 @@ pub struct ProjectRecord {
 
 #[derive(Debug, Clone)]
 pub struct ModelRecord {
-    pub id: String,
-    pub project_id: String,
+    pub id: ModelId,
+    pub project_id: ProjectId,
     pub name: String,
     pub description: Option<String>,
-    pub author_id: Option<String>,
+    pub author_id: Option<UserId>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
 
 #[derive(Debug, Clone)]
 pub struct VersionRecord {
-    pub id: String,
-    pub project_id: String,
-    pub model_id: String,
-    pub author_id: Option<String>,
+    pub id: VersionId,
+    pub project_id: ProjectId,
+    pub model_id: ModelId,
+    pub author_id: Option<UserId>,
     pub referenced_object: String,
     pub message: Option<String>,
     pub source_application: Option<String>,

@@ -92,7 +92,7 @@ impl SqlStore {
                 ServerApps::CreatedAt,
             ])
             .values([
-                a.id.clone().into(),
+                String::from(a.id.clone()).into(),
                 a.secret.clone().into(),
                 a.name.clone().into(),
                 a.description.clone().into(),
@@ -100,7 +100,7 @@ impl SqlStore {
                 a.logo.clone().into(),
                 a.public.into(),
                 a.trust_by_default.into(),
-                a.author_id.clone().into(),
+                a.author_id.clone().map(String::from).into(),
                 a.redirect_url.clone().into(),
                 a.scopes.to_names().into(),
                 a.created_at.into(),
@@ -198,14 +198,14 @@ fn token_insert(token: &NewToken) -> Result<sea_query::InsertStatement> {
             ApiTokens::LastUsed,
         ])
         .values([
-            token.id.clone().into(),
+            String::from(token.id.clone()).into(),
             token.digest.to_hex().into(),
-            token.owner_id.clone().into(),
+            String::from(token.owner_id.clone()).into(),
             token.name.clone().into(),
             token.last_chars.clone().into(),
             token.scopes.to_names().into(),
             token.kind.as_str().into(),
-            token.app_id.clone().into(),
+            token.app_id.clone().map(String::from).into(),
             token.family_id.clone().into(),
             token.lifespan.into(),
             token.created_at.into(),
@@ -233,7 +233,7 @@ async fn insert_token(tx: &mut db::Tx, token: &NewToken) -> Result<()> {
     for rule in &token.resources {
         rules
             .values([
-                token.id.clone().into(),
+                String::from(token.id.clone()).into(),
                 rule.resource_type.clone().into(),
                 rule.resource_id.clone().into(),
             ])
@@ -258,10 +258,10 @@ async fn insert_refresh(tx: &mut db::Tx, refresh: &NewRefresh) -> Result<()> {
             RefreshTokens::Lifespan,
         ])
         .values([
-            refresh.id.clone().into(),
+            String::from(refresh.id.clone()).into(),
             refresh.digest.to_hex().into(),
-            refresh.app_id.clone().into(),
-            refresh.user_id.clone().into(),
+            String::from(refresh.app_id.clone()).into(),
+            String::from(refresh.user_id.clone()).into(),
             refresh.family_id.clone().into(),
             refresh.scopes.to_names().into(),
             refresh.client_authenticated.into(),
@@ -300,7 +300,7 @@ impl Listed for UserRecord {
     fn cursor(&self) -> Cursor {
         Cursor {
             key: self.created_at,
-            id: self.id.clone(),
+            id: self.id.to_string(),
         }
     }
 }
@@ -309,7 +309,7 @@ impl Listed for (ProjectRecord, StreamRole) {
     fn cursor(&self) -> Cursor {
         Cursor {
             key: self.0.updated_at,
-            id: self.0.id.clone(),
+            id: self.0.id.to_string(),
         }
     }
 }
@@ -318,7 +318,7 @@ impl Listed for ModelRecord {
     fn cursor(&self) -> Cursor {
         Cursor {
             key: self.updated_at,
-            id: self.id.clone(),
+            id: self.id.to_string(),
         }
     }
 }
@@ -327,7 +327,7 @@ impl Listed for VersionRecord {
     fn cursor(&self) -> Cursor {
         Cursor {
             key: self.created_at,
-            id: self.id.clone(),
+            id: self.id.to_string(),
         }
     }
 }
@@ -414,7 +414,7 @@ impl Store for SqlStore {
             .into();
         let values = Query::select()
             .exprs([
-                Expr::val(new.id).into(),
+                Expr::val(String::from(new.id)).into(),
                 Expr::val(new.suuid).into(),
                 Expr::val(new.email).into(),
                 Expr::val(new.name).into(),
@@ -536,7 +536,7 @@ impl Store for SqlStore {
             .into_table(Streams::Table)
             .columns(ProjectRow::COLUMNS)
             .values([
-                p.id.clone().into(),
+                String::from(p.id.clone()).into(),
                 p.name.clone().into(),
                 p.description.clone().into(),
                 p.visibility.as_str().into(),
@@ -558,8 +558,12 @@ impl Store for SqlStore {
                 .map(|id| (id.as_str(), StreamRole::Contributor)),
         );
         for (user_id, role) in members {
-            team.values([p.id.clone().into(), user_id.into(), role.name().into()])
-                .map_err(built)?;
+            team.values([
+                String::from(p.id.clone()).into(),
+                user_id.into(),
+                role.name().into(),
+            ])
+            .map_err(built)?;
         }
         let mut tx = self.pool.begin().await?;
         tx.conn().run(&project).await?;
@@ -583,7 +587,7 @@ impl Store for SqlStore {
                 (Streams::AllowPublicComments, p.allow_public_comments.into()),
                 (Streams::UpdatedAt, p.updated_at.into()),
             ])
-            .and_where(Expr::col(Streams::Id).eq(p.id.clone()))
+            .and_where(Expr::col(Streams::Id).eq(p.id.as_str()))
             .to_owned();
         self.pool.run(&update).await?;
         Ok(())
@@ -752,11 +756,11 @@ impl Store for SqlStore {
             .into_table(Models::Table)
             .columns(ModelRow::COLUMNS)
             .values([
-                m.id.clone().into(),
-                m.project_id.clone().into(),
+                String::from(m.id.clone()).into(),
+                String::from(m.project_id.clone()).into(),
                 m.name.clone().into(),
                 m.description.clone().into(),
-                m.author_id.clone().into(),
+                m.author_id.clone().map(String::from).into(),
                 m.created_at.into(),
                 m.updated_at.into(),
             ])
@@ -791,7 +795,7 @@ impl Store for SqlStore {
                 (Models::Description, m.description.clone().into()),
                 (Models::UpdatedAt, m.updated_at.into()),
             ])
-            .and_where(Expr::col(Models::Id).eq(m.id.clone()))
+            .and_where(Expr::col(Models::Id).eq(m.id.as_str()))
             .to_owned();
         match self.pool.try_run(&update).await? {
             Ok(_) => Ok(true),
@@ -867,10 +871,10 @@ impl Store for SqlStore {
             .into_table(Versions::Table)
             .columns(VersionRow::COLUMNS)
             .values([
-                v.id.clone().into(),
-                v.project_id.clone().into(),
-                v.model_id.clone().into(),
-                v.author_id.clone().into(),
+                String::from(v.id.clone()).into(),
+                String::from(v.project_id.clone()).into(),
+                String::from(v.model_id.clone()).into(),
+                v.author_id.clone().map(String::from).into(),
                 v.referenced_object.clone().into(),
                 v.message.clone().into(),
                 v.source_application.clone().into(),
@@ -883,12 +887,12 @@ impl Store for SqlStore {
         let touch_model = Query::update()
             .table(Models::Table)
             .value(Models::UpdatedAt, v.created_at)
-            .and_where(Expr::col(Models::Id).eq(v.model_id.clone()))
+            .and_where(Expr::col(Models::Id).eq(v.model_id.as_str()))
             .to_owned();
         let touch_project = Query::update()
             .table(Streams::Table)
             .value(Streams::UpdatedAt, v.created_at)
-            .and_where(Expr::col(Streams::Id).eq(v.project_id.clone()))
+            .and_where(Expr::col(Streams::Id).eq(v.project_id.as_str()))
             .to_owned();
         let mut tx = self.pool.begin().await?;
         tx.conn().run(&insert).await?;
@@ -1001,7 +1005,7 @@ impl Store for SqlStore {
                 (ServerApps::RedirectUrl, a.redirect_url.clone().into()),
                 (ServerApps::Scopes, a.scopes.to_names().into()),
             ])
-            .and_where(Expr::col(ServerApps::Id).eq(a.id.clone()))
+            .and_where(Expr::col(ServerApps::Id).eq(a.id.as_str()))
             .to_owned();
         Ok(self.pool.run(&update).await? > 0)
     }
@@ -1201,8 +1205,8 @@ impl Store for SqlStore {
             ])
             .values([
                 code.digest.to_hex().into(),
-                code.app_id.clone().into(),
-                code.user_id.clone().into(),
+                String::from(code.app_id.clone()).into(),
+                String::from(code.user_id.clone()).into(),
                 code.challenge.clone().into(),
                 code.method.as_str().into(),
                 code.scopes.map(ScopeSet::to_names).into(),

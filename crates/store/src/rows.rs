@@ -85,7 +85,7 @@ impl TryFrom<UserRow> for UserRecord {
     fn try_from(r: UserRow) -> Result<UserRecord> {
         Ok(UserRecord {
             role: server_role(&r.role)?,
-            id: r.id,
+            id: r.id.into(),
             suuid: r.suuid,
             email: r.email,
             name: r.name,
@@ -158,7 +158,7 @@ impl TryFrom<AppRow> for AppRecord {
     fn try_from(r: AppRow) -> Result<AppRecord> {
         Ok(AppRecord {
             scopes: scopes(&r.scopes),
-            id: r.id,
+            id: r.id.into(),
             secret: r.secret,
             name: r.name,
             description: r.description,
@@ -167,7 +167,7 @@ impl TryFrom<AppRow> for AppRecord {
             trust_by_default: r.trust_by_default,
             public: r.public,
             redirect_url: r.redirect_url,
-            author_id: r.author_id,
+            author_id: r.author_id.map(Into::into),
             created_at: r.created_at,
         })
     }
@@ -208,9 +208,9 @@ impl TokenAuthRow {
             digest: digest(&self.digest)?,
             owner_role: server_role(&self.role)?,
             scopes: scopes(&self.scopes),
-            id: self.id,
-            owner_id: self.owner_id,
-            app_id: self.app_id,
+            id: self.id.into(),
+            owner_id: self.owner_id.into(),
+            app_id: self.app_id.map(Into::into),
             created_at: self.created_at,
             lifespan: self.lifespan,
             resources,
@@ -260,7 +260,7 @@ impl From<ListingRow> for TokenListing {
     fn from(r: ListingRow) -> TokenListing {
         TokenListing {
             scopes: scopes(&r.scopes),
-            id: r.id,
+            id: r.id.into(),
             name: r.name,
             last_chars: r.last_chars,
             created_at: r.created_at,
@@ -305,8 +305,8 @@ impl TryFrom<CodeRow> for AccessCode {
             method: ChallengeMethod::parse(&r.challenge_method)
                 .ok_or_else(|| corrupt("challenge method", &r.challenge_method))?,
             scopes: r.scopes.as_deref().map(scopes),
-            app_id: r.app_id,
-            user_id: r.user_id,
+            app_id: r.app_id.into(),
+            user_id: r.user_id.into(),
             challenge: r.challenge,
             created_at: r.created_at,
             lifespan: r.lifespan,
@@ -350,9 +350,9 @@ impl TryFrom<RefreshRow> for RefreshRecord {
         Ok(RefreshRecord {
             digest: digest(&r.digest)?,
             scopes: scopes(&r.scopes),
-            id: r.id,
-            app_id: r.app_id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            app_id: r.app_id.into(),
+            user_id: r.user_id.into(),
             family_id: r.family_id,
             used: r.used_at.is_some(),
             client_authenticated: r.client_authenticated,
@@ -391,7 +391,7 @@ impl TryFrom<ProjectRow> for ProjectRecord {
         Ok(ProjectRecord {
             visibility: Visibility::parse(&r.visibility)
                 .ok_or_else(|| corrupt("visibility", &r.visibility))?,
-            id: r.id,
+            id: r.id.into(),
             name: r.name,
             description: r.description,
             allow_public_comments: r.allow_public_comments,
@@ -442,11 +442,11 @@ impl TryFrom<ModelRow> for ModelRecord {
     type Error = Error;
     fn try_from(r: ModelRow) -> Result<ModelRecord> {
         Ok(ModelRecord {
-            id: r.id,
-            project_id: r.stream_id,
+            id: r.id.into(),
+            project_id: r.stream_id.into(),
             name: r.name,
             description: r.description,
-            author_id: r.author_id,
+            author_id: r.author_id.map(Into::into),
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -490,10 +490,10 @@ impl TryFrom<VersionRow> for VersionRecord {
             Some(text) => serde_json::from_str(text).map_err(|_| corrupt("parents", text))?,
         };
         Ok(VersionRecord {
-            id: r.id,
-            project_id: r.stream_id,
-            model_id: r.model_id,
-            author_id: r.author_id,
+            id: r.id.into(),
+            project_id: r.stream_id.into(),
+            model_id: r.model_id.into(),
+            author_id: r.author_id.map(Into::into),
             referenced_object: r.referenced_object,
             message: r.message,
             source_application: r.source_application,

@@ -120,7 +120,7 @@ fn new_token(
 ) -> (PlainToken, NewToken) {
     let token = tessera_core::domain::new_token().unwrap();
     let record = NewToken {
-        id: token.id().to_owned(),
+        id: token.id().into(),
         digest: token.digest(),
         owner_id: owner.into(),
         name: "t".into(),
@@ -139,7 +139,7 @@ fn new_token(
 fn new_refresh(user: &str, app: &str, family: &str) -> NewRefresh {
     let token = tessera_core::domain::new_token().unwrap();
     NewRefresh {
-        id: token.id().to_owned(),
+        id: token.id().into(),
         digest: token.digest(),
         app_id: app.into(),
         user_id: user.into(),
@@ -378,7 +378,7 @@ async fn projects_roles_and_the_last_owner(store: Arc<SqlStore>) {
         .create_project(
             &project("p2", 6, Visibility::Private),
             &owner.id,
-            std::slice::from_ref(&friend.id),
+            &[friend.id.to_string()],
         )
         .await
         .unwrap();
@@ -725,7 +725,7 @@ async fn apps_are_stored_listed_and_deleted_with_their_grants(store: Arc<SqlStor
             .revoke_app_grants("web", Some(&person.id))
             .await
             .unwrap(),
-        std::slice::from_ref(&t2.id)
+        [t2.id.to_string()]
     );
     assert!(store.token_for_auth(&t2.id).await.unwrap().is_none());
     // Revoking an app for everyone takes every user's grants.
@@ -733,12 +733,12 @@ async fn apps_are_stored_listed_and_deleted_with_their_grants(store: Arc<SqlStor
     store.insert_token(&t3).await.unwrap();
     assert_eq!(
         store.revoke_app_grants("web", None).await.unwrap(),
-        std::slice::from_ref(&t3.id)
+        [t3.id.to_string()]
     );
     let mut deleted = store.delete_app("app1").await.unwrap();
     deleted.sort();
     assert_eq!(deleted.len(), 2, "the person's and the author's app tokens");
-    assert!(deleted.contains(&t1.id));
+    assert!(deleted.contains(&t1.id.to_string()));
     assert!(store.app("app1").await.unwrap().is_none());
     assert!(store.authorized_apps(&person.id).await.unwrap().is_empty());
 }
@@ -772,11 +772,11 @@ async fn tokens_carry_their_rules_and_owners_delete_only_their_own(store: Arc<Sq
     assert_eq!(listing.len(), 1);
     assert_eq!(listing[0].last_used, record.created_at);
     store
-        .record_token_use(&[(record.id.clone(), 500), ("nope".into(), 1)])
+        .record_token_use(&[(record.id.to_string(), 500), ("nope".into(), 1)])
         .await
         .unwrap();
     store
-        .record_token_use(&[(record.id.clone(), 400)])
+        .record_token_use(&[(record.id.to_string(), 400)])
         .await
         .unwrap();
     assert_eq!(

@@ -208,7 +208,7 @@ impl Tessera {
         let now = self.now();
 
         let mut app = AppRecord {
-            id: random_hex(10)?,
+            id: random_hex(10)?.into(),
             secret: random_hex(32)?,
             name: String::new(),
             description: None,
@@ -604,7 +604,7 @@ mod tests {
             ]
         );
         for app in &apps {
-            assert_eq!(app.secret, app.id);
+            assert_eq!(app.id, app.secret);
             assert!(app.public);
             assert!(check_redirect_url(&app.redirect_url).is_ok(), "{}", app.id);
         }

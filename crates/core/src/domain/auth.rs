@@ -19,6 +19,7 @@ use tessera_proto::{PlainToken, Scope, ScopeSet, ServerRole, TokenDigest};
 use super::is_expired;
 use crate::clock::Millis;
 use crate::error::{Error, Result};
+use crate::model::{AppId, TokenId, UserId};
 use crate::store::{ResourceRule, Store, TokenAuthRecord};
 
 /// What a bearer check needs from storage: the store, or in tests a store that pauses.
@@ -42,11 +43,11 @@ impl<S: Store + ?Sized> TokenSource for S {
 /// An authenticated caller: who they are and what their token lets them do.
 #[derive(Debug, Clone)]
 pub struct Auth {
-    pub user_id: String,
-    pub token_id: String,
+    pub user_id: UserId,
+    pub token_id: TokenId,
     pub role: ServerRole,
     pub scopes: ScopeSet,
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
     /// The resources the token is limited to; `None` means not limited.
     pub resources: Option<Arc<[ResourceRule]>>,
 }
@@ -236,7 +237,7 @@ impl TokenCache {
             return Err(Error::InvalidToken);
         }
         if let Ok(mut uses) = self.uses.lock() {
-            uses.insert(entry.auth.token_id.clone(), now);
+            uses.insert(entry.auth.token_id.to_string(), now);
         }
         Ok(entry.auth)
     }

@@ -182,7 +182,7 @@ impl Tessera {
             .insert_code(&AccessCode {
                 digest: code.whole_digest(),
                 app_id: app.id.clone(),
-                user_id: user_id.to_owned(),
+                user_id: user_id.into(),
                 challenge: pkce::challenge_digest(challenge),
                 method,
                 scopes: Some(scopes),
@@ -463,7 +463,7 @@ impl Tessera {
     /// Ends a session on Tessera's own pages: the session's token stops working at once.
     pub async fn end_session(&self, session: &Auth) -> Result<()> {
         self.store().delete_token(&session.token_id, None).await?;
-        self.revoked(std::slice::from_ref(&session.token_id)).await
+        self.revoked(&[session.token_id.to_string()]).await
     }
 
     pub async fn logout(&self, token: Option<&str>, refresh_token: Option<&str>) -> Result<()> {
@@ -568,9 +568,9 @@ fn new_app_token(
 ) -> Result<(PlainToken, NewToken)> {
     let token = new_token()?;
     let record = NewToken {
-        id: token.id().to_owned(),
+        id: token.id().into(),
         digest: token.digest(),
-        owner_id: user_id.to_owned(),
+        owner_id: user_id.into(),
         name: format!("{}-token", app.name),
         last_chars: token.last_chars().to_owned(),
         scopes,
@@ -603,10 +603,10 @@ fn new_pair(
     )?;
     let refresh_token = new_token()?;
     let refresh_record = NewRefresh {
-        id: refresh_token.id().to_owned(),
+        id: refresh_token.id().into(),
         digest: refresh_token.digest(),
         app_id: app.id.clone(),
-        user_id: user_id.to_owned(),
+        user_id: user_id.into(),
         family_id: family_id.to_owned(),
         scopes,
         client_authenticated,

@@ -245,7 +245,7 @@ impl Tessera {
         check_create(caller)?;
         let auth = caller.ok_or(Error::Unauthenticated)?;
         let project = ProjectRecord {
-            id: random_hex(10)?,
+            id: random_hex(10)?.into(),
             name: project_name(input.name)?,
             description: text(input.description, MAX_DESCRIPTION_CHARS, "The description")?,
             visibility: input.visibility.unwrap_or(Visibility::Private),
@@ -257,7 +257,7 @@ impl Tessera {
         // whole team in one transaction: an unknown contributor leaves no project behind.
         let mut contributors: Vec<String> = Vec::new();
         for user_id in input.contributors {
-            if user_id == auth.user_id || contributors.contains(&user_id) {
+            if auth.user_id == user_id || contributors.contains(&user_id) {
                 continue;
             }
             let user = store
@@ -419,8 +419,8 @@ impl Tessera {
 
         self.access(caller, project_id, Action::CreateModel).await?;
         let model = ModelRecord {
-            id: random_hex(10)?,
-            project_id: project_id.to_owned(),
+            id: random_hex(10)?.into(),
+            project_id: project_id.into(),
             name: model_name(name)?,
             description: text(description, MAX_DESCRIPTION_CHARS, "The description")?,
             author_id: caller.map(|a| a.user_id.clone()),
@@ -506,8 +506,8 @@ impl Tessera {
             )));
         }
         let version = VersionRecord {
-            id: random_hex(10)?,
-            project_id: project_id.to_owned(),
+            id: random_hex(10)?.into(),
+            project_id: project_id.into(),
             model_id: model.id.clone(),
             author_id: caller.map(|a| a.user_id.clone()),
             referenced_object: object_id.to_owned(),

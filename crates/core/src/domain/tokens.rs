@@ -109,7 +109,7 @@ impl Tessera {
         let token = new_token()?;
         store
             .insert_token(&NewToken {
-                id: token.id().to_owned(),
+                id: token.id().into(),
                 digest: token.digest(),
                 owner_id: caller.user_id.clone(),
                 name: valid.name,

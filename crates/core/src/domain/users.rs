@@ -279,7 +279,7 @@ impl Tessera {
         let password_hash = passwords.hash(registration.password).await?;
         let user = store
             .create_user(NewUser {
-                id: random_hex(10)?,
+                id: random_hex(10)?.into(),
                 suuid: random_uuid()?,
                 email: registration.email,
                 name: registration.name,

@@ -65,13 +65,13 @@ pub async fn list_item(tessera: &Tessera, app: &AppRecord) -> Result<ServerAppLi
     let author = match &app.author_id {
         Some(id) => tessera.user(id).await?.map(|u| AppAuthor {
             name: u.name,
-            id: u.id,
+            id: u.id.into(),
             avatar: u.avatar,
         }),
         None => None,
     };
     Ok(ServerAppListItem {
-        id: app.id.clone(),
+        id: app.id.to_string(),
         name: app.name.clone(),
         description: app.description.clone(),
         redirect_url: app.redirect_url.clone(),
@@ -89,7 +89,7 @@ pub async fn server_app(tessera: &Tessera, app: AppRecord) -> Result<ServerApp, 
         created_at: DateTime(app.created_at),
         scopes: app.scopes.iter().map(ScopeInfo::from).collect(),
         secret: app.secret,
-        author_id: app.author_id,
+        author_id: app.author_id.map(String::from),
     })
 }
 
@@ -177,7 +177,7 @@ impl AppMutation {
         let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
         let state = state(ctx);
         let created = state.core.create_app(auth, app.into()).await?;
-        Ok(created.id)
+        Ok(created.id.into())
     }
 
     /// Changes an app. Everyone who authorized it must authorize it again.

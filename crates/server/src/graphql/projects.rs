@@ -234,7 +234,7 @@ pub fn in_project(project_id: &str, model_id: Option<&str>) -> VersionFilter {
 #[Object]
 impl Project {
     async fn id(&self) -> ID {
-        ID(self.record().id.clone())
+        ID(self.record().id.clone().into())
     }
 
     async fn name(&self) -> &str {
@@ -286,7 +286,7 @@ impl Project {
         Ok(team
             .into_iter()
             .map(|(user, role)| ProjectCollaborator {
-                id: user.id.clone(),
+                id: user.id.to_string(),
                 role: role.name().into(),
                 user: LimitedUser::from(&user),
             })
@@ -350,7 +350,7 @@ pub struct Model(pub ModelRecord);
 #[Object]
 impl Model {
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.clone().into())
     }
 
     async fn name(&self) -> &str {
@@ -429,7 +429,7 @@ pub struct Version(pub VersionRecord);
 #[Object]
 impl Version {
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.clone().into())
     }
 
     /// The id of the object this version points at.

@@ -75,7 +75,7 @@ impl Stream {
         Ok(team
             .into_iter()
             .map(|(u, role)| StreamCollaborator {
-                id: u.id,
+                id: u.id.into(),
                 name: u.name,
                 role: role.name().into(),
                 company: u.company,
@@ -397,7 +397,7 @@ impl StreamMutation {
             )
             .await?;
         let id = access.project.id;
-        Ok(Some(id))
+        Ok(Some(id.into()))
     }
 
     #[graphql(
@@ -481,7 +481,7 @@ impl StreamMutation {
                 branch.description,
             )
             .await?;
-        Ok(model.id)
+        Ok(model.id.into())
     }
 
     /// Creates a commit (version) on a branch; returns its id.
@@ -506,6 +506,6 @@ impl StreamMutation {
                 },
             )
             .await?;
-        Ok(version.id)
+        Ok(version.id.into())
     }
 }

@@ -55,7 +55,7 @@ pub struct LimitedUser {
 impl From<&UserRecord> for LimitedUser {
     fn from(u: &UserRecord) -> Self {
         LimitedUser {
-            id: ID(u.id.clone()),
+            id: ID(u.id.clone().into()),
             name: u.name.clone(),
             bio: u.bio.clone(),
             company: u.company.clone(),
@@ -242,10 +242,10 @@ impl User {
     ) -> Result<Collection<Commit>> {
         let auth = require_self(caller(ctx), &self.record)?;
         let filter = VersionFilter {
-            author_id: Some(self.record.id.clone()),
+            author_id: Some(self.record.id.clone().into()),
             project_ids: auth.project_limits(),
             // Not in projects the user has since left, unless they are public.
-            readable_by: Some(self.record.id.clone()),
+            readable_by: Some(self.record.id.clone().into()),
             ..VersionFilter::default()
         };
         Ok(version_page(tessera(ctx), filter, limit, cursor, Commit::new).await?)

@@ -536,7 +536,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
             .apps_to_review(&session.user.id)
             .await?
             .into_iter()
-            .map(|a| (a.id, a.name, a.description.unwrap_or_default()))
+            .map(|a| (a.id.into(), a.name, a.description.unwrap_or_default()))
             .collect();
         let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
         let page = Home {

@@ -534,11 +534,11 @@ async fn pagination_returns_each_project_exactly_once(app: TestApp) {
             .await
             .unwrap();
         order.push((access.project.updated_at, access.project.id.clone()));
-        expected.insert(access.project.id);
+        expected.insert(access.project.id.to_string());
     }
     // Most recently updated first; equal times by id, descending.
     order.sort_by(|a, b| b.cmp(a));
-    let order: Vec<String> = order.into_iter().map(|(_, id)| id).collect();
+    let order: Vec<String> = order.into_iter().map(|(_, id)| id.to_string()).collect();
     let query = "query($c: String) { activeUser { projects(limit: 100, cursor: $c) { totalCount cursor items { id } } } }";
     let mut seen = Vec::new();
     let mut cursor = Value::Null;
