@@ -101,9 +101,12 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts a first-party app, or refreshes its name, flags and scopes.
     async fn upsert_default_app(&self, app: &AppRecord) -> Result<()>;
     async fn create_app(&self, app: &AppRecord) -> Result<()>;
-    /// Replaces what an author can edit: name, description, links, logo, public flag, redirect
-    /// and scopes. Returns whether the app exists.
-    async fn update_app(&self, app: &AppRecord) -> Result<bool>;
+    /// Replaces what an author can edit (name, description, links, logo, public flag, redirect
+    /// and scopes) and, in the same transaction, deletes every code, refresh token and token
+    /// issued for the app: a changed app signs everyone out, and no refresh racing the change can
+    /// mint a token under the old terms. Returns the deleted token ids, or `None` when there is
+    /// no such app.
+    async fn update_app(&self, app: &AppRecord) -> Result<Option<Vec<String>>>;
     async fn set_app_secret(&self, id: &str, secret: &str) -> Result<bool>;
     /// Deletes an app with everything issued for it; returns the ids of the deleted tokens.
     async fn delete_app(&self, id: &str) -> Result<Vec<String>>;

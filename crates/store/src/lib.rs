@@ -274,6 +274,43 @@ async fn insert_refresh(tx: &mut db::Tx, refresh: &NewRefresh) -> Result<()> {
     Ok(())
 }
 
+/// Deletes the codes, refresh tokens and tokens of an app, for one user or for everyone, in the
+/// caller's transaction; returns the deleted token ids.
+async fn revoke_grants(
+    tx: &mut db::Tx,
+    app_id: &str,
+    user_id: Option<&str>,
+) -> Result<Vec<String>> {
+    let of = |app: ApiTokens, user: ApiTokens| {
+        let mut cond = Cond::all().add(Expr::col(app).eq(app_id));
+        if let Some(user_id) = user_id {
+            cond = cond.add(Expr::col(user).eq(user_id));
+        }
+        cond
+    };
+    let tokens = delete_returning_ids(
+        ApiTokens::Table,
+        ApiTokens::Id,
+        of(ApiTokens::AppId, ApiTokens::OwnerId),
+    );
+    let mut codes = Query::delete()
+        .from_table(AccessCodes::Table)
+        .and_where(Expr::col(AccessCodes::AppId).eq(app_id))
+        .to_owned();
+    let mut refresh = Query::delete()
+        .from_table(RefreshTokens::Table)
+        .and_where(Expr::col(RefreshTokens::AppId).eq(app_id))
+        .to_owned();
+    if let Some(user_id) = user_id {
+        codes.and_where(Expr::col(AccessCodes::UserId).eq(user_id));
+        refresh.and_where(Expr::col(RefreshTokens::UserId).eq(user_id));
+    }
+    let revoked = ids(tx.conn().all(&tokens).await?);
+    tx.conn().run(&codes).await?;
+    tx.conn().run(&refresh).await?;
+    Ok(revoked)
+}
+
 /// Deletes the rows of `table` matching `cond` and returns the `id` column of each.
 fn delete_returning_ids<T: Iden + Copy + 'static>(
     table: T,
@@ -990,7 +1027,7 @@ impl Store for SqlStore {
         self.insert_app(a, false).await
     }
 
-    async fn update_app(&self, a: &AppRecord) -> Result<bool> {
+    async fn update_app(&self, a: &AppRecord) -> Result<Option<Vec<String>>> {
         let update = Query::update()
             .table(ServerApps::Table)
             .values([
@@ -1007,7 +1044,13 @@ impl Store for SqlStore {
             ])
             .and_where(Expr::col(ServerApps::Id).eq(a.id.as_str()))
             .to_owned();
-        Ok(self.pool.run(&update).await? > 0)
+        let mut tx = self.pool.begin().await?;
+        if tx.conn().run(&update).await? == 0 {
+            return Ok(None);
+        }
+        let revoked = revoke_grants(&mut tx, a.id.as_str(), None).await?;
+        tx.commit().await?;
+        Ok(Some(revoked))
     }
 
     async fn set_app_secret(&self, id: &str, secret: &str) -> Result<bool> {
@@ -1047,34 +1090,8 @@ impl Store for SqlStore {
     }
 
     async fn revoke_app_grants(&self, app_id: &str, user_id: Option<&str>) -> Result<Vec<String>> {
-        let of = |app: ApiTokens, user: ApiTokens| {
-            let mut cond = Cond::all().add(Expr::col(app).eq(app_id));
-            if let Some(user_id) = user_id {
-                cond = cond.add(Expr::col(user).eq(user_id));
-            }
-            cond
-        };
-        let tokens = delete_returning_ids(
-            ApiTokens::Table,
-            ApiTokens::Id,
-            of(ApiTokens::AppId, ApiTokens::OwnerId),
-        );
-        let mut codes = Query::delete()
-            .from_table(AccessCodes::Table)
-            .and_where(Expr::col(AccessCodes::AppId).eq(app_id))
-            .to_owned();
-        let mut refresh = Query::delete()
-            .from_table(RefreshTokens::Table)
-            .and_where(Expr::col(RefreshTokens::AppId).eq(app_id))
-            .to_owned();
-        if let Some(user_id) = user_id {
-            codes.and_where(Expr::col(AccessCodes::UserId).eq(user_id));
-            refresh.and_where(Expr::col(RefreshTokens::UserId).eq(user_id));
-        }
         let mut tx = self.pool.begin().await?;
-        let revoked = ids(tx.conn().all(&tokens).await?);
-        tx.conn().run(&codes).await?;
-        tx.conn().run(&refresh).await?;
+        let revoked = revoke_grants(&mut tx, app_id, user_id).await?;
         tx.commit().await?;
         Ok(revoked)
     }

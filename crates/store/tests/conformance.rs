@@ -697,7 +697,7 @@ async fn apps_are_stored_listed_and_deleted_with_their_grants(store: Arc<SqlStor
     let mut changed = store.app("app1").await.unwrap().unwrap();
     changed.scopes = scopes(&[Scope::ProfileRead]);
     changed.public = true;
-    assert!(store.update_app(&changed).await.unwrap());
+    assert_eq!(store.update_app(&changed).await.unwrap(), Some(vec![]));
     let read = store.app("app1").await.unwrap().unwrap();
     assert_eq!(read.scopes, scopes(&[Scope::ProfileRead]));
     assert!(store.set_app_secret("app1", "new").await.unwrap());
@@ -741,6 +741,22 @@ async fn apps_are_stored_listed_and_deleted_with_their_grants(store: Arc<SqlStor
     assert!(deleted.contains(&t1.id.to_string()));
     assert!(store.app("app1").await.unwrap().is_none());
     assert!(store.authorized_apps(&person.id).await.unwrap().is_empty());
+    // Changing an app signs everyone out of it, in the same transaction.
+    store
+        .create_app(&new_app("app2", Some(&author.id)))
+        .await
+        .unwrap();
+    let (_, t4) = new_token(&person.id, TokenKind::App, Some("app2"), Some("f4"));
+    store.insert_token(&t4).await.unwrap();
+    let mut app2 = store.app("app2").await.unwrap().unwrap();
+    app2.redirect_url = "https://example.com/elsewhere".into();
+    assert_eq!(
+        store.update_app(&app2).await.unwrap(),
+        Some(vec![t4.id.to_string()])
+    );
+    assert!(store.token_for_auth(&t4.id).await.unwrap().is_none());
+    app2.id = "nope".into();
+    assert_eq!(store.update_app(&app2).await.unwrap(), None);
 }
 
 async fn tokens_carry_their_rules_and_owners_delete_only_their_own(store: Arc<SqlStore>) {

@@ -230,20 +230,15 @@ impl Tessera {
     /// they authorized what the app was, and must authorize what it is now.
     pub async fn update_app(&self, caller: &Auth, id: &str, input: AppInput) -> Result<()> {
         let store = self.store();
-
         let mut app = editable_app(store, caller, id).await?;
         input.apply(&mut app)?;
-        // Change first, then revoke: a refresh racing the update cannot mint an old-scoped token
-        // that outlives the revocation.
-        store.update_app(&app).await?;
-        let revoked = store.revoke_app_grants(id, None).await?;
+        let revoked = store.update_app(&app).await?.unwrap_or_default();
         self.revoked(&revoked).await
     }
 
     /// Deletes an app and everything issued for it.
     pub async fn delete_app(&self, caller: &Auth, id: &str) -> Result<()> {
         let store = self.store();
-
         editable_app(store, caller, id).await?;
         let revoked = store.delete_app(id).await?;
         self.revoked(&revoked).await
@@ -252,7 +247,6 @@ impl Tessera {
     /// Gives an app a new secret; the old one stops working at once. Returns the new secret.
     pub async fn regenerate_secret(&self, caller: &Auth, id: &str) -> Result<String> {
         let store = self.store();
-
         editable_app(store, caller, id).await?;
         let secret = random_hex(32)?;
         store.set_app_secret(id, &secret).await?;
@@ -263,7 +257,6 @@ impl Tessera {
     /// are revoked. Returns whether any token was.
     pub async fn revoke_access(&self, caller: &Auth, app_id: &str) -> Result<bool> {
         let store = self.store();
-
         let revoked = store
             .revoke_app_grants(app_id, Some(&caller.user_id))
             .await?;

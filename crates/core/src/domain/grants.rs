@@ -468,7 +468,6 @@ impl Tessera {
 
     pub async fn logout(&self, token: Option<&str>, refresh_token: Option<&str>) -> Result<()> {
         let store = self.store();
-
         let failed = || Error::Malformed("Something went wrong while trying to logout.".into());
         let token = PlainToken::parse(token.ok_or_else(failed)?).map_err(|_| failed())?;
         let record = store.token_for_auth(token.id()).await?.ok_or_else(failed)?;

@@ -205,7 +205,6 @@ impl Tessera {
         project_id: &str,
     ) -> Result<Option<StreamRole>> {
         let store = self.store();
-
         match caller {
             Some(auth) => store.project_role(project_id, &auth.user_id).await,
             None => Ok(None),
@@ -229,7 +228,6 @@ impl Tessera {
     /// [`check`] to report what each action would meet.
     pub async fn standing(&self, caller: Option<&Auth>, project_id: &str) -> Result<Access> {
         let store = self.store();
-
         let project = store
             .project(project_id)
             .await?
@@ -311,7 +309,6 @@ impl Tessera {
 
     pub async fn delete_project(&self, caller: Option<&Auth>, id: &str) -> Result<()> {
         let store = self.store();
-
         self.access(caller, id, Action::Delete).await?;
         store.delete_project(id).await?;
         Ok(())
@@ -359,7 +356,6 @@ impl Tessera {
         role: StreamRole,
     ) -> Result<Access> {
         let store = self.store();
-
         self.access(caller, project_id, Action::ManageTeam).await?;
         if caller.is_some_and(|a| a.user_id == user_id) {
             return Err(Error::InvalidAccess(
@@ -399,7 +395,6 @@ impl Tessera {
     /// The model, if it belongs to the project.
     pub async fn model_in(&self, project_id: &str, model_id: &str) -> Result<ModelRecord> {
         let store = self.store();
-
         store
             .model(model_id)
             .await?
@@ -466,7 +461,6 @@ impl Tessera {
         model_id: &str,
     ) -> Result<()> {
         let store = self.store();
-
         self.access(caller, project_id, Action::DeleteModel).await?;
         self.model_in(project_id, model_id).await?;
         store.delete_model(model_id).await?;
@@ -528,7 +522,6 @@ impl Tessera {
     /// The version, if it belongs to the project.
     pub async fn version_in(&self, project_id: &str, version_id: &str) -> Result<VersionRecord> {
         let store = self.store();
-
         store
             .version(version_id)
             .await?
@@ -548,7 +541,6 @@ impl Tessera {
         message: Option<String>,
     ) -> Result<VersionRecord> {
         let store = self.store();
-
         self.access(caller, project_id, Action::Publish).await?;
         let message = version_message(message)?;
         let mut version = self.version_in(project_id, version_id).await?;
@@ -567,7 +559,6 @@ impl Tessera {
         version_ids: &[String],
     ) -> Result<()> {
         let store = self.store();
-
         super::paging::check_list(version_ids.len(), "versionIds")?;
         self.access(caller, project_id, Action::Publish).await?;
         for id in version_ids {
@@ -580,7 +571,6 @@ impl Tessera {
     /// The user a version or model names as author, if they still exist.
     pub async fn author(&self, id: Option<&str>) -> Result<Option<UserRecord>> {
         let store = self.store();
-
         match id {
             Some(id) => store.user_by_id(id).await,
             None => Ok(None),

@@ -129,7 +129,6 @@ impl Tessera {
     /// Revokes one of the caller's own tokens (personal or app), effective on the next request.
     pub async fn revoke(&self, caller: &Auth, arg: &str) -> Result<()> {
         let store = self.store();
-
         let id = revoked_token_id(arg).ok_or_else(|| Error::user_input("Did not revoke token"))?;
         if !store.delete_token(id, Some(&caller.user_id)).await? {
             return Err(Error::user_input("Did not revoke token"));
