@@ -159,6 +159,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Rotation>;
     /// Deletes every refresh token and app token of a family; returns the deleted token ids.
     async fn revoke_family(&self, family_id: &str) -> Result<Vec<String>>;
+    /// Signs out: deletes a token and, when given, a refresh family, in one transaction; returns
+    /// the deleted token ids.
+    async fn sign_out(&self, token_id: &str, family_id: Option<&str>) -> Result<Vec<String>>;
 
     // Sign-in failures (the per-account rule of `domain::limits`).
 

@@ -311,6 +311,23 @@ async fn revoke_grants(
     Ok(revoked)
 }
 
+/// Deletes a refresh family's tokens and refresh tokens in the caller's transaction; returns the
+/// deleted token ids.
+async fn delete_family(tx: &mut db::Tx, family_id: &str) -> Result<Vec<String>> {
+    let tokens = delete_returning_ids(
+        ApiTokens::Table,
+        ApiTokens::Id,
+        Cond::all().add(Expr::col(ApiTokens::FamilyId).eq(family_id)),
+    );
+    let refresh = Query::delete()
+        .from_table(RefreshTokens::Table)
+        .and_where(Expr::col(RefreshTokens::FamilyId).eq(family_id))
+        .to_owned();
+    let revoked = ids(tx.conn().all(&tokens).await?);
+    tx.conn().run(&refresh).await?;
+    Ok(revoked)
+}
+
 /// Deletes the rows of `table` matching `cond` and returns the `id` column of each.
 fn delete_returning_ids<T: Iden + Copy + 'static>(
     table: T,
@@ -1342,18 +1359,23 @@ impl Store for SqlStore {
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<Vec<String>> {
-        let tokens = delete_returning_ids(
+        let mut tx = self.pool.begin().await?;
+        let revoked = delete_family(&mut tx, family_id).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn sign_out(&self, token_id: &str, family_id: Option<&str>) -> Result<Vec<String>> {
+        let token = delete_returning_ids(
             ApiTokens::Table,
             ApiTokens::Id,
-            Cond::all().add(Expr::col(ApiTokens::FamilyId).eq(family_id)),
+            Cond::all().add(Expr::col(ApiTokens::Id).eq(token_id)),
         );
-        let refresh = Query::delete()
-            .from_table(RefreshTokens::Table)
-            .and_where(Expr::col(RefreshTokens::FamilyId).eq(family_id))
-            .to_owned();
         let mut tx = self.pool.begin().await?;
-        let revoked = ids(tx.conn().all(&tokens).await?);
-        tx.conn().run(&refresh).await?;
+        let mut revoked = ids(tx.conn().all(&token).await?);
+        if let Some(family_id) = family_id {
+            revoked.extend(delete_family(&mut tx, family_id).await?);
+        }
         tx.commit().await?;
         Ok(revoked)
     }

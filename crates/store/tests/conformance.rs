@@ -923,6 +923,17 @@ async fn a_refresh_token_rotates_once_even_when_raced(store: Arc<SqlStore>) {
         "{outcomes:?}"
     );
     assert!(store.refresh_token(&first.id).await.unwrap().unwrap().used);
+    // Signing out with a refresh token takes the token and its family together.
+    let (_, session) = new_token(&u.id, TokenKind::App, Some("app"), Some("other"));
+    store.insert_token(&session).await.unwrap();
+    let (_, family_token) = new_token(&u.id, TokenKind::App, Some("app"), Some("gone"));
+    store.insert_token(&family_token).await.unwrap();
+    let mut out = store.sign_out(&session.id, Some("gone")).await.unwrap();
+    out.sort();
+    let mut both = vec![session.id.to_string(), family_token.id.to_string()];
+    both.sort();
+    assert_eq!(out, both);
+    assert!(store.sign_out(&session.id, None).await.unwrap().is_empty());
     let revoked = store.revoke_family("fam").await.unwrap();
     assert_eq!(
         revoked.len(),

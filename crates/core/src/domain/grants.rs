@@ -462,8 +462,8 @@ impl Tessera {
 
     /// Ends a session on Tessera's own pages: the session's token stops working at once.
     pub async fn end_session(&self, session: &Auth) -> Result<()> {
-        self.store().delete_token(&session.token_id, None).await?;
-        self.revoked(&[session.token_id.to_string()]).await
+        let revoked = self.store().sign_out(&session.token_id, None).await?;
+        self.revoked(&revoked).await
     }
 
     pub async fn logout(&self, token: Option<&str>, refresh_token: Option<&str>) -> Result<()> {
@@ -489,11 +489,7 @@ impl Tessera {
                 Some(stored.family_id)
             }
         };
-        store.delete_token(token.id(), None).await?;
-        let mut revoked = vec![token.id().to_owned()];
-        if let Some(family) = family {
-            revoked.extend(store.revoke_family(&family).await?);
-        }
+        let revoked = store.sign_out(token.id(), family.as_deref()).await?;
         self.revoked(&revoked).await
     }
 }
