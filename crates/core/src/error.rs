@@ -21,6 +21,19 @@ pub enum Missing {
     App,
 }
 
+/// What is wrong with an invitation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteProblem {
+    /// It cannot be created as asked.
+    Create,
+    /// There is no such invitation (or it was used or cancelled).
+    NotFound,
+    /// It exists but cannot be used or cancelled by this caller.
+    Finalizing,
+    /// It was sent to an email that is not the caller's.
+    OtherEmail,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Input the caller can fix.
@@ -54,6 +67,16 @@ pub enum Error {
     /// A change of project access that is not allowed.
     #[error("{0}")]
     InvalidAccess(Cow<'static, str>),
+    /// An invitation cannot be created, used or cancelled as asked.
+    #[error("{message}")]
+    Invite {
+        problem: InviteProblem,
+        message: Cow<'static, str>,
+    },
+    /// A change to a project that its rules refuse (such as a role for someone who is not yet a
+    /// collaborator).
+    #[error("{0}")]
+    ProjectUpdate(Cow<'static, str>),
     /// A rule of token creation was broken.
     #[error("{0}")]
     TokenCreate(Cow<'static, str>),
@@ -90,6 +113,13 @@ impl Error {
 
     pub fn forbidden(msg: impl Into<Cow<'static, str>>) -> Error {
         Error::Forbidden(msg.into())
+    }
+
+    pub fn invite(problem: InviteProblem, msg: impl Into<Cow<'static, str>>) -> Error {
+        Error::Invite {
+            problem,
+            message: msg.into(),
+        }
     }
 
     pub fn token_create(msg: impl Into<Cow<'static, str>>) -> Error {

@@ -115,6 +115,8 @@ ids!(
     VersionId,
     /// A token: a personal access token, an app token or a refresh token (its first 10 characters).
     TokenId,
+    /// An invitation to a project.
+    InviteId,
 );
 
 #[derive(Debug, Clone)]
@@ -143,6 +145,9 @@ pub struct NewUser {
     pub bio: Option<String>,
     pub avatar: Option<String>,
     pub password_hash: String,
+    /// Whether the email is known to be the person's (registering through an invitation sent
+    /// to it shows that).
+    pub verified: bool,
     pub created_at: Millis,
 }
 
@@ -442,4 +447,30 @@ pub enum Revoked {
     Token(String),
     /// Announcements may have been missed (the listening connection was lost): forget everything.
     Unknown,
+}
+
+/// An invitation to collaborate on a project: to a registered user, or to an email that has no
+/// account yet (`user_id` is filled in when that email registers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRecord {
+    pub id: InviteId,
+    pub project_id: ProjectId,
+    pub user_id: Option<UserId>,
+    /// The normalised email it was sent to, when it was sent to an email.
+    pub email: Option<String>,
+    /// The role given on acceptance.
+    pub role: StreamRole,
+    /// What the invitee presents to accept or decline it.
+    pub token: String,
+    pub inviter_id: UserId,
+    pub created_at: Millis,
+}
+
+/// What happened when an invitation was accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Acceptance {
+    /// The invitation is spent and the role given.
+    Accepted,
+    /// The invitation had already been used or cancelled.
+    Gone,
 }

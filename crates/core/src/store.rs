@@ -68,6 +68,35 @@ pub trait Store: Send + Sync + 'static {
     /// The applications versions of the project were sent from.
     async fn project_source_apps(&self, project_id: &str) -> Result<Vec<String>>;
 
+    // Invitations.
+
+    /// Stores an invitation, replacing any pending one of the same project for the same user or
+    /// email, in one transaction.
+    async fn create_invite(&self, invite: &InviteRecord) -> Result<()>;
+    async fn invite_by_id(&self, invite_id: &str) -> Result<Option<InviteRecord>>;
+    async fn invite_by_token(&self, project_id: &str, token: &str) -> Result<Option<InviteRecord>>;
+    /// The invitation with this token, whatever its project.
+    async fn invite_by_any_token(&self, token: &str) -> Result<Option<InviteRecord>>;
+    /// The pending invitations of a project, oldest first.
+    async fn project_invites(&self, project_id: &str) -> Result<Vec<InviteRecord>>;
+    /// The pending invitations of a registered user, oldest first.
+    async fn user_invites(&self, user_id: &str) -> Result<Vec<InviteRecord>>;
+    /// The pending invitation sent to an email that has no account yet, with this token.
+    async fn email_invite(&self, email: &str, token: &str) -> Result<Option<InviteRecord>>;
+    /// Deletes an invitation; returns whether it existed.
+    async fn delete_invite(&self, invite_id: &str) -> Result<bool>;
+    /// Spends an invitation (with any other invitation of the project for the same user) and
+    /// gives `user_id` its role, in one transaction; an invitation spent or cancelled meanwhile
+    /// gives nothing.
+    async fn accept_invite(
+        &self,
+        invite: &InviteRecord,
+        user_id: &str,
+        now: Millis,
+    ) -> Result<Acceptance>;
+    /// Attaches the invitations sent to `email` to the account that now has it.
+    async fn claim_invites(&self, email: &str, user_id: &str) -> Result<()>;
+
     // Models and versions.
 
     /// `false` when the project already has a model of that name (in any case).

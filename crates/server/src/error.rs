@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use axum::http::StatusCode;
 use tessera_core::domain::grants::GrantError;
-pub use tessera_core::error::{Error, Missing};
+pub use tessera_core::error::{Error, InviteProblem, Missing};
 
 /// The Speckle error code of a core error.
 pub fn code(e: &Error) -> &'static str {
@@ -17,6 +17,13 @@ pub fn code(e: &Error) -> &'static str {
         Error::InvalidCredentials | Error::Unauthenticated => "UNAUTHORIZED",
         Error::InvalidToken | Error::MissingScope(_) | Error::Forbidden(_) => "FORBIDDEN",
         Error::TokenCreate(_) => "TOKEN_CREATE_ERROR",
+        Error::Invite { problem, .. } => match problem {
+            InviteProblem::Create => "INVITE_CREATE_ERROR",
+            InviteProblem::NotFound => "INVITE_NOT_FOUND",
+            InviteProblem::Finalizing => "INVITE_FINALIZING_ERROR",
+            InviteProblem::OtherEmail => "INVITE_FINALIZED_FOR_NEW_EMAIL",
+        },
+        Error::ProjectUpdate(_) => "STREAM_UPDATE_ERROR",
         Error::NotFound { what, .. } => match what {
             Missing::Project => "STREAM_NOT_FOUND",
             Missing::Model => "MODEL_NOT_FOUND",
@@ -38,7 +45,9 @@ pub fn status(e: &Error) -> StatusCode {
         Error::UserInput(_)
         | Error::Malformed(_)
         | Error::TokenCreate(_)
-        | Error::InvalidAccess(_) => StatusCode::BAD_REQUEST,
+        | Error::InvalidAccess(_)
+        | Error::Invite { .. }
+        | Error::ProjectUpdate(_) => StatusCode::BAD_REQUEST,
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
         Error::InvalidCredentials | Error::Unauthenticated | Error::Grant(_) => {
             StatusCode::UNAUTHORIZED

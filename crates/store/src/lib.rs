@@ -475,7 +475,7 @@ impl Store for SqlStore {
                 Expr::val(new.bio).into(),
                 Expr::val(new.company).into(),
                 Expr::val(new.avatar).into(),
-                Expr::val(false).into(),
+                Expr::val(new.verified).into(),
                 Expr::val(new.password_hash).into(),
                 role,
                 Expr::val(new.created_at).into(),
@@ -803,6 +803,153 @@ impl Store for SqlStore {
             .order_by(Versions::SourceApplication, Order::Asc)
             .to_owned();
         Ok(ids(self.pool.all(&select).await?))
+    }
+
+    async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {
+        let mut same_target = Cond::any();
+        if let Some(user_id) = &invite.user_id {
+            same_target = same_target.add(Expr::col(ProjectInvites::UserId).eq(user_id.as_str()));
+        }
+        if let Some(email) = &invite.email {
+            same_target = same_target.add(Expr::col(ProjectInvites::Email).eq(email.as_str()));
+        }
+        let replaced = Query::delete()
+            .from_table(ProjectInvites::Table)
+            .and_where(Expr::col(ProjectInvites::StreamId).eq(invite.project_id.as_str()))
+            .cond_where(same_target)
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(ProjectInvites::Table)
+            .columns(InviteRow::COLUMNS)
+            .values([
+                invite.id.as_str().into(),
+                invite.project_id.as_str().into(),
+                invite.user_id.clone().map(String::from).into(),
+                invite.email.clone().into(),
+                invite.role.name().into(),
+                invite.token.clone().into(),
+                invite.inviter_id.as_str().into(),
+                invite.created_at.into(),
+            ])
+            .map_err(built)?
+            .to_owned();
+        let mut tx = self.pool.begin().await?;
+        if invite.user_id.is_some() || invite.email.is_some() {
+            tx.conn().run(&replaced).await?;
+        }
+        tx.conn().run(&insert).await?;
+        tx.commit().await
+    }
+
+    async fn invite_by_id(&self, invite_id: &str) -> Result<Option<InviteRecord>> {
+        let select = invites_where(Cond::all().add(Expr::col(ProjectInvites::Id).eq(invite_id)));
+        let row: Option<InviteRow> = self.pool.optional(&select).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn invite_by_any_token(&self, token: &str) -> Result<Option<InviteRecord>> {
+        let select = invites_where(Cond::all().add(Expr::col(ProjectInvites::Token).eq(token)));
+        let row: Option<InviteRow> = self.pool.optional(&select).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn email_invite(&self, email: &str, token: &str) -> Result<Option<InviteRecord>> {
+        let select = invites_where(
+            Cond::all()
+                .add(Expr::col(ProjectInvites::Email).eq(email))
+                .add(Expr::col(ProjectInvites::UserId).is_null())
+                .add(Expr::col(ProjectInvites::Token).eq(token)),
+        );
+        let row: Option<InviteRow> = self.pool.optional(&select).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn invite_by_token(&self, project_id: &str, token: &str) -> Result<Option<InviteRecord>> {
+        let select = invites_where(
+            Cond::all()
+                .add(Expr::col(ProjectInvites::StreamId).eq(project_id))
+                .add(Expr::col(ProjectInvites::Token).eq(token)),
+        );
+        let row: Option<InviteRow> = self.pool.optional(&select).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn project_invites(&self, project_id: &str) -> Result<Vec<InviteRecord>> {
+        let select =
+            invites_where(Cond::all().add(Expr::col(ProjectInvites::StreamId).eq(project_id)));
+        convert(self.pool.all::<InviteRow>(&select).await?)
+    }
+
+    async fn user_invites(&self, user_id: &str) -> Result<Vec<InviteRecord>> {
+        let select = invites_where(Cond::all().add(Expr::col(ProjectInvites::UserId).eq(user_id)));
+        convert(self.pool.all::<InviteRow>(&select).await?)
+    }
+
+    async fn delete_invite(&self, invite_id: &str) -> Result<bool> {
+        let delete = Query::delete()
+            .from_table(ProjectInvites::Table)
+            .and_where(Expr::col(ProjectInvites::Id).eq(invite_id))
+            .to_owned();
+        Ok(self.pool.run(&delete).await? > 0)
+    }
+
+    async fn accept_invite(
+        &self,
+        invite: &InviteRecord,
+        user_id: &str,
+        now: Millis,
+    ) -> Result<Acceptance> {
+        // The delete comes first: it takes SQLite's write lock, and of two racing acceptances
+        // only the one that deleted the row goes on.
+        let spend = Query::delete()
+            .from_table(ProjectInvites::Table)
+            .and_where(Expr::col(ProjectInvites::Id).eq(invite.id.as_str()))
+            .to_owned();
+        let others = Query::delete()
+            .from_table(ProjectInvites::Table)
+            .and_where(Expr::col(ProjectInvites::StreamId).eq(invite.project_id.as_str()))
+            .and_where(Expr::col(ProjectInvites::UserId).eq(user_id))
+            .to_owned();
+        let grant = Query::insert()
+            .into_table(StreamAcl::Table)
+            .columns([StreamAcl::StreamId, StreamAcl::UserId, StreamAcl::Role])
+            .values([
+                invite.project_id.as_str().into(),
+                user_id.into(),
+                invite.role.name().into(),
+            ])
+            .map_err(built)?
+            .on_conflict(
+                OnConflict::columns([StreamAcl::StreamId, StreamAcl::UserId])
+                    .update_column(StreamAcl::Role)
+                    .to_owned(),
+            )
+            .to_owned();
+        let touch = Query::update()
+            .table(Streams::Table)
+            .value(Streams::UpdatedAt, now)
+            .and_where(Expr::col(Streams::Id).eq(invite.project_id.as_str()))
+            .to_owned();
+        let mut tx = self.pool.begin().await?;
+        if tx.conn().run(&spend).await? == 0 {
+            return Ok(Acceptance::Gone);
+        }
+        tx.conn().run(&others).await?;
+        tx.conn().run(&grant).await?;
+        tx.conn().run(&touch).await?;
+        tx.commit().await?;
+        Ok(Acceptance::Accepted)
+    }
+
+    async fn claim_invites(&self, email: &str, user_id: &str) -> Result<()> {
+        let update = Query::update()
+            .table(ProjectInvites::Table)
+            .value(ProjectInvites::UserId, user_id)
+            .and_where(Expr::col(ProjectInvites::Email).eq(email))
+            .and_where(Expr::col(ProjectInvites::UserId).is_null())
+            .to_owned();
+        self.pool.run(&update).await?;
+        Ok(())
     }
 
     async fn create_model(&self, m: &ModelRecord) -> Result<bool> {
@@ -1619,6 +1766,17 @@ impl Store for SqlStore {
         });
         Ok(Some(rx))
     }
+}
+
+/// Invitations matching `cond`, oldest first.
+fn invites_where(cond: Cond) -> SelectStatement {
+    Query::select()
+        .columns(InviteRow::COLUMNS)
+        .from(ProjectInvites::Table)
+        .cond_where(cond)
+        .order_by(ProjectInvites::CreatedAt, Order::Asc)
+        .order_by(ProjectInvites::Id, Order::Asc)
+        .to_owned()
 }
 
 fn role_select(project_id: &str, user_id: &str) -> SelectStatement {

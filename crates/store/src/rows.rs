@@ -527,3 +527,44 @@ pub struct Int(pub i64);
 /// Two text columns.
 #[derive(sqlx::FromRow)]
 pub struct TextPair(pub String, pub String);
+
+#[derive(sqlx::FromRow)]
+pub struct InviteRow {
+    id: String,
+    stream_id: String,
+    user_id: Option<String>,
+    email: Option<String>,
+    role: String,
+    token: String,
+    inviter_id: String,
+    created_at: i64,
+}
+
+impl InviteRow {
+    pub const COLUMNS: [ProjectInvites; 8] = [
+        ProjectInvites::Id,
+        ProjectInvites::StreamId,
+        ProjectInvites::UserId,
+        ProjectInvites::Email,
+        ProjectInvites::Role,
+        ProjectInvites::Token,
+        ProjectInvites::InviterId,
+        ProjectInvites::CreatedAt,
+    ];
+}
+
+impl TryFrom<InviteRow> for InviteRecord {
+    type Error = Error;
+    fn try_from(r: InviteRow) -> Result<InviteRecord> {
+        Ok(InviteRecord {
+            role: stream_role(&r.role)?,
+            id: r.id.into(),
+            project_id: r.stream_id.into(),
+            user_id: r.user_id.map(Into::into),
+            email: r.email,
+            token: r.token,
+            inviter_id: r.inviter_id.into(),
+            created_at: r.created_at,
+        })
+    }
+}

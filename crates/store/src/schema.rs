@@ -163,3 +163,16 @@ pub enum DataMigrations {
     Name,
     DoneAt,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum ProjectInvites {
+    Table,
+    Id,
+    StreamId,
+    UserId,
+    Email,
+    Role,
+    Token,
+    InviterId,
+    CreatedAt,
+}

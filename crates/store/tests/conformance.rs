@@ -79,6 +79,7 @@ fn new_user(id: &str, email: &str, name: &str, at: i64) -> NewUser {
         bio: None,
         avatar: None,
         password_hash: format!("hash-{id}"),
+        verified: false,
         created_at: at,
     }
 }

@@ -382,12 +382,29 @@ pub fn check_redirect_url(raw: &str) -> Result<Url> {
 }
 
 /// The app's redirect URL with one more query parameter, as the last one (clients such as
-/// `speckle-auth` read everything after `access_code=`).
+/// `speckle-auth` read everything after `access_code=`). The registered URL is kept byte for byte,
+/// as Speckle keeps it: `http://localhost:29363` becomes `http://localhost:29363?access_code=…`,
+/// not `…29363/?…`.
 pub fn redirect_with(redirect_url: &str, key: &str, value: &str) -> Result<String> {
-    let mut url = Url::parse(redirect_url)
+    Url::parse(redirect_url)
         .map_err(|_| Error::Internal(format!("stored redirect URL {redirect_url:?} is invalid")))?;
-    url.query_pairs_mut().append_pair(key, value);
-    Ok(url.into())
+    let (base, fragment) = match redirect_url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (redirect_url, None),
+    };
+    let separator = match base.find('?') {
+        None => "?",
+        Some(_) if base.ends_with('?') || base.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    let encode =
+        |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    let mut target = format!("{base}{separator}{}={}", encode(key), encode(value));
+    if let Some(fragment) = fragment {
+        target.push('#');
+        target.push_str(fragment);
+    }
+    Ok(target)
 }
 
 /// `appCreate` / `appUpdate` input as sent.
@@ -537,7 +554,16 @@ mod tests {
     fn access_code_goes_last() {
         assert_eq!(
             redirect_with("http://localhost:29363", "access_code", "abc").unwrap(),
-            "http://localhost:29363/?access_code=abc"
+            "http://localhost:29363?access_code=abc",
+            "the registered URL byte for byte, as Speckle sends it"
+        );
+        assert_eq!(
+            redirect_with("http://127.0.0.1:3000/cb/", "access_code", "abc").unwrap(),
+            "http://127.0.0.1:3000/cb/?access_code=abc"
+        );
+        assert_eq!(
+            redirect_with("https://a.example/cb?", "access_code", "a b&c").unwrap(),
+            "https://a.example/cb?access_code=a+b%26c"
         );
         assert_eq!(
             redirect_with("speckle://account", "access_code", "abc").unwrap(),

@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod auth;
 pub mod grants;
+pub mod invites;
 pub mod limits;
 pub mod paging;
 pub mod passwords;

@@ -224,6 +224,27 @@ impl Tessera {
         Ok(access)
     }
 
+    /// The legacy `stream(id)`: the project rule in the words of Speckle's stream API, which
+    /// tells an outsider "You are not authorized to access this resource." and a missing stream
+    /// "Stream not found" (the project API keeps its own wording).
+    pub async fn legacy_stream(&self, caller: Option<&Auth>, id: &str) -> Result<Access> {
+        let legacy = |denial: Denial| match denial {
+            Denial::NoAccess | Denial::NoSession => Error::forbidden(RESOURCE_LIMITED),
+            Denial::ProjectNotFound => Error::NotFound {
+                what: Missing::Project,
+                message: "Stream not found".into(),
+            },
+            other => other.into(),
+        };
+        check_scope(caller, Action::Read).map_err(legacy)?;
+        let Some(project) = self.store().project(id).await? else {
+            return Err(legacy(Denial::ProjectNotFound));
+        };
+        let role = self.role_of(caller, id).await?;
+        check_standing(caller, &project, role, Action::Read).map_err(legacy)?;
+        Ok(Access { project, role })
+    }
+
     /// A project and the caller's role on it, deciding nothing: what the `permissions` fields hand to
     /// [`check`] to report what each action would meet.
     pub async fn standing(&self, caller: Option<&Auth>, project_id: &str) -> Result<Access> {
@@ -314,7 +335,7 @@ impl Tessera {
         Ok(())
     }
 
-    /// Gives `user_id` a role on the project, or with `None` removes them. Only owners may.
+    /// Changes the role of a collaborator, or with `None` removes them. Only owners may.
     pub async fn set_role(
         &self,
         caller: Option<&Auth>,
@@ -335,6 +356,14 @@ impl Tessera {
             })?;
         if role.is_some() && target.role == ServerRole::ArchivedUser {
             return Err(Error::user_input("Archived users cannot be given a role."));
+        }
+        // As in Speckle, a role is changed, never given: someone new joins by invitation.
+        if role.is_some() && store.project_role(project_id, user_id).await?.is_none() {
+            return Err(Error::ProjectUpdate(
+                "Cannot grant permissions to users who aren't collaborators already - invite the \
+                 user to the stream first"
+                    .into(),
+            ));
         }
         if store
             .set_project_role(project_id, user_id, role, now)

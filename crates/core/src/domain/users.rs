@@ -267,7 +267,14 @@ fn email_taken() -> Error {
 impl Tessera {
     /// Creates an account from registration fields. The first account of the server becomes its
     /// admin. A rejected registration stores nothing and hashes nothing.
-    pub async fn register(&self, fields: &HashMap<String, String>) -> Result<UserRecord> {
+    ///
+    /// With an invitation's token (Speckle's `token` or `inviteId` parameter), the email must be
+    /// the one the invitation was sent to; the account is then verified.
+    pub async fn register(
+        &self,
+        fields: &HashMap<String, String>,
+        invite_token: Option<&str>,
+    ) -> Result<UserRecord> {
         let store = self.store();
         let passwords = self.passwords();
         let now = self.now();
@@ -276,6 +283,22 @@ impl Tessera {
         if store.user_credentials(&registration.email).await?.is_some() {
             return Err(email_taken());
         }
+        let invited = match invite_token.filter(|t| !t.is_empty()) {
+            None => false,
+            Some(token) => {
+                store
+                    .email_invite(&registration.email, token)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::invite(
+                            crate::error::InviteProblem::NotFound,
+                            "Wrong e-mail address or invite token. Make sure you're using the \
+                             same e-mail address that received the invite.",
+                        )
+                    })?;
+                true
+            }
+        };
         let password_hash = passwords.hash(registration.password).await?;
         let user = store
             .create_user(NewUser {
@@ -287,10 +310,13 @@ impl Tessera {
                 bio: None,
                 avatar: None,
                 password_hash,
+                verified: invited,
                 created_at: now,
             })
             .await?
             .ok_or_else(email_taken)?;
+        // Invitations sent to this email before it had an account are now the account's.
+        store.claim_invites(&user.email, &user.id).await?;
         tracing::info!(user = %user.id, role = %user.role, "user registered");
         Ok(user)
     }

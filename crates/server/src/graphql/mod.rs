@@ -6,6 +6,7 @@ mod apps;
 pub mod cost;
 mod error;
 mod guards;
+mod invites;
 mod projects;
 mod scalars;
 mod server_info;
@@ -28,6 +29,7 @@ pub struct Query(
     apps::AppQuery,
     projects::ProjectQuery,
     streams::StreamQuery,
+    invites::InviteQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -37,6 +39,7 @@ pub struct Mutation(
     apps::AppMutation,
     projects::ProjectMutation,
     streams::StreamMutation,
+    invites::InviteMutation,
 );
 
 pub type TesseraSchema = Schema<Query, Mutation, EmptySubscription>;

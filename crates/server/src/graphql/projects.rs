@@ -8,6 +8,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, OutputType, Result, 
 use tessera_proto::{Scope, ServerRole, StreamRole};
 
 use super::guards::{HasRole, HasScope};
+use super::invites::{self, PendingStreamCollaborator};
 use super::scalars::DateTime;
 use super::users::LimitedUser;
 use super::{caller, state, tessera};
@@ -118,20 +119,6 @@ pub struct ProjectCollaborator {
     id: String,
     role: String,
     user: LimitedUser,
-}
-
-/// An invitation to a project. Tessera has no invitations, so lists of them are empty.
-#[derive(SimpleObject)]
-pub struct PendingStreamCollaborator {
-    id: String,
-    invite_id: String,
-    project_id: String,
-    project_name: String,
-    title: String,
-    role: String,
-    token: Option<String>,
-    user: Option<LimitedUser>,
-    invited_by: Option<LimitedUser>,
 }
 
 /// A project as the caller sees it.
@@ -293,10 +280,17 @@ impl Project {
             .collect())
     }
 
-    /// Pending invitations: always empty, as Tessera has none.
+    /// Collaborators who have been invited but have not accepted yet (for the project's
+    /// contributors and owners).
     #[graphql(guard = "HasScope(Scope::UsersRead)")]
-    async fn invited_team(&self) -> Option<Vec<PendingStreamCollaborator>> {
-        Some(Vec::new())
+    async fn invited_team(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Vec<PendingStreamCollaborator>>> {
+        let pending = tessera(ctx)
+            .invited_team(caller(ctx), &self.record().id)
+            .await?;
+        Ok(Some(invites::listed(&pending, caller(ctx))))
     }
 
     async fn models(
@@ -535,6 +529,11 @@ pub struct ProjectMutations;
 
 #[Object]
 impl ProjectMutations {
+    /// Invitations to projects.
+    async fn invites(&self) -> invites::ProjectInviteMutations {
+        invites::ProjectInviteMutations
+    }
+
     /// Creates a project you own.
     async fn create(
         &self,

@@ -12,7 +12,7 @@ use super::projects::{Collection, in_project, page_args, stream_role, version_pa
 use super::scalars::DateTime;
 use super::users::LimitedUser;
 use super::{caller, state, tessera};
-use crate::domain::projects::{Access, Action, ModelRef, NewProject, NewVersion, ProjectChanges};
+use crate::domain::projects::{Access, ModelRef, NewProject, NewVersion, ProjectChanges};
 use crate::error::Error;
 use crate::model::{
     ModelFilter, ModelRecord, ProjectFilter, UserRecord, VersionRecord, Visibility,
@@ -275,10 +275,7 @@ impl StreamQuery {
     /// A stream you may read.
     #[graphql(guard = "HasScope(Scope::StreamsRead)", deprecation = "Use project")]
     async fn stream(&self, ctx: &Context<'_>, id: String) -> Result<Option<Stream>> {
-        let access = state(ctx)
-            .core
-            .access(caller(ctx), &id, Action::Read)
-            .await?;
+        let access = tessera(ctx).legacy_stream(caller(ctx), &id).await?;
         Ok(Some(Stream(Arc::new(access))))
     }
 

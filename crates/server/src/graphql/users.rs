@@ -52,6 +52,21 @@ pub struct LimitedUser {
     role: Option<String>,
 }
 
+impl LimitedUser {
+    /// Someone whose account is gone, named only by their old id.
+    pub fn former_user(id: &str) -> LimitedUser {
+        LimitedUser {
+            id: ID(id.to_owned()),
+            name: "A former user".to_owned(),
+            bio: None,
+            company: None,
+            avatar: None,
+            verified: None,
+            role: None,
+        }
+    }
+}
+
 impl From<&UserRecord> for LimitedUser {
     fn from(u: &UserRecord) -> Self {
         LimitedUser {
@@ -157,6 +172,20 @@ impl User {
             apps.push(list_item(tessera(ctx), &app).await?);
         }
         Ok(apps)
+    }
+
+    /// Your invitations to projects.
+    #[graphql(guard = "HasScope(Scope::StreamsRead).and(HasRole(ServerRole::Guest))")]
+    async fn project_invites(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<super::invites::PendingStreamCollaborator>> {
+        let auth = require_owner(caller(ctx), &self.record, "projectInvites")?;
+        if auth.user_id != self.record.id {
+            return Ok(Vec::new());
+        }
+        let pending = tessera(ctx).my_invites(auth).await?;
+        Ok(super::invites::listed(&pending, Some(auth)))
     }
 
     /// The projects you collaborate on, most recently updated first.

@@ -55,7 +55,12 @@ pub async fn register(
     Fields(fields): Fields,
 ) -> Result<Response> {
     let challenge = challenge(&query)?;
-    let user = state.core.register(&fields).await?;
+    // Speckle's invitation token, under either of its names.
+    let invite = query
+        .get("token")
+        .or_else(|| query.get("inviteId"))
+        .map(String::as_str);
+    let user = state.core.register(&fields, invite).await?;
     finish(&state, &user.id, challenge, true).await
 }
 

@@ -372,7 +372,8 @@ pub async fn register_submit(
     let result = async {
         check_csrf(&state, &headers, &fields, None)?;
         let next = safe_next(fields.get("next").map(String::as_str));
-        match state.core.register(&fields).await {
+        let invite = fields.get("token").map(String::as_str);
+        match state.core.register(&fields, invite).await {
             Ok(user) => signed_in(&state, &user, &next).await,
             Err(Error::UserInput(message)) => {
                 let error = Some(message.into_owned());

@@ -486,9 +486,10 @@ async fn csharp_legacy_connector_flow(app: TestApp) {
     );
     let location = location(res.headers());
     assert!(
-        location.starts_with("http://localhost:29363/?access_code="),
-        "{location}"
+        location.starts_with("http://localhost:29363?access_code="),
+        "the registered URL byte for byte, as Speckle sends it: {location}"
     );
+    assert!(!location.contains("29363/?"), "{location}");
     let (status, pair) = app
         .token_endpoint(json!({"appId": "sca", "appSecret": "sca", "accessCode": access_code(&location), "challenge": challenge}))
         .await;

@@ -154,28 +154,14 @@ async fn scope_role_visibility_matrix(app: TestApp) {
         let (app, owner, contributor, reviewer) = (&app, &owner, &contributor, &reviewer);
         async move {
             let id = create_project(app, &owner.token, name, visibility).await;
-            assert!(
-                set_role(
-                    app,
-                    &owner.token,
-                    &id,
-                    &contributor.id,
-                    Some("stream:contributor")
-                )
-                .await["errors"]
-                    .is_null()
-            );
-            assert!(
-                set_role(
-                    app,
-                    &owner.token,
-                    &id,
-                    &reviewer.id,
-                    Some("stream:reviewer")
-                )
-                .await["errors"]
-                    .is_null()
-            );
+            let joined = app
+                .join(&owner.token, &id, contributor, "stream:contributor")
+                .await;
+            assert!(joined.is_null(), "{joined}");
+            let joined = app
+                .join(&owner.token, &id, reviewer, "stream:reviewer")
+                .await;
+            assert!(joined.is_null(), "{joined}");
             id
         }
     };
@@ -200,8 +186,9 @@ async fn scope_role_visibility_matrix(app: TestApp) {
                         "mutation($p: String!) { projectMutations { update(update: {id: $p, description: \"changed\"}) { id } } }",
                         json!({"p": target}),
                     ),
+                    // Sharing is an invitation, as in Speckle.
                     "share" => (
-                        "mutation($p: String!, $u: String!) { projectMutations { updateRole(input: {projectId: $p, userId: $u, role: \"stream:reviewer\"}) { id } } }",
+                        "mutation($p: ID!, $u: String!) { projectMutations { invites { create(projectId: $p, input: {userId: $u, role: \"stream:reviewer\"}) { id } } } }",
                         json!({"p": target, "u": newcomer.id}),
                     ),
                     _ => (
@@ -324,9 +311,8 @@ async fn the_last_owner_stays(app: TestApp) {
         .await;
     assert_eq!(first_error(&body).0, "STREAM_INVALID_ACCESS_ERROR");
     // With a second owner, the first may step down.
-    assert!(
-        set_role(&app, &owner.token, &p, &other.id, Some("stream:owner")).await["errors"].is_null()
-    );
+    let joined = app.join(&owner.token, &p, &other, "stream:owner").await;
+    assert!(joined.is_null(), "{joined}");
     assert!(
         set_role(&app, &owner.token, &p, &owner.id, Some("stream:reviewer")).await["errors"]
             .is_null()
@@ -410,10 +396,10 @@ async fn legacy_stream_api_over_the_same_data(app: TestApp) {
         )
         .await;
     assert_eq!(first_error(&body).0, "STREAM_INVALID_ACCESS_ERROR");
-    assert!(
-        set_role(&app, &owner.token, &id, &friend.id, Some("stream:reviewer")).await["errors"]
-            .is_null()
-    );
+    let joined = app
+        .join(&owner.token, &id, &friend, "stream:reviewer")
+        .await;
+    assert!(joined.is_null(), "{joined}");
     let (_, body) = app
         .graphql(
             Some(&owner.token),
@@ -506,9 +492,10 @@ async fn legacy_stream_api_over_the_same_data(app: TestApp) {
             json!({"p": id}),
         )
         .await;
+    // Speckle's stream API words it as a stream.
     assert_eq!(
         first_error(&body),
-        ("STREAM_NOT_FOUND".into(), "Project not found".into(), None)
+        ("STREAM_NOT_FOUND".into(), "Stream not found".into(), None)
     );
 }
 
@@ -808,17 +795,10 @@ async fn no_side_doors_into_projects(app: TestApp) {
     // Versions in a project one has left.
     let owner_of_p = &member;
     let leaver = app.user("Leaver").await;
-    assert!(
-        set_role(
-            &app,
-            &owner_of_p.token,
-            &p,
-            &leaver.id,
-            Some("stream:contributor")
-        )
-        .await["errors"]
-            .is_null()
-    );
+    let joined = app
+        .join(&owner_of_p.token, &p, &leaver, "stream:contributor")
+        .await;
+    assert!(joined.is_null(), "{joined}");
     let (_, body) = app
         .graphql(
             Some(&leaver.token),

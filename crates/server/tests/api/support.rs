@@ -201,6 +201,46 @@ impl TestApp {
     }
 
     /// Registers a user with a unique email and exchanges the code for a web-app token pair.
+    /// Makes `member` a collaborator with `role` the way Speckle does it: the owner invites, the
+    /// member accepts. Returns the first error body, or `Value::Null` when both steps worked.
+    pub async fn join(&self, owner_token: &str, project: &str, member: &User, role: &str) -> Value {
+        let (_, body) = self
+            .graphql(
+                Some(owner_token),
+                "mutation($p: ID!, $i: ProjectInviteCreateInput!) { projectMutations { invites { create(projectId: $p, input: $i) { id } } } }",
+                json!({"p": project, "i": {"userId": member.id, "role": role}}),
+            )
+            .await;
+        if !body["errors"].is_null() {
+            return body;
+        }
+        let (_, body) = self
+            .graphql(
+                Some(&member.token),
+                "{ activeUser { projectInvites { projectId token } } }",
+                json!({}),
+            )
+            .await;
+        let token = body["data"]["activeUser"]["projectInvites"]
+            .as_array()
+            .and_then(|all| all.iter().find(|i| i["projectId"] == project))
+            .and_then(|i| i["token"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let (_, body) = self
+            .graphql(
+                Some(&member.token),
+                "mutation($i: ProjectInviteUseInput!) { projectMutations { invites { use(input: $i) } } }",
+                json!({"i": {"projectId": project, "token": token, "accept": true}}),
+            )
+            .await;
+        if body["errors"].is_null() {
+            Value::Null
+        } else {
+            body
+        }
+    }
+
     pub async fn user(&self, name: &str) -> User {
         let email = format!(
             "{}-{}@example.org",

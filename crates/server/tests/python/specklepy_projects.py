@@ -13,6 +13,8 @@ from specklepy.api.enums import ProjectVisibility
 from specklepy.api.inputs.model_inputs import CreateModelInput, DeleteModelInput, UpdateModelInput
 from specklepy.api.inputs.project_inputs import (
     ProjectCreateInput,
+    ProjectInviteCreateInput,
+    ProjectInviteUseInput,
     ProjectModelsFilter,
     ProjectUpdateInput,
     ProjectUpdateRoleInput,
@@ -80,7 +82,17 @@ check(stranger.can_load.code and stranger.can_load.message, "a denial says why")
 team = client.project.get_with_team(public.id)
 check(len(team.team) == 1 and team.team[0].role == "stream:owner", "team")
 check(team.invited_team == [], "no invitations")
-client.project.update_role(ProjectUpdateRoleInput(user_id=second_id, project_id=public.id, role="stream:contributor"))
+try:
+    client.project.update_role(ProjectUpdateRoleInput(user_id=second_id, project_id=public.id, role="stream:contributor"))
+    check(False, "updateRole gives no role to someone who is not a collaborator yet")
+except (GraphQLException, SpeckleException) as e:
+    check("invite the user" in str(e), f"updateRole points at invitations: {e}")
+# Sharing is an invitation that the other user accepts.
+invited = client.project_invite.create(public.id, ProjectInviteCreateInput(email=None, role="stream:contributor", server_role=None, userId=second_id))
+check(len(invited.invited_team) == 1, "the invitation is pending")
+mine = [i for i in second.active_user.get_project_invites() if i.projectId == public.id]
+check(len(mine) == 1 and mine[0].token, "the invitee sees it, with its token")
+check(second.project_invite.use(ProjectInviteUseInput(accept=True, project_id=public.id, token=mine[0].token)), "accepted")
 team = client.project.get_with_team(public.id)
 check({c.user.id: c.role for c in team.team}.get(second_id) == "stream:contributor", "shared with the second user")
 check(second.project.get_permissions(public.id).can_create_model.authorized, "a contributor may create models")
