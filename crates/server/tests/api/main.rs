@@ -9,6 +9,7 @@ mod bearer;
 mod browser;
 mod graphql_core;
 mod hardening;
+mod invites;
 mod local_auth;
 mod logout;
 mod oauth;
