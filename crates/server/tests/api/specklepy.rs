@@ -13,7 +13,8 @@ use crate::support::*;
 
 on_both_backends!(
     specklepy_works_unchanged,
-    specklepy_projects_models_and_versions
+    specklepy_projects_models_and_versions,
+    specklepy_project_invites,
 );
 
 fn python_with_specklepy() -> Option<PathBuf> {
@@ -142,6 +143,42 @@ async fn specklepy_projects_models_and_versions(app: TestApp) {
     assert!(
         output.status.success(),
         "specklepy check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
+/// specklepy's invitation calls (`tests/python/specklepy_invites.py`).
+async fn specklepy_project_invites(app: TestApp) {
+    let Some(python) = python_with_specklepy() else {
+        return;
+    };
+    let owner = app.user("Py Inviter").await;
+    let invitee = app.user("Py Invitee").await;
+    let third = app.user("Py Third").await;
+    let host = app.url.trim_start_matches("http://").to_owned();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/specklepy_invites.py"
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .env("TESSERA_HOST", host)
+            .env("TESSERA_TOKEN", owner.token)
+            .env("TESSERA_SECOND_TOKEN", invitee.token)
+            .env("TESSERA_SECOND_ID", invitee.id)
+            .env("TESSERA_SECOND_EMAIL", invitee.email)
+            .env("TESSERA_THIRD_ID", third.id)
+            .output()
+            .expect("run python")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "specklepy invite check failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
