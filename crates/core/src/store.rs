@@ -83,6 +83,8 @@ pub trait Store: Send + Sync + 'static {
     async fn user_invites(&self, user_id: &str) -> Result<Vec<InviteRecord>>;
     /// The pending invitation sent to an email that has no account yet, with this token.
     async fn email_invite(&self, email: &str, token: &str) -> Result<Option<InviteRecord>>;
+    /// The pending invitations a user sent, oldest first.
+    async fn invites_sent_by(&self, inviter_id: &str) -> Result<Vec<InviteRecord>>;
     /// Deletes an invitation; returns whether it existed.
     async fn delete_invite(&self, invite_id: &str) -> Result<bool>;
     /// Spends an invitation (with any other invitation of the project for the same user) and

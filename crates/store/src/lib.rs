@@ -885,6 +885,12 @@ impl Store for SqlStore {
         convert(self.pool.all::<InviteRow>(&select).await?)
     }
 
+    async fn invites_sent_by(&self, inviter_id: &str) -> Result<Vec<InviteRecord>> {
+        let select =
+            invites_where(Cond::all().add(Expr::col(ProjectInvites::InviterId).eq(inviter_id)));
+        convert(self.pool.all::<InviteRow>(&select).await?)
+    }
+
     async fn delete_invite(&self, invite_id: &str) -> Result<bool> {
         let delete = Query::delete()
             .from_table(ProjectInvites::Table)

@@ -204,6 +204,17 @@ impl Tessera {
         Ok(pending)
     }
 
+    /// The pending invitations the caller sent, to pass on where no email is sent.
+    pub async fn sent_invites(&self, caller: &Auth) -> Result<Vec<PendingInvite>> {
+        let mut pending = Vec::new();
+        for invite in self.store().invites_sent_by(&caller.user_id).await? {
+            if let Some(p) = self.pending(invite).await? {
+                pending.push(p);
+            }
+        }
+        Ok(pending)
+    }
+
     /// The pending invitations of a project, for its collaborators.
     pub async fn invited_team(
         &self,

@@ -100,6 +100,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/authn/logout", post(pages::logout))
         .route("/authn/apps/{app_id}/revoke", post(pages::revoke_app))
+        .route(
+            "/authn/invites/{project_id}/{answer}",
+            post(pages::answer_invite),
+        )
         .merge(authenticated)
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -30,7 +30,9 @@ use crate::domain::grants::{Authorization, AuthorizationRequest, RegisteredBy, S
 use crate::domain::{random_hex, users};
 use crate::error::{self as wire, Error};
 use crate::model::UserRecord;
-use crate::pages::{self, Consent, ErrorPage, Home, Login, Register, initial, render};
+use crate::pages::{
+    self, Consent, ErrorPage, Home, InvitationItem, Login, Register, SentItem, initial, render,
+};
 use tessera_core::error::Result;
 
 struct Session {
@@ -263,6 +265,7 @@ async fn form_page(
                 name: field("name"),
                 email: field("email"),
                 company: field("company"),
+                token: field("token"),
             };
             render(&page, status, &cookies, None)
         }
@@ -281,16 +284,12 @@ async fn show_form(
         if session(&state, &headers).await?.is_some() {
             return Ok(see_other(&next, &[]));
         }
-        form_page(
-            &state,
-            &headers,
-            form,
-            &next,
-            &HashMap::new(),
-            None,
-            StatusCode::OK,
-        )
-        .await
+        // An invitation's token in the link is carried into the form; nothing else is.
+        let mut typed = HashMap::new();
+        if let Some(token) = query.get("token").filter(|t| t.len() <= 128) {
+            typed.insert("token".to_owned(), token.clone());
+        }
+        form_page(&state, &headers, form, &next, &typed, None, StatusCode::OK).await
     }
     .await;
     page_result(&state, result)
@@ -539,6 +538,55 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
             .into_iter()
             .map(|a| (a.id.into(), a.name, a.description.unwrap_or_default()))
             .collect();
+        let invitations = state
+            .core
+            .my_invites(&session.auth)
+            .await?
+            .into_iter()
+            .map(|p| InvitationItem {
+                project_id: p.project.id.to_string(),
+                project_name: p.project.name.clone(),
+                inviter: p
+                    .inviter
+                    .as_ref()
+                    .map_or("Someone".to_owned(), |u| u.name.clone()),
+                role: role_label(p.invite.role),
+                token: p.invite.token.clone(),
+            })
+            .collect();
+        let projects = state
+            .core
+            .user_projects(
+                &session.user.id,
+                &Default::default(),
+                &crate::model::PageRequest {
+                    limit: 100,
+                    after: None,
+                },
+            )
+            .await?
+            .items
+            .into_iter()
+            .map(|(p, role)| (p.name, role_label(role)))
+            .collect();
+        let sent = state
+            .core
+            .sent_invites(&session.auth)
+            .await?
+            .into_iter()
+            .map(|p| SentItem {
+                project_name: p.project.name.clone(),
+                invitee: p.title(),
+                role: role_label(p.invite.role),
+                link: match &p.invite.user_id {
+                    Some(_) => format!("{}/", state.public_url),
+                    None => format!(
+                        "{}/authn/register?token={}",
+                        state.public_url, p.invite.token
+                    ),
+                },
+            })
+            .collect();
         let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
         let page = Home {
             server_name: &state.server.name,
@@ -546,6 +594,9 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
             user_email: &session.user.email,
             user_initial: initial(&session.user.name),
             apps,
+            invitations,
+            projects,
+            sent,
             csrf: &csrf,
         };
         Ok(render(&page, StatusCode::OK, &cookies, None))
@@ -567,6 +618,44 @@ pub async fn logout(
         let next = safe_next(fields.get("next").map(String::as_str));
         let clear = state.cookies.clear(state.cookies.session());
         Ok(see_other(&next, &[clear]))
+    }
+    .await;
+    page_result(&state, result)
+}
+
+/// A project role as a person reads it.
+fn role_label(role: tessera_proto::StreamRole) -> String {
+    match role {
+        tessera_proto::StreamRole::Owner => "owner",
+        tessera_proto::StreamRole::Contributor => "contributor",
+        tessera_proto::StreamRole::Reviewer => "reviewer",
+    }
+    .to_owned()
+}
+
+/// Accepts or declines an invitation from the account page.
+pub async fn answer_invite(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((project_id, answer)): Path<(String, String)>,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login", &[]));
+        };
+        check_csrf(&state, &headers, &fields, Some(&session))?;
+        let accept = match answer.as_str() {
+            "accept" => true,
+            "decline" => false,
+            _ => return Err(Error::user_input("Choose Accept or Decline.")),
+        };
+        let token = fields.get("token").map(String::as_str).unwrap_or_default();
+        state
+            .core
+            .use_invite(&session.auth, &project_id, token, accept)
+            .await?;
+        Ok(see_other("/", &[]))
     }
     .await;
     page_result(&state, result)

@@ -31,6 +31,8 @@ pub struct Register<'a> {
     pub name: &'a str,
     pub email: &'a str,
     pub company: &'a str,
+    /// An invitation's token, when the person registers through one.
+    pub token: &'a str,
 }
 
 #[derive(Template)]
@@ -69,7 +71,32 @@ pub struct Home<'a> {
     pub user_initial: String,
     /// (id, name, description) of each authorized app.
     pub apps: Vec<(String, String, String)>,
+    /// Invitations waiting for this person's answer.
+    pub invitations: Vec<InvitationItem>,
+    /// (name, role) of each project this person collaborates on.
+    pub projects: Vec<(String, String)>,
+    /// Invitations this person sent that wait for an answer, with the link to pass on.
+    pub sent: Vec<SentItem>,
     pub csrf: &'a str,
+}
+
+/// An invitation on the invitee's account page.
+pub struct InvitationItem {
+    pub project_id: String,
+    pub project_name: String,
+    pub inviter: String,
+    pub role: String,
+    pub token: String,
+}
+
+/// An invitation on the inviter's account page.
+pub struct SentItem {
+    pub project_name: String,
+    pub invitee: String,
+    pub role: String,
+    /// Where the invitee answers: their account page, or for an email without an account, the
+    /// registration page carrying the invitation's token.
+    pub link: String,
 }
 
 /// The first letter of a name, for avatars.

@@ -143,3 +143,89 @@ async fn chromium_signs_in_to_a_pkce_app() {
         .await;
     assert!(body.to_string().contains(&app_id));
 }
+
+/// The invitee sees an invitation on their account page, accepts it in the browser, and the
+/// project appears among their projects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_accepts_an_invitation() {
+    let (Some(chromium), Some(())) = (chromium(), playwright_ready()) else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let owner = app.user("Ada Owner").await;
+    let invitee = app.user("Ben Invitee").await;
+    let (_, body) = app
+        .graphql(
+            Some(&owner.token),
+            "mutation { projectMutations { create(input: {name: \"Bridge model\"}) { id } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    let project = body["data"]["projectMutations"]["create"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = app
+        .graphql(
+            Some(&owner.token),
+            "mutation($p: ID!, $u: String!) { projectMutations { invites { create(projectId: $p, input: {userId: $u}) { id } } } }",
+            serde_json::json!({"p": project, "u": invitee.id}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let shots = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/screenshots"
+    ));
+    let (server_url, email, password) = (
+        app.url.clone(),
+        invitee.email.clone(),
+        invitee.password.clone(),
+    );
+    let shots_dir = shots.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("invite.mjs")
+            .current_dir(BROWSER_DIR)
+            .env("SERVER_URL", server_url)
+            .env("EMAIL", email)
+            .env("PASSWORD", password)
+            .env("PROJECT", "Bridge model")
+            .env("SCREENSHOTS", shots_dir)
+            .env("CHROMIUM", chromium)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the invitation flow failed:\n{stdout}\n{stderr}"
+    );
+    let shown: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(
+        shown["before"],
+        serde_json::json!([]),
+        "not a collaborator before: {shown}"
+    );
+    assert_eq!(
+        shown["after"],
+        serde_json::json!(["Bridge model"]),
+        "{shown}"
+    );
+    let (_, body) = app
+        .graphql(
+            Some(&invitee.token),
+            "query($p: String!) { project(id: $p) { role } }",
+            serde_json::json!({"p": project}),
+        )
+        .await;
+    assert_eq!(body["data"]["project"]["role"], "stream:contributor");
+    for shot in ["invitation.png", "invitation-accepted.png"] {
+        let meta =
+            std::fs::metadata(shots.join(shot)).unwrap_or_else(|_| panic!("{shot} was taken"));
+        assert!(meta.len() > 10_000, "{shot} is a real screenshot");
+    }
+}
