@@ -17,6 +17,7 @@ on_both_backends!(
     next_cannot_leave_the_site,
     sign_out_ends_the_session,
     account_page_lists_and_revokes_authorized_apps,
+    invitations_on_the_account_pages,
 );
 
 async fn pages_send_protective_headers_and_cookies(app: TestApp) {
@@ -390,4 +391,106 @@ async fn account_page_lists_and_revokes_authorized_apps(app: TestApp) {
     let home = browser.get("/").await.text().await.unwrap();
     assert!(!home.contains("Test App"));
     assert!(home.contains("No app has access to your account yet."));
+}
+
+/// The invitee declines on the account page (CSRF-checked); the inviter's page shows the link
+/// to pass on, and someone without an account registers through it, verified, with the
+/// invitation waiting.
+async fn invitations_on_the_account_pages(app: TestApp) {
+    let owner = app.user("Page Owner").await;
+    let friend = app.user("Page Friend").await;
+    let (_, body) = app
+        .graphql(
+            Some(&owner.token),
+            "mutation { projectMutations { create(input: {name: \"Tower\"}) { id } } }",
+            json!({}),
+        )
+        .await;
+    let project = body["data"]["projectMutations"]["create"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let create = "mutation($p: ID!, $i: ProjectInviteCreateInput!) { projectMutations { invites { create(projectId: $p, input: $i) { id } } } }";
+    app.graphql(
+        Some(&owner.token),
+        create,
+        json!({"p": project, "i": {"userId": friend.id}}),
+    )
+    .await;
+    app.graphql(
+        Some(&owner.token),
+        create,
+        json!({"p": project, "i": {"email": "new.person@example.org", "role": "stream:reviewer"}}),
+    )
+    .await;
+    // The invitee's page offers the invitation.
+    let browser = Browser::new(&app);
+    browser.sign_in(&friend).await;
+    let page = browser.get("/").await.text().await.unwrap();
+    assert!(
+        page.contains("Tower") && page.contains("Page Owner invited you"),
+        "{page}"
+    );
+    let token = page
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the invitation's token in the form")
+        .to_owned();
+    let action = format!("/authn/invites/{project}/decline");
+    // Without the session's CSRF token, nothing happens.
+    let res = browser
+        .post(&action, &[("csrf", "forged"), ("token", &token)])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let csrf = browser.csrf();
+    let res = browser
+        .post(&action, &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = browser.get("/").await.text().await.unwrap();
+    assert!(!page.contains("invited you"), "declined: {page}");
+    assert!(page.contains("You do not collaborate on any project yet."));
+    // The inviter's page shows the registration link for the email without an account.
+    let inviter = Browser::new(&app);
+    inviter.sign_in(&owner).await;
+    let page = inviter.get("/").await.text().await.unwrap();
+    assert!(page.contains("Invitations you sent"), "{page}");
+    let link = page
+        .split("value=\"")
+        .find_map(|rest| {
+            let value = rest.split('"').next()?;
+            value
+                .contains("/authn/register?token=")
+                .then(|| value.to_owned())
+        })
+        .expect("the registration link");
+    let path = link.trim_start_matches(&app.url).replace("&amp;", "&");
+    // The newcomer follows it: the form carries the token, the account is verified and the
+    // invitation waits on their page.
+    let newcomer = Browser::new(&app);
+    let form = newcomer.get(&path).await.text().await.unwrap();
+    let invite_token = path.split("token=").nth(1).unwrap().to_owned();
+    assert!(form.contains(&invite_token), "the token rides in the form");
+    let csrf = newcomer.csrf();
+    let res = newcomer
+        .post(
+            "/authn/register",
+            &[
+                ("csrf", &csrf),
+                ("next", "/"),
+                ("token", &invite_token),
+                ("name", "New Person"),
+                ("email", "new.person@example.org"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    newcomer.get(&location(res.headers())).await;
+    let page = newcomer.get("/").await.text().await.unwrap();
+    assert!(
+        page.contains("Tower") && page.contains("as reviewer"),
+        "{page}"
+    );
 }
