@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, Millis};
 use crate::domain::auth::{Auth, TokenCache};
+use crate::domain::invites::Mailer;
 use crate::domain::limits::{Bucket, FAILURE_WINDOW, Limiter, RateLimits};
 use crate::domain::passwords::Passwords;
 use crate::error::Result;
@@ -33,6 +34,7 @@ pub struct Tessera {
     tokens: TokenCache,
     passwords: Passwords,
     limits: Limiter,
+    mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl Tessera {
@@ -49,7 +51,18 @@ impl Tessera {
             tokens: TokenCache::new(TOKEN_CACHE_CAPACITY, TOKEN_CACHE_TTL),
             passwords: Passwords::new(hashers)?,
             limits: Limiter::new(limits),
+            mailer: None,
         })
+    }
+
+    /// Sends invitation emails through `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Tessera {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    pub(crate) fn mailer(&self) -> Option<&dyn Mailer> {
+        self.mailer.as_deref()
     }
 
     pub fn now(&self) -> Millis {

@@ -91,6 +91,79 @@ pub struct Overrides {
     pub max_connections: Option<usize>,
 }
 
+/// How to reach the SMTP server.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587); the default.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a mail server on this machine (a local relay or a test sink).
+    None,
+}
+
+/// `[smtp]` in the TOML file: invitations are emailed when it is given.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    /// Defaults to 587 (STARTTLS), 465 (TLS) or 25 (none).
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The sender, e.g. `Tessera <tessera@example.com>`.
+    pub from: String,
+    #[serde(default)]
+    pub tls: SmtpTls,
+}
+
+/// The password never prints.
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("from", &self.from)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl SmtpSettings {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.host.trim().is_empty() {
+            return Err("smtp.host is empty".into());
+        }
+        if !self.from.contains('@') {
+            return Err(format!("smtp.from {:?} is not an email address", self.from));
+        }
+        if self.username.is_some() != self.password.is_some() {
+            return Err("smtp.username and smtp.password go together".into());
+        }
+        let local = matches!(self.host.as_str(), "localhost" | "127.0.0.1" | "::1");
+        if self.tls == SmtpTls::None && !local {
+            return Err(format!(
+                "smtp.tls = \"none\" is only allowed for a mail server on this machine, not {:?}: \
+                 use \"starttls\" or \"tls\"",
+                self.host
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The optional TOML file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,6 +177,7 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     #[serde(default)]
     pub server: Option<ServerDetails>,
+    pub smtp: Option<SmtpSettings>,
 }
 
 impl FileConfig {
@@ -129,6 +203,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// The most connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Where invitation emails go out; `None` sends none.
+    pub smtp: Option<SmtpSettings>,
 }
 
 impl Config {
@@ -178,7 +254,11 @@ impl Config {
         if max_connections == 0 {
             return Err("max_connections must be at least 1".into());
         }
+        if let Some(smtp) = &file.smtp {
+            smtp.check()?;
+        }
         Ok(Config {
+            smtp: file.smtp,
             rate_limits,
             trusted_proxies,
             max_connections,
@@ -204,6 +284,7 @@ impl Config {
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            smtp: None,
         }
     }
 
@@ -409,6 +490,53 @@ mod tests {
             .contains("http")
         );
         assert!(toml::from_str::<FileConfig>("colour = \"blue\"").is_err());
+    }
+
+    #[test]
+    fn smtp_settings() {
+        let file = |text: &str| -> Result<Config, String> {
+            let file: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+            Config::resolve(Overrides::default(), file)
+        };
+        let config = file("[smtp]\nhost = \"mail.example.com\"\nfrom = \"Tessera <t@example.com>\"\nusername = \"t\"\npassword = \"p\"").unwrap();
+        let smtp = config.smtp.unwrap();
+        assert_eq!((smtp.tls, smtp.port()), (SmtpTls::Starttls, 587));
+        assert!(
+            !format!("{smtp:?}").contains("\"p\""),
+            "the password never prints"
+        );
+        let tls =
+            file("[smtp]\nhost = \"mail.example.com\"\nfrom = \"t@example.com\"\ntls = \"tls\"")
+                .unwrap();
+        assert_eq!(tls.smtp.unwrap().port(), 465);
+        let plain =
+            file("[smtp]\nhost = \"mail.example.com\"\nfrom = \"t@example.com\"\ntls = \"none\"");
+        assert!(
+            plain
+                .unwrap_err()
+                .contains("only allowed for a mail server on this machine")
+        );
+        let local = file(
+            "[smtp]\nhost = \"localhost\"\nport = 2525\nfrom = \"t@example.com\"\ntls = \"none\"",
+        );
+        assert_eq!(local.unwrap().smtp.unwrap().port(), 2525);
+        assert!(
+            file("[smtp]\nhost = \"m\"\nfrom = \"nobody\"")
+                .unwrap_err()
+                .contains("smtp.from")
+        );
+        assert!(
+            file("[smtp]\nhost = \"m\"\nfrom = \"a@b.c\"\nusername = \"u\"")
+                .unwrap_err()
+                .contains("go together")
+        );
+        assert!(file("[smtp]\nhost = \"m\"\nfrom = \"a@b.c\"\ncolour = 1").is_err());
+        assert!(
+            Config::resolve(Overrides::default(), FileConfig::default())
+                .unwrap()
+                .smtp
+                .is_none()
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod mail;
 pub mod pages;
 
 pub use tessera_core::{clock, domain, model, store};
@@ -98,7 +99,12 @@ impl Application {
         // Listen before serving, so no revocation announced after start-up is missed.
         let revocations = store.revocations().await?;
         let store_connections = store.connection_counter();
-        let core = Tessera::new(Arc::new(store), clock, config.rate_limits, cores)?;
+        let mut core = Tessera::new(Arc::new(store), clock, config.rate_limits, cores)?;
+        if let Some(smtp) = &config.smtp {
+            let mailer = mail::SmtpMailer::new(smtp, &public_url, &config.server.name)?;
+            core = core.with_mailer(Arc::new(mailer));
+            tracing::info!(host = %smtp.host, "invitations are emailed");
+        }
         core.seed_default_apps(&public_url).await?;
         core.normalize_stored_emails().await?;
         let csrf_key = core

@@ -20,6 +20,26 @@ pub const MAX_BATCH: usize = 200;
 /// Emails are at most 254 characters.
 const MAX_EMAIL_CHARS: usize = 254;
 
+/// An invitation email to send.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    /// The address it goes to.
+    pub to: String,
+    pub inviter: String,
+    pub project: String,
+    pub role: String,
+    pub token: String,
+    /// Whether the address belongs to an account (which then answers on its account page).
+    pub registered: bool,
+}
+
+/// Sends invitation emails (the server's SMTP mailer). Without one, invitations show on the
+/// account pages only.
+#[async_trait::async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send_invitation(&self, invitation: &Invitation) -> Result<()>;
+}
+
 /// `ProjectInviteCreateInput` as sent.
 #[derive(Debug, Clone, Default)]
 pub struct InviteInput {
@@ -85,16 +105,38 @@ impl Tessera {
             )));
         }
         let now = self.now();
-        let mut invites = Vec::with_capacity(inputs.len());
+        let mut checked = Vec::with_capacity(inputs.len());
         for input in inputs {
-            invites.push(
+            checked.push(
                 self.checked_invite(auth, &access.project, input, now)
                     .await?,
             );
         }
-        for invite in &invites {
+        for (invite, _) in &checked {
             self.store().create_invite(invite).await?;
         }
+        if let Some(mailer) = self.mailer() {
+            let inviter = match self.store().user_by_id(&auth.user_id).await? {
+                Some(user) => user.name,
+                None => "Someone".to_owned(),
+            };
+            for (invite, to) in &checked {
+                let email = Invitation {
+                    to: to.clone(),
+                    inviter: inviter.clone(),
+                    project: access.project.name.clone(),
+                    role: invite.role.name().trim_start_matches("stream:").to_owned(),
+                    token: invite.token.clone(),
+                    registered: invite.user_id.is_some(),
+                };
+                // The invitation stands even if the email does not go out: it is on the
+                // invitee's account page, and the inviter's page shows its link.
+                if let Err(e) = mailer.send_invitation(&email).await {
+                    tracing::warn!(error = %e, invite = %invite.id, "invitation email not sent");
+                }
+            }
+        }
+        let invites = checked.into_iter().map(|(invite, _)| invite).collect();
         Ok((access, invites))
     }
 
@@ -104,7 +146,7 @@ impl Tessera {
         project: &ProjectRecord,
         input: InviteInput,
         now: i64,
-    ) -> Result<InviteRecord> {
+    ) -> Result<(InviteRecord, String)> {
         let store = self.store();
         let role = match input.role.as_deref() {
             None | Some("") => StreamRole::Contributor,
@@ -152,7 +194,12 @@ impl Tessera {
                 return Err(invalid("Attempting to invite an invalid user"));
             }
         }
-        Ok(InviteRecord {
+        let to = match (&user, &email) {
+            (Some(user), _) => user.email.clone(),
+            (None, Some(email)) => email.clone(),
+            (None, None) => String::new(),
+        };
+        let invite = InviteRecord {
             id: random_hex(20)?.into(),
             project_id: project.id.clone(),
             user_id: user.map(|u| u.id),
@@ -161,7 +208,8 @@ impl Tessera {
             token: random_hex(50)?,
             inviter_id: auth.user_id.clone(),
             created_at: now,
-        })
+        };
+        Ok((invite, to))
     }
 
     /// Speckle's `projectInvite`: the invitation to the project for the caller (when signed in)

@@ -540,3 +540,143 @@ async fn update_role_and_stream_answers_match_speckle(app: TestApp) {
         "You do not have access to the project"
     );
 }
+
+/// Decodes a quoted-printable text (soft line breaks and `=XX` escapes), as a mail client does.
+fn quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'=', Some(hex)) if hex.iter().all(u8::is_ascii_hexdigit) => {
+                let hex = std::str::from_utf8(hex).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A local SMTP sink: accepts one connection at a time, speaks just enough SMTP, and hands each
+/// message's DATA over the channel. Loopback only.
+async fn smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(message) = data.as_mut() {
+                        if line == "." {
+                            let _ = tx.send(data.take().unwrap_or_default());
+                            let _ = write.write_all(b"250 queued\r\n").await;
+                        } else {
+                            message.push_str(&line);
+                            message.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.to_ascii_uppercase();
+                    let reply: &[u8] = if verb.starts_with("EHLO") || verb.starts_with("HELO") {
+                        b"250 sink\r\n"
+                    } else if verb.starts_with("DATA") {
+                        data = Some(String::new());
+                        b"354 go on\r\n"
+                    } else if verb.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// With `[smtp]` set, an invitation is emailed: to the address, with a link that carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitations_are_emailed_when_smtp_is_set() {
+    let (port, mut mail) = smtp_sink().await;
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.smtp = Some(tessera_server::config::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            username: None,
+            password: None,
+            from: "Tessera <tessera@example.org>".into(),
+            tls: tessera_server::config::SmtpTls::None,
+        });
+    })
+    .await
+    .unwrap();
+    let owner = app.user("Mail Owner").await;
+    let p = project(&app, &owner.token, "PRIVATE").await;
+    let body = invite(
+        &app,
+        &owner.token,
+        &p,
+        json!({"email": "Mailed.Person@Example.org"}),
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), mail.recv())
+        .await
+        .expect("an email within 10 s")
+        .expect("the sink is open");
+    let message = quoted_printable(&message);
+    assert!(
+        message.contains("To: mailed.person@example.org"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Subject: Mail Owner invited you to Shared"),
+        "{message}"
+    );
+    let token = message
+        .split("/authn/register?token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the registration link")
+        .to_owned();
+    // The link's token is the invitation's: registering with it works for that address only.
+    let register = |email: &'static str| {
+        let path = format!("/auth/local/register?challenge=abc&token={token}");
+        let app = &app;
+        async move {
+            app.post_form(
+                &path,
+                &[
+                    ("email", email),
+                    ("password", "a long enough password"),
+                    ("name", "Mailed"),
+                ],
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(
+        register("someone.else@example.org").await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        register("mailed.person@example.org").await,
+        StatusCode::FOUND
+    );
+}
