@@ -156,6 +156,9 @@ pub trait Store: Send + Sync + 'static {
     async fn personal_tokens(&self, owner_id: &str) -> Result<Vec<TokenListing>>;
     /// Deletes a token; with `owner_id`, only if that user owns it. Returns whether it existed.
     async fn delete_token(&self, id: &str, owner_id: Option<&str>) -> Result<bool>;
+    /// Replaces one of `owner_id`'s personal access tokens with `new`, in one transaction;
+    /// `false` (and nothing changed) when the owner has no such token.
+    async fn replace_token(&self, old_id: &str, owner_id: &str, new: &NewToken) -> Result<bool>;
     /// Writes `lastUsed` for a batch of tokens (write-behind from the token cache).
     async fn record_token_use(&self, uses: &[(String, Millis)]) -> Result<()>;
 

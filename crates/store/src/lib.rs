@@ -1360,6 +1360,22 @@ impl Store for SqlStore {
         Ok(self.pool.run(&delete).await? > 0)
     }
 
+    async fn replace_token(&self, old_id: &str, owner_id: &str, new: &NewToken) -> Result<bool> {
+        let delete = Query::delete()
+            .from_table(ApiTokens::Table)
+            .and_where(Expr::col(ApiTokens::Id).eq(old_id))
+            .and_where(Expr::col(ApiTokens::OwnerId).eq(owner_id))
+            .and_where(Expr::col(ApiTokens::Kind).eq(TokenKind::Personal.as_str()))
+            .to_owned();
+        let mut tx = self.pool.begin().await?;
+        if tx.conn().run(&delete).await? == 0 {
+            return Ok(false);
+        }
+        insert_token(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn record_token_use(&self, uses: &[(String, Millis)]) -> Result<()> {
         if uses.is_empty() {
             return Ok(());

@@ -802,6 +802,45 @@ async fn tokens_carry_their_rules_and_owners_delete_only_their_own(store: Arc<Sq
         "lastUsed only moves forward"
     );
     assert!(store.personal_tokens(&other.id).await.unwrap().is_empty());
+    // Replacing a token: only its owner's, only a personal one, in one step.
+    let (replacement_plain, replacement) = new_token(&owner.id, TokenKind::Personal, None, None);
+    assert!(
+        !store
+            .replace_token(&record.id, &other.id, &replacement)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .token_for_auth(&replacement.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing stored"
+    );
+    assert!(
+        store
+            .replace_token(&record.id, &owner.id, &replacement)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.token_for_auth(plain.id()).await.unwrap().is_none(),
+        "the old one is gone"
+    );
+    let fresh = store
+        .token_for_auth(replacement_plain.id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(fresh.digest.matches(&replacement_plain.digest()));
+    // Put the original back for the deletions below.
+    assert!(
+        store
+            .replace_token(&replacement.id, &owner.id, &record)
+            .await
+            .unwrap()
+    );
     assert!(
         !store
             .delete_token(&record.id, Some(&other.id))

@@ -126,6 +126,52 @@ impl Tessera {
         Ok(token)
     }
 
+    /// Gives one of the caller's personal access tokens a new secret: the same name, scopes,
+    /// resource limits and expiry, and the old secret stops working at once (the seeds' answer to
+    /// a leaked token, in one step). Returns the new token, the only time its secret is shown.
+    pub async fn regenerate_token(&self, caller: &Auth, id: &str) -> Result<PlainToken> {
+        let store = self.store();
+        let now = self.now();
+        let not_found = || Error::user_input("No such token of yours");
+        let listing = store
+            .personal_tokens(&caller.user_id)
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(not_found)?;
+        let old = store.token_for_auth(id).await?.ok_or_else(not_found)?;
+        if super::is_expired(old.created_at, old.lifespan, now) {
+            return Err(Error::user_input(
+                "This token has expired; create a new one.",
+            ));
+        }
+        // The same moment of expiry: what is left of the old lifespan.
+        let expires = old.created_at.saturating_add(old.lifespan);
+        let token = new_token()?;
+        let replacement = NewToken {
+            id: token.id().into(),
+            digest: token.digest(),
+            owner_id: caller.user_id.clone(),
+            name: listing.name,
+            last_chars: token.last_chars().to_owned(),
+            scopes: old.scopes,
+            kind: TokenKind::Personal,
+            app_id: None,
+            family_id: None,
+            lifespan: expires.saturating_sub(now),
+            created_at: now,
+            resources: old.resources,
+        };
+        if !store
+            .replace_token(id, &caller.user_id, &replacement)
+            .await?
+        {
+            return Err(not_found());
+        }
+        self.revoked(&[id.to_owned()]).await?;
+        Ok(token)
+    }
+
     /// Revokes one of the caller's own tokens (personal or app), effective on the next request.
     pub async fn revoke(&self, caller: &Auth, arg: &str) -> Result<()> {
         let store = self.store();

@@ -117,4 +117,16 @@ impl TokenMutation {
         state.core.revoke(auth, &token).await?;
         Ok(true)
     }
+
+    /// Tessera's addition: gives one of your personal access tokens a new secret (given its id,
+    /// the whole token, or `Bearer <token>`), keeping its name, scopes and expiry. The old secret
+    /// stops working at once; the new token is returned, the only time it is shown.
+    #[graphql(guard = "HasScope(Scope::TokensWrite).and(HasRole(ServerRole::User))")]
+    async fn api_token_regenerate(&self, ctx: &Context<'_>, token: String) -> Result<String> {
+        let auth = caller(ctx).ok_or(Error::Unauthenticated)?;
+        let id = crate::domain::tokens::revoked_token_id(&token)
+            .ok_or_else(|| Error::user_input("No such token of yours"))?;
+        let fresh = state(ctx).core.regenerate_token(auth, id).await?;
+        Ok(fresh.expose().to_owned())
+    }
 }

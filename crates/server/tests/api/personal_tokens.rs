@@ -16,6 +16,7 @@ on_both_backends!(
     revoke_accepts_id_full_token_or_bearer_form,
     revoking_someone_elses_token_fails,
     tokens_expire_at_their_lifespan,
+    regenerating_a_token_replaces_its_secret,
 );
 
 const CREATE: &str = "mutation($t: ApiTokenCreateInput!) { apiTokenCreate(token: $t) }";
@@ -330,5 +331,64 @@ async fn tokens_expire_at_their_lifespan(app: TestApp) {
         list["data"]["activeUser"]["apiTokens"],
         json!([]),
         "expired tokens vanish"
+    );
+}
+
+/// `apiTokenRegenerate`: a new secret with the same name and scopes; the old one is refused at
+/// once; nobody else's token can be regenerated.
+async fn regenerating_a_token_replaces_its_secret(app: TestApp) {
+    let user = app.user("Regenerator").await;
+    let other = app.user("Not Mine").await;
+    let old = app
+        .pat(&user.token, &["profile:read", "streams:read"])
+        .await;
+    assert_eq!(app.whoami(&old).await.0, StatusCode::OK);
+    let regenerate = "mutation($t: String!) { apiTokenRegenerate(token: $t) }";
+    let (_, body) = app
+        .graphql(Some(&other.token), regenerate, json!({"t": old}))
+        .await;
+    assert_eq!(first_error(&body).1, "No such token of yours", "{body}");
+    assert_eq!(
+        app.whoami(&old).await.0,
+        StatusCode::OK,
+        "still the owner's"
+    );
+    let (_, body) = app
+        .graphql(Some(&user.token), regenerate, json!({"t": old}))
+        .await;
+    let new = body["data"]["apiTokenRegenerate"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    assert_eq!(new.len(), 42);
+    assert_ne!(new, old);
+    assert_eq!(
+        app.whoami(&old).await.0,
+        StatusCode::FORBIDDEN,
+        "the old secret is dead"
+    );
+    assert_eq!(app.whoami(&new).await.0, StatusCode::OK);
+    let (_, body) = app
+        .graphql(
+            Some(&user.token),
+            "{ activeUser { apiTokens { id name lastChars scopes } } }",
+            json!({}),
+        )
+        .await;
+    let tokens = body["data"]["activeUser"]["apiTokens"].as_array().unwrap();
+    let listed: Vec<_> = tokens.iter().filter(|t| t["id"] == new[..10]).collect();
+    assert_eq!(listed.len(), 1, "{body}");
+    assert_eq!(listed[0]["lastChars"], &new[36..]);
+    let mut scopes: Vec<_> = listed[0]["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    scopes.sort();
+    assert_eq!(scopes, ["profile:read", "streams:read"]);
+    assert!(
+        tokens.iter().all(|t| t["id"] != old[..10]),
+        "the old token is gone from the list"
     );
 }
