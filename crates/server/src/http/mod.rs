@@ -12,6 +12,7 @@ mod local;
 mod oauth;
 mod pages;
 pub mod serve;
+mod settings;
 mod token;
 
 use std::time::Duration;
@@ -103,6 +104,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/authn/invites/{project_id}/{answer}",
             post(pages::answer_invite),
+        )
+        .route("/settings", get(settings::settings))
+        .route("/profile", get(settings::settings))
+        .route(
+            "/settings/tokens",
+            get(settings::tokens).post(settings::create_token),
+        )
+        .route(
+            "/settings/tokens/{id}/{action}",
+            post(settings::token_action),
         )
         .merge(authenticated)
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })

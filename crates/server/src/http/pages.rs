@@ -35,13 +35,13 @@ use crate::pages::{
 };
 use tessera_core::error::Result;
 
-struct Session {
-    auth: Auth,
-    user: UserRecord,
+pub(super) struct Session {
+    pub(super) auth: Auth,
+    pub(super) user: UserRecord,
 }
 
 /// The signed-in user, if the session cookie holds a valid web-app token.
-async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>> {
+pub(super) async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>> {
     let Some(token) = cookie(headers, state.cookies.session()) else {
         return Ok(None);
     };
@@ -73,7 +73,7 @@ fn browser_id<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
 
 /// The CSRF token for a form, and the cookie to set if the browser needs one: bound to the
 /// session when there is one, else to the browser cookie.
-fn csrf(
+pub(super) fn csrf(
     state: &AppState,
     headers: &HeaderMap,
     session: Option<&Session>,
@@ -96,7 +96,7 @@ fn csrf(
 
 /// Checks a form's CSRF token against the session (forms of a signed-in person) or the browser
 /// cookie (sign-in and registration forms).
-fn check_csrf(
+pub(super) fn check_csrf(
     state: &AppState,
     headers: &HeaderMap,
     fields: &HashMap<String, String>,
@@ -152,7 +152,7 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn see_other(location: &str, cookies: &[String]) -> Response {
+pub(super) fn see_other(location: &str, cookies: &[String]) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(location) {
@@ -182,7 +182,7 @@ fn error_page(state: &AppState, status: StatusCode, title: &str, message: &str) 
 }
 
 /// Turns a failed page handler into an error page (never JSON, never a redirect).
-fn page_result(state: &AppState, result: Result<Response>) -> Response {
+pub(super) fn page_result(state: &AppState, result: Result<Response>) -> Response {
     match result {
         Ok(response) => response,
         Err(e) => {

@@ -80,6 +80,35 @@ pub struct Home<'a> {
     pub csrf: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "tokens.html")]
+pub struct Tokens<'a> {
+    pub server_name: &'a str,
+    pub user_name: &'a str,
+    pub user_initial: String,
+    pub tokens: Vec<TokenItem>,
+    /// (resource, [(scope name, description)]) for the new-token form.
+    pub scope_groups: Vec<(String, Vec<(&'static str, &'static str)>)>,
+    /// A token just created or regenerated: shown this once.
+    pub new_token: Option<String>,
+    pub error: Option<String>,
+    pub name: &'a str,
+    pub csrf: &'a str,
+}
+
+/// A personal access token in the list.
+pub struct TokenItem {
+    pub id: String,
+    pub name: String,
+    pub last_chars: String,
+    pub scopes: String,
+    pub created: String,
+    pub last_used: String,
+    pub expires: String,
+    /// Expires within a week or less.
+    pub expiring: bool,
+}
+
 /// An invitation on the invitee's account page.
 pub struct InvitationItem {
     pub project_id: String,

@@ -18,6 +18,7 @@ on_both_backends!(
     sign_out_ends_the_session,
     account_page_lists_and_revokes_authorized_apps,
     invitations_on_the_account_pages,
+    access_tokens_page,
 );
 
 async fn pages_send_protective_headers_and_cookies(app: TestApp) {
@@ -493,4 +494,125 @@ async fn invitations_on_the_account_pages(app: TestApp) {
         page.contains("Tower") && page.contains("as reviewer"),
         "{page}"
     );
+}
+
+/// The value of the read-only field that shows a new token, if the page has one.
+fn shown_token(page: &str) -> Option<String> {
+    let rest = page.split("id=\"new-token\"").nth(1)?;
+    let value = rest.split("value=\"").nth(1)?;
+    value.split('"').next().map(str::to_owned)
+}
+
+/// Settings → Developer → Access Tokens: create (shown once), list, regenerate, revoke; every
+/// form checks the session's CSRF token; nobody else's token can be touched.
+async fn access_tokens_page(app: TestApp) {
+    let user = app.user("Page Tokens").await;
+    let other = app.user("Other Tokens").await;
+    let theirs = app.pat(&other.token, &["profile:read"]).await;
+    let browser = Browser::new(&app);
+    // Not signed in: to the sign-in page, coming back here.
+    let res = browser.get("/settings/tokens").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(location(res.headers()).starts_with("/authn/login"));
+    browser.sign_in(&user).await;
+    for path in ["/profile", "/settings"] {
+        let res = browser.get(path).await;
+        assert_eq!(location(res.headers()), "/settings/tokens", "{path}");
+    }
+    let page = browser.get("/settings/tokens").await.text().await.unwrap();
+    assert!(page.contains("You have no access tokens yet."), "{page}");
+    assert!(page.contains("name=\"scope:streams:read\""));
+    assert!(
+        !page.contains("name=\"scope:tokens:write\""),
+        "a token cannot mint tokens"
+    );
+    assert!(
+        !page.contains("checked"),
+        "least privilege: nothing is pre-ticked"
+    );
+    let csrf = browser.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "CI script"),
+        ("scope:profile:read", "on"),
+        ("scope:streams:read", "on"),
+        ("expiry", "7"),
+    ];
+    let res = browser.post("/settings/tokens", &form).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("you won't see it again"), "{page}");
+    let token = shown_token(&page).expect("the new token, shown once");
+    assert_eq!(token.len(), 42);
+    assert_eq!(app.whoami(&token).await.0, StatusCode::OK, "it works");
+    let page = browser.get("/settings/tokens").await.text().await.unwrap();
+    assert!(shown_token(&page).is_none(), "not shown again");
+    assert!(!page.contains(&token));
+    assert!(page.contains("CI script") && page.contains(&format!("…{}", &token[36..])));
+    assert!(page.contains("never used"));
+    assert!(
+        page.contains("class=\"warn\""),
+        "a week's expiry is highlighted"
+    );
+    // Forms without the session's CSRF token do nothing.
+    let id = &token[..10];
+    let res = browser
+        .post(
+            &format!("/settings/tokens/{id}/revoke"),
+            &[("csrf", "forged")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.whoami(&token).await.0, StatusCode::OK);
+    // Someone else's token cannot be revoked or regenerated from here.
+    let csrf = browser.csrf();
+    for action in ["revoke", "regenerate"] {
+        let res = browser
+            .post(
+                &format!("/settings/tokens/{}/{action}", &theirs[..10]),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{action}");
+    }
+    assert_eq!(
+        app.whoami(&theirs).await.0,
+        StatusCode::OK,
+        "theirs still works"
+    );
+    // A rule of creation is explained above the form, keeping the name.
+    let res = browser
+        .post(
+            "/settings/tokens",
+            &[("csrf", &csrf), ("name", "No scopes"), ("expiry", "30")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("role=\"alert\"") && page.contains("value=\"No scopes\""),
+        "{page}"
+    );
+    // Regenerate: a new secret, the old one refused.
+    let res = browser
+        .post(
+            &format!("/settings/tokens/{id}/regenerate"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let fresh = shown_token(&res.text().await.unwrap()).expect("the regenerated token");
+    assert_eq!(app.whoami(&token).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(app.whoami(&fresh).await.0, StatusCode::OK);
+    // Revoke.
+    let res = browser
+        .post(
+            &format!("/settings/tokens/{}/revoke", &fresh[..10]),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.whoami(&fresh).await.0, StatusCode::FORBIDDEN);
+    let page = browser.get("/settings/tokens").await.text().await.unwrap();
+    assert!(page.contains("You have no access tokens yet."), "{page}");
 }

@@ -1,0 +1,223 @@
+//! The settings pages (`/settings/…`): Developer → Access Tokens. Each handler reads the session,
+//! checks the form's CSRF token, calls the core once and renders; the token rules are the
+//! core's (the same ones `apiTokenCreate`, `apiTokenRevoke` and `apiTokenRegenerate` apply).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use tessera_proto::{Scope, ScopeSet};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::body::Fields;
+use super::pages::{Session, check_csrf, csrf, page_result, see_other, session};
+use crate::AppState;
+use crate::domain::tokens::PatRequest;
+use crate::error::Error;
+use crate::model::TokenListing;
+use crate::pages::{TokenItem, Tokens, initial, render};
+use tessera_core::error::Result;
+
+const DAY: i64 = 24 * 3600 * 1000;
+/// Lifespans this long or longer are shown as "never".
+const FOREVER: i64 = 50 * 365 * DAY;
+
+fn date(millis: i64) -> String {
+    let nanos = i128::from(millis) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(format_description!("[year]-[month]-[day]")).ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn item(t: TokenListing, now: i64) -> TokenItem {
+    let expires_at = t.created_at.saturating_add(t.lifespan);
+    TokenItem {
+        id: t.id.to_string(),
+        scopes: t
+            .scopes
+            .iter()
+            .map(Scope::name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        created: date(t.created_at),
+        last_used: if t.last_used <= t.created_at {
+            "never used".to_owned()
+        } else {
+            date(t.last_used)
+        },
+        expires: if t.lifespan >= FOREVER {
+            "never".to_owned()
+        } else {
+            date(expires_at)
+        },
+        expiring: t.lifespan < FOREVER && expires_at.saturating_sub(now) <= 7 * DAY,
+        name: t.name,
+        last_chars: t.last_chars,
+    }
+}
+
+/// The scopes a new token may have, grouped by resource: what the session holds, registered on
+/// this server, except `tokens:write` (a token cannot mint tokens).
+fn scope_groups(held: ScopeSet) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
+    let mut groups: Vec<(String, Vec<(&'static str, &'static str)>)> = Vec::new();
+    for scope in held.iter().filter(|s| *s != Scope::TokensWrite) {
+        let resource = scope.name().split(':').next().unwrap_or_default();
+        let title = match resource {
+            "streams" => "Projects",
+            "profile" => "Your profile",
+            "users" => "Other users",
+            "apps" => "Apps",
+            "tokens" => "Tokens",
+            "server" => "Server",
+            other => other,
+        }
+        .to_owned();
+        match groups.iter_mut().find(|(t, _)| *t == title) {
+            Some((_, scopes)) => scopes.push((scope.name(), scope.description())),
+            None => groups.push((title, vec![(scope.name(), scope.description())])),
+        }
+    }
+    groups
+}
+
+async fn tokens_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    new_token: Option<String>,
+    error: Option<String>,
+    name: &str,
+    status: StatusCode,
+) -> Result<Response> {
+    let now = state.now();
+    let tokens = state
+        .core
+        .personal_tokens(&session.user.id)
+        .await?
+        .into_iter()
+        .map(|t| item(t, now))
+        .collect();
+    let (csrf, cookies) = csrf(state, headers, Some(session))?;
+    let page = Tokens {
+        server_name: &state.server.name,
+        user_name: &session.user.name,
+        user_initial: initial(&session.user.name),
+        tokens,
+        scope_groups: scope_groups(session.auth.scopes),
+        new_token,
+        error,
+        name,
+        csrf: &csrf,
+    };
+    Ok(render(&page, status, &cookies, None))
+}
+
+/// `GET /settings` and `GET /profile`: the settings area starts at the access tokens.
+pub async fn settings() -> Response {
+    see_other("/settings/tokens", &[])
+}
+
+pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/tokens", &[]));
+        };
+        tokens_page(&state, &headers, &session, None, None, "", StatusCode::OK).await
+    }
+    .await;
+    page_result(&state, result)
+}
+
+/// The form's scope checkboxes (`scope:<name>`) and expiry, as `apiTokenCreate` takes them.
+fn request(fields: &HashMap<String, String>) -> PatRequest {
+    let scopes = fields
+        .keys()
+        .filter_map(|k| k.strip_prefix("scope:"))
+        .map(str::to_owned)
+        .collect();
+    let lifespan = match fields.get("expiry").map(String::as_str) {
+        Some("never") => None,
+        Some(days) => Some(days.parse::<i64>().unwrap_or(30).clamp(1, 365) * DAY),
+        None => Some(30 * DAY),
+    };
+    PatRequest {
+        name: fields.get("name").cloned().unwrap_or_default(),
+        scopes,
+        lifespan,
+        limit_resources: None,
+    }
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/tokens", &[]));
+        };
+        check_csrf(&state, &headers, &fields, Some(&session))?;
+        let name = fields.get("name").cloned().unwrap_or_default();
+        match state
+            .core
+            .create_personal_token(&session.auth, request(&fields))
+            .await
+        {
+            Ok(token) => {
+                let shown = Some(token.expose().to_owned());
+                tokens_page(&state, &headers, &session, shown, None, "", StatusCode::OK).await
+            }
+            // A rule of token creation: say it above the form, keeping what was typed.
+            Err(e @ (Error::TokenCreate(_) | Error::UserInput(_))) => {
+                let error = Some(e.public_message());
+                let status = StatusCode::BAD_REQUEST;
+                tokens_page(&state, &headers, &session, None, error, &name, status).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn token_action(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/tokens", &[]));
+        };
+        check_csrf(&state, &headers, &fields, Some(&session))?;
+        match action.as_str() {
+            "revoke" => {
+                // Only personal access tokens are listed here; the session's own token is not.
+                if !state
+                    .core
+                    .personal_tokens(&session.user.id)
+                    .await?
+                    .iter()
+                    .any(|t| t.id == id)
+                {
+                    return Err(Error::user_input("No such token of yours"));
+                }
+                state.core.revoke(&session.auth, &id).await?;
+                Ok(see_other("/settings/tokens", &[]))
+            }
+            "regenerate" => {
+                let token = state.core.regenerate_token(&session.auth, &id).await?;
+                let shown = Some(token.expose().to_owned());
+                tokens_page(&state, &headers, &session, shown, None, "", StatusCode::OK).await
+            }
+            _ => Err(Error::user_input("Choose Regenerate or Revoke.")),
+        }
+    }
+    .await;
+    page_result(&state, result)
+}
