@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/token", get(oauth::describe).post(oauth::token))
         .route("/", get(pages::home))
         .route("/assets/tessera.css", get(pages::stylesheet))
+        .route("/assets/tessera.js", get(pages::script))
         .route(
             "/authn/login",
             get(pages::login_page).post(pages::login_submit),

@@ -221,6 +221,17 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+pub async fn script() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        pages::SCRIPT,
+    )
+        .into_response()
+}
+
 /// The two forms that start a session.
 #[derive(Clone, Copy)]
 enum Form {

@@ -1,6 +1,7 @@
-//! Server-rendered pages (askama templates in `templates/`, one stylesheet in `assets/`, no
-//! script). Each page is a struct; `render` turns it into a response with the headers every page
-//! carries: a strict Content-Security-Policy, no caching, no framing.
+//! Server-rendered pages (askama templates in `templates/`, one stylesheet and one small script
+//! in `assets/`, nothing inline; every page works without the script, which only adds Copy
+//! buttons and confirmations). Each page is a struct; `render` turns it into a response with the
+//! headers every page carries: a strict Content-Security-Policy, no caching, no framing.
 
 use askama::Template;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE};
@@ -8,6 +9,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub const STYLESHEET: &str = include_str!("../../assets/tessera.css");
+/// The one script: copy buttons and confirmations. Every page works without it.
+pub const SCRIPT: &str = include_str!("../../assets/tessera.js");
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -156,7 +159,7 @@ pub fn render(
         }
     };
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self' data: https:; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
          form-action 'self'{}; frame-ancestors 'none'; base-uri 'none'",
         form_targets.map(|t| format!(" {t}")).unwrap_or_default()
     );

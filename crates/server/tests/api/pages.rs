@@ -38,8 +38,16 @@ async fn pages_send_protective_headers_and_cookies(app: TestApp) {
         assert_eq!(h["referrer-policy"], "no-referrer");
         assert_eq!(h["cache-control"], "no-store");
         assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(csp.contains("script-src 'self'"), "{csp}");
         let body = res.text().await.unwrap();
-        assert!(!body.contains("<script"), "no script on {path}");
+        // The one script is the static file; nothing inline.
+        let scripts: Vec<&str> = body.split("<script").skip(1).collect();
+        assert!(
+            scripts
+                .iter()
+                .all(|s| s.starts_with(" src=\"/assets/tessera.js\" defer></script>")),
+            "only the static script on {path}: {scripts:?}"
+        );
     }
     let res = browser.get("/authn/login").await;
     // The CSRF cookie was set on the first visit only.
