@@ -62,6 +62,16 @@ impl CookiePolicy {
         }
     }
 
+    /// A token just created on the settings pages, carried across the redirect that follows the
+    /// form (so a reload cannot create another) and shown once; it lives two minutes at most.
+    pub fn new_token(&self) -> &'static str {
+        if self.secure {
+            "__Host-tessera-new-token"
+        } else {
+            "tessera-new-token"
+        }
+    }
+
     /// A `Set-Cookie` value; `max_age` in seconds, or a browser-session cookie.
     pub fn set(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
         let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");

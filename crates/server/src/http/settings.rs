@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::body::Fields;
+use super::cookies::cookie;
 use super::pages::{Session, check_csrf, csrf, page_result, see_other, session};
 use crate::AppState;
 use crate::domain::tokens::PatRequest;
@@ -83,6 +84,18 @@ fn scope_groups(held: ScopeSet) -> Vec<(String, Vec<(&'static str, &'static str)
     groups
 }
 
+/// How long a new token waits in its cookie for the page that shows it.
+const SHOWN_FOR_SECONDS: i64 = 120;
+
+/// After creating or regenerating, the page is fetched again (a reload then repeats nothing);
+/// the new token rides in a short-lived HttpOnly cookie and is shown once.
+fn show_once(state: &AppState, token: &str) -> Response {
+    let cookie = state
+        .cookies
+        .set(state.cookies.new_token(), token, Some(SHOWN_FOR_SECONDS));
+    see_other("/settings/tokens", &[cookie])
+}
+
 async fn tokens_page(
     state: &AppState,
     headers: &HeaderMap,
@@ -100,7 +113,10 @@ async fn tokens_page(
         .into_iter()
         .map(|t| item(t, now))
         .collect();
-    let (csrf, cookies) = csrf(state, headers, Some(session))?;
+    let (csrf, mut cookies) = csrf(state, headers, Some(session))?;
+    if cookie(headers, state.cookies.new_token()).is_some() {
+        cookies.push(state.cookies.clear(state.cookies.new_token()));
+    }
     let page = Tokens {
         server_name: &state.server.name,
         user_name: &session.user.name,
@@ -125,7 +141,24 @@ pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Respon
         let Some(session) = session(&state, &headers).await? else {
             return Ok(see_other("/authn/login?next=/settings/tokens", &[]));
         };
-        tokens_page(&state, &headers, &session, None, None, "", StatusCode::OK).await
+        // A token created a moment ago, shown this once (it must look like a token, and be one of
+        // this person's, to be shown at all).
+        let fresh = cookie(&headers, state.cookies.new_token())
+            .filter(|t| t.len() == 42 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_owned);
+        let fresh = match fresh {
+            Some(token) => {
+                let mine = state
+                    .core
+                    .personal_tokens(&session.user.id)
+                    .await?
+                    .iter()
+                    .any(|t| token.starts_with(t.id.as_str()));
+                mine.then_some(token)
+            }
+            None => None,
+        };
+        tokens_page(&state, &headers, &session, fresh, None, "", StatusCode::OK).await
     }
     .await;
     page_result(&state, result)
@@ -167,10 +200,7 @@ pub async fn create_token(
             .create_personal_token(&session.auth, request(&fields))
             .await
         {
-            Ok(token) => {
-                let shown = Some(token.expose().to_owned());
-                tokens_page(&state, &headers, &session, shown, None, "", StatusCode::OK).await
-            }
+            Ok(token) => Ok(show_once(&state, token.expose())),
             // A rule of token creation: say it above the form, keeping what was typed.
             Err(e @ (Error::TokenCreate(_) | Error::UserInput(_))) => {
                 let error = Some(e.public_message());
@@ -212,8 +242,7 @@ pub async fn token_action(
             }
             "regenerate" => {
                 let token = state.core.regenerate_token(&session.auth, &id).await?;
-                let shown = Some(token.expose().to_owned());
-                tokens_page(&state, &headers, &session, shown, None, "", StatusCode::OK).await
+                Ok(show_once(&state, token.expose()))
             }
             _ => Err(Error::user_input("Choose Regenerate or Revoke.")),
         }

@@ -229,3 +229,44 @@ async fn chromium_accepts_an_invitation() {
         assert!(meta.len() > 10_000, "{shot} is a real screenshot");
     }
 }
+
+/// A person makes an access token in the settings pages, copies it with the Copy button, uses
+/// it, regenerates it and revokes it, navigating only by what the pages show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_manages_an_access_token() {
+    let (Some(chromium), Some(())) = (chromium(), playwright_ready()) else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let shots = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/screenshots"
+    ));
+    let (server_url, shots_dir) = (app.url.clone(), shots.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("tokens.mjs")
+            .current_dir(BROWSER_DIR)
+            .env("SERVER_URL", server_url)
+            .env("SCREENSHOTS", shots_dir)
+            .env("CHROMIUM", chromium)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the token journey failed:\n{stdout}\n{stderr}"
+    );
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(seen["copied"], 42, "{seen}");
+    assert_eq!(seen["sideways"], false);
+    for shot in ["tokens-empty.png", "tokens-created.png", "tokens-390.png"] {
+        let meta =
+            std::fs::metadata(shots.join(shot)).unwrap_or_else(|_| panic!("{shot} was taken"));
+        assert!(meta.len() > 10_000, "{shot} is a real screenshot");
+    }
+}

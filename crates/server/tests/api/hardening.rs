@@ -431,7 +431,7 @@ async fn access_codes_are_checked_whole_and_challenges_stored_as_digests(app: Te
         "a code with another id part: {body}"
     );
     assert_eq!(body["err"], "Access code not found.");
-    let mut conn = sqlx_any(&app).await;
+    let mut conn = raw_connection(&app).await;
     let stored: Vec<String> = sqlx::query_scalar("SELECT challenge FROM access_codes")
         .fetch_all(&mut conn)
         .await
@@ -441,14 +441,6 @@ async fn access_codes_are_checked_whole_and_challenges_stored_as_digests(app: Te
     assert_eq!(stored[0], tessera_proto::pkce::challenge_digest(CHALLENGE));
     let (status, _) = app.exchange(&code, CHALLENGE).await;
     assert_eq!(status, StatusCode::OK, "the whole code still works");
-}
-
-async fn sqlx_any(app: &TestApp) -> sqlx::AnyConnection {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(&app.database_url)
-        .await
-        .unwrap()
 }
 
 async fn oversized_bodies_get_413(app: TestApp) {
@@ -940,15 +932,11 @@ async fn strict_transport_security_when_the_public_url_is_https() {
 /// not an internal error; once the lock is gone the same request works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_database_is_a_503_with_a_retry_hint() {
-    use sqlx::Connection;
     let Some(app) = spawn_app(Backend::Sqlite).await else {
         return;
     };
     let user = app.user("Locked Out").await;
-    sqlx::any::install_default_drivers();
-    let mut outsider = sqlx::AnyConnection::connect(&app.database_url)
-        .await
-        .unwrap();
+    let mut outsider = raw_connection(&app).await;
     sqlx::query("BEGIN EXCLUSIVE")
         .execute(&mut outsider)
         .await

@@ -547,8 +547,10 @@ async fn access_tokens_page(app: TestApp) {
         ("expiry", "7"),
     ];
     let res = browser.post("/settings/tokens", &form).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let page = res.text().await.unwrap();
+    // Post, then redirect: a reload of the page that follows creates nothing more.
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(res.headers()), "/settings/tokens");
+    let page = browser.get("/settings/tokens").await.text().await.unwrap();
     assert!(page.contains("you won't see it again"), "{page}");
     let token = shown_token(&page).expect("the new token, shown once");
     assert_eq!(token.len(), 42);
@@ -562,6 +564,10 @@ async fn access_tokens_page(app: TestApp) {
         page.contains("class=\"warn\""),
         "a week's expiry is highlighted"
     );
+    // A token planted in the cookie is shown only if it is one of this person's.
+    browser.set_cookie("__Host-tessera-new-token", &theirs);
+    let page = browser.get("/settings/tokens").await.text().await.unwrap();
+    assert!(shown_token(&page).is_none() && !page.contains(&theirs));
     // Forms without the session's CSRF token do nothing.
     let id = &token[..10];
     let res = browser
@@ -608,8 +614,11 @@ async fn access_tokens_page(app: TestApp) {
             &[("csrf", &csrf)],
         )
         .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let fresh = shown_token(&res.text().await.unwrap()).expect("the regenerated token");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = browser.get("/settings/tokens").await.text().await.unwrap();
+    let fresh = shown_token(&page).expect("the regenerated token");
+    let page = browser.get("/settings/tokens").await.text().await.unwrap();
+    assert!(shown_token(&page).is_none(), "shown once");
     assert_eq!(app.whoami(&token).await.0, StatusCode::FORBIDDEN);
     assert_eq!(app.whoami(&fresh).await.0, StatusCode::OK);
     // Revoke.

@@ -2,7 +2,6 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use crate::on_both_backends;
 use crate::support::*;
@@ -166,9 +165,7 @@ async fn only_a_digest_and_last_chars_are_stored(app: TestApp) {
     let pat = app.pat(&user.token, &["profile:read"]).await;
     // Read the raw rows through a separate connection to the same database.
     let rows: Vec<(String, String, String)> = {
-        let mut conn = sqlx::AnyConnection::connect(&app.database_url)
-            .await
-            .unwrap();
+        let mut conn = raw_connection(&app).await;
         sqlx::query_as("SELECT id, digest, last_chars FROM api_tokens")
             .fetch_all(&mut conn)
             .await

@@ -39,6 +39,15 @@ macro_rules! on_both_backends {
 
 pub use tessera_testdb::{Backend, TestDb, fresh_database, missing};
 
+/// A connection to the test's database behind the server's back (either backend).
+pub async fn raw_connection(app: &TestApp) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .expect("a raw connection to the test database")
+}
+
 pub struct TestApp {
     pub url: String,
     pub client: reqwest::Client,

@@ -374,11 +374,8 @@ async fn refresh_tokens_expire(app: TestApp) {
 
 /// Spent codes are kept to catch replays, but only while they could still be redeemed.
 async fn housekeeping_forgets_expired_codes(app: TestApp) {
-    use sqlx::Connection;
     let count = || async {
-        let mut conn = sqlx::AnyConnection::connect(&app.database_url)
-            .await
-            .unwrap();
+        let mut conn = raw_connection(&app).await;
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM access_codes")
             .fetch_one(&mut conn)
             .await
