@@ -243,6 +243,15 @@ async fn chromium_manages_an_access_token() {
         "/../../target/screenshots"
     ));
     let (server_url, shots_dir) = (app.url.clone(), shots.clone());
+    // The server's clock is the test's: let it run, as a wall clock would, so that a use after
+    // the creation is later than the creation.
+    let clock = app.clock.clone();
+    let ticking = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            clock.advance(1000);
+        }
+    });
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("tokens.mjs")
@@ -255,6 +264,7 @@ async fn chromium_manages_an_access_token() {
     })
     .await
     .unwrap();
+    ticking.abort();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
