@@ -1274,6 +1274,30 @@ impl Store for SqlStore {
         .await
     }
 
+    async fn app_user_count(&self, app_id: &str) -> Result<i64> {
+        let with_tokens = Query::select()
+            .column(ApiTokens::OwnerId)
+            .from(ApiTokens::Table)
+            .and_where(Expr::col(ApiTokens::AppId).eq(app_id))
+            .to_owned();
+        let with_refresh = Query::select()
+            .column(RefreshTokens::UserId)
+            .from(RefreshTokens::Table)
+            .and_where(Expr::col(RefreshTokens::AppId).eq(app_id))
+            .to_owned();
+        let count = Query::select()
+            .expr(Func::count(Expr::col(Asterisk)))
+            .from(Users::Table)
+            .cond_where(
+                Cond::any()
+                    .add(Expr::col(Users::Id).in_subquery(with_tokens))
+                    .add(Expr::col(Users::Id).in_subquery(with_refresh)),
+            )
+            .to_owned();
+        let Int(users) = self.pool.one(&count).await?;
+        Ok(users)
+    }
+
     async fn authorized_apps(&self, user_id: &str) -> Result<Vec<AppRecord>> {
         let with_tokens = Query::select()
             .column(ApiTokens::AppId)

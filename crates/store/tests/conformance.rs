@@ -736,6 +736,12 @@ async fn apps_are_stored_listed_and_deleted_with_their_grants(store: Arc<SqlStor
         store.revoke_app_grants("web", None).await.unwrap(),
         [t3.id.to_string()]
     );
+    assert_eq!(
+        store.app_user_count("app1").await.unwrap(),
+        2,
+        "the person and the author"
+    );
+    assert_eq!(store.app_user_count("web").await.unwrap(), 0);
     let mut deleted = store.delete_app("app1").await.unwrap();
     deleted.sort();
     assert_eq!(deleted.len(), 2, "the person's and the author's app tokens");

@@ -236,6 +236,14 @@ impl Tessera {
         self.revoked(&revoked).await
     }
 
+    /// An app its author (or an admin) manages, with how many people are signed in to it.
+    pub async fn managed_app(&self, caller: &Auth, id: &str) -> Result<(AppRecord, i64)> {
+        let store = self.store();
+        let app = editable_app(store, caller, id).await?;
+        let users = store.app_user_count(id).await?;
+        Ok((app, users))
+    }
+
     /// Deletes an app and everything issued for it.
     pub async fn delete_app(&self, caller: &Auth, id: &str) -> Result<()> {
         let store = self.store();

@@ -116,6 +116,15 @@ pub fn router(state: AppState) -> Router {
             "/settings/tokens/{id}/{action}",
             post(settings::token_action),
         )
+        .route(
+            "/settings/apps",
+            get(settings::apps).post(settings::create_app),
+        )
+        .route(
+            "/settings/apps/{id}",
+            get(settings::app).post(settings::update_app),
+        )
+        .route("/settings/apps/{id}/{action}", post(settings::app_action))
         .merge(authenticated)
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,4 +1,4 @@
-//! The settings pages (`/settings/…`): Developer → Access Tokens. Each handler reads the session,
+//! The settings pages (`/settings/…`): Developer → Access Tokens and Apps. Each handler reads the session,
 //! checks the form's CSRF token, calls the core once and renders; the token rules are the
 //! core's (the same ones `apiTokenCreate`, `apiTokenRevoke` and `apiTokenRegenerate` apply).
 
@@ -15,10 +15,11 @@ use super::body::Fields;
 use super::cookies::cookie;
 use super::pages::{Session, check_csrf, csrf, page_result, see_other, session};
 use crate::AppState;
+use crate::domain::apps::AppInput;
 use crate::domain::tokens::PatRequest;
 use crate::error::Error;
 use crate::model::TokenListing;
-use crate::pages::{TokenItem, Tokens, initial, render};
+use crate::pages::{AppForm, AppPage, Apps, TokenItem, Tokens, initial, render};
 use tessera_core::error::Result;
 
 const DAY: i64 = 24 * 3600 * 1000;
@@ -127,6 +128,7 @@ async fn tokens_page(
         error,
         name,
         csrf: &csrf,
+        current: "tokens",
     };
     Ok(render(&page, status, &cookies, None))
 }
@@ -245,6 +247,239 @@ pub async fn token_action(
                 Ok(show_once(&state, token.expose()))
             }
             _ => Err(Error::user_input("Choose Regenerate or Revoke.")),
+        }
+    }
+    .await;
+    page_result(&state, result)
+}
+
+/// The scopes an app may ask for, ticked as `chosen` says.
+fn app_scope_choices(chosen: ScopeSet) -> Vec<(&'static str, &'static str, bool)> {
+    ScopeSet::registered()
+        .iter()
+        .map(|s| (s.name(), s.description(), chosen.contains(s)))
+        .collect()
+}
+
+fn chosen_scopes(fields: &HashMap<String, String>) -> Vec<String> {
+    fields
+        .keys()
+        .filter_map(|k| k.strip_prefix("scope:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn app_input(fields: &HashMap<String, String>) -> AppInput {
+    let text = |k: &str| fields.get(k).cloned().filter(|v| !v.trim().is_empty());
+    AppInput {
+        name: fields.get("name").cloned().unwrap_or_default(),
+        description: text("description"),
+        terms_and_conditions_link: text("termsAndConditionsLink"),
+        logo: text("logo"),
+        public: None,
+        redirect_url: fields.get("redirectUrl").cloned().unwrap_or_default(),
+        scopes: chosen_scopes(fields),
+    }
+}
+
+fn typed_form(fields: &HashMap<String, String>) -> AppForm {
+    let field = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    AppForm {
+        name: field("name"),
+        description: field("description"),
+        redirect_url: field("redirectUrl"),
+        logo: field("logo"),
+        terms: field("termsAndConditionsLink"),
+    }
+}
+
+fn typed_scopes(fields: &HashMap<String, String>) -> ScopeSet {
+    chosen_scopes(fields)
+        .iter()
+        .filter_map(|n| Scope::from_name(n))
+        .collect()
+}
+
+async fn apps_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    fields: Option<&HashMap<String, String>>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response> {
+    let apps = state
+        .core
+        .apps_by_author(&session.user.id)
+        .await?
+        .into_iter()
+        .map(|a| (a.id.to_string(), a.name, a.redirect_url))
+        .collect();
+    let (csrf, cookies) = csrf(state, headers, Some(session))?;
+    let page = Apps {
+        server_name: &state.server.name,
+        user_name: &session.user.name,
+        user_initial: initial(&session.user.name),
+        apps,
+        form: fields.map(typed_form).unwrap_or_default(),
+        scopes: app_scope_choices(fields.map(typed_scopes).unwrap_or(ScopeSet::EMPTY)),
+        error,
+        csrf: &csrf,
+        current: "apps",
+    };
+    Ok(render(&page, status, &cookies, None))
+}
+
+pub async fn apps(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/apps", &[]));
+        };
+        apps_page(&state, &headers, &session, None, None, StatusCode::OK).await
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn create_app(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/apps", &[]));
+        };
+        check_csrf(&state, &headers, &fields, Some(&session))?;
+        match state
+            .core
+            .create_app(&session.auth, app_input(&fields))
+            .await
+        {
+            Ok(app) => Ok(see_other(&format!("/settings/apps/{}", app.id), &[])),
+            Err(e @ Error::UserInput(_)) => {
+                let (error, status) = (Some(e.public_message()), StatusCode::BAD_REQUEST);
+                apps_page(&state, &headers, &session, Some(&fields), error, status).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+    .await;
+    page_result(&state, result)
+}
+
+async fn app_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    id: &str,
+    typed: Option<&HashMap<String, String>>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response> {
+    let (app, users) = state.core.managed_app(&session.auth, id).await?;
+    let form = match typed {
+        Some(fields) => typed_form(fields),
+        None => AppForm {
+            name: app.name.clone(),
+            description: app.description.clone().unwrap_or_default(),
+            redirect_url: app.redirect_url.clone(),
+            logo: app.logo.clone().unwrap_or_default(),
+            terms: app.terms_and_conditions_link.clone().unwrap_or_default(),
+        },
+    };
+    let chosen = typed.map(typed_scopes).unwrap_or(app.scopes);
+    let (csrf, cookies) = csrf(state, headers, Some(session))?;
+    let page = AppPage {
+        server_name: &state.server.name,
+        user_name: &session.user.name,
+        user_initial: initial(&session.user.name),
+        app_id: app.id.to_string(),
+        app_name: app.name,
+        secret: app.secret,
+        users,
+        form,
+        scopes: app_scope_choices(chosen),
+        error,
+        csrf: &csrf,
+        current: "apps",
+    };
+    Ok(render(&page, status, &cookies, None))
+}
+
+pub async fn app(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/apps", &[]));
+        };
+        app_page(&state, &headers, &session, &id, None, None, StatusCode::OK).await
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn update_app(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/apps", &[]));
+        };
+        check_csrf(&state, &headers, &fields, Some(&session))?;
+        match state
+            .core
+            .update_app(&session.auth, &id, app_input(&fields))
+            .await
+        {
+            Ok(()) => Ok(see_other(&format!("/settings/apps/{id}"), &[])),
+            Err(e @ Error::UserInput(_)) => {
+                let (error, status) = (Some(e.public_message()), StatusCode::BAD_REQUEST);
+                app_page(
+                    &state,
+                    &headers,
+                    &session,
+                    &id,
+                    Some(&fields),
+                    error,
+                    status,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn app_action(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/apps", &[]));
+        };
+        check_csrf(&state, &headers, &fields, Some(&session))?;
+        match action.as_str() {
+            "secret" => {
+                state.core.regenerate_secret(&session.auth, &id).await?;
+                Ok(see_other(&format!("/settings/apps/{id}"), &[]))
+            }
+            "delete" => {
+                state.core.delete_app(&session.auth, &id).await?;
+                Ok(see_other("/settings/apps", &[]))
+            }
+            _ => Err(Error::user_input("Choose Regenerate secret or Delete.")),
         }
     }
     .await;

@@ -97,6 +97,51 @@ pub struct Tokens<'a> {
     pub error: Option<String>,
     pub name: &'a str,
     pub csrf: &'a str,
+    /// Which settings page this is, for the sidebar.
+    pub current: &'static str,
+}
+
+/// What the app form shows: what was typed or stored.
+#[derive(Default)]
+pub struct AppForm {
+    pub name: String,
+    pub description: String,
+    pub redirect_url: String,
+    pub logo: String,
+    pub terms: String,
+}
+
+#[derive(Template)]
+#[template(path = "apps.html")]
+pub struct Apps<'a> {
+    pub server_name: &'a str,
+    pub user_name: &'a str,
+    pub user_initial: String,
+    /// (id, name, redirect URL) of each app the person registered.
+    pub apps: Vec<(String, String, String)>,
+    pub form: AppForm,
+    /// (scope, description, ticked) for the form.
+    pub scopes: Vec<(&'static str, &'static str, bool)>,
+    pub error: Option<String>,
+    pub csrf: &'a str,
+    pub current: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "app.html")]
+pub struct AppPage<'a> {
+    pub server_name: &'a str,
+    pub user_name: &'a str,
+    pub user_initial: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub secret: String,
+    pub users: i64,
+    pub form: AppForm,
+    pub scopes: Vec<(&'static str, &'static str, bool)>,
+    pub error: Option<String>,
+    pub csrf: &'a str,
+    pub current: &'static str,
 }
 
 /// A personal access token in the list.

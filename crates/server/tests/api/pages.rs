@@ -19,6 +19,7 @@ on_both_backends!(
     account_page_lists_and_revokes_authorized_apps,
     invitations_on_the_account_pages,
     access_tokens_page,
+    apps_pages,
 );
 
 async fn pages_send_protective_headers_and_cookies(app: TestApp) {
@@ -632,4 +633,125 @@ async fn access_tokens_page(app: TestApp) {
     assert_eq!(app.whoami(&fresh).await.0, StatusCode::FORBIDDEN);
     let page = browser.get("/settings/tokens").await.text().await.unwrap();
     assert!(page.contains("You have no access tokens yet."), "{page}");
+}
+
+/// A form as borrowed pairs.
+fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The value of an input, found by its id.
+fn input_value(page: &str, id: &str) -> Option<String> {
+    let rest = page.split(&format!("id=\"{id}\"")).nth(1)?;
+    let value = rest.split("value=\"").nth(1)?;
+    value.split('"').next().map(str::to_owned)
+}
+
+/// Settings → Developer → Apps: register, see the ID and secret, regenerate the secret, edit,
+/// delete; only the author reaches an app's page; every form checks the CSRF token.
+async fn apps_pages(app: TestApp) {
+    let author = app.user("App Author").await;
+    let other = app.user("App Outsider").await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&author).await;
+    let page = browser.get("/settings/apps").await.text().await.unwrap();
+    assert!(
+        page.contains("You have not registered an app yet."),
+        "{page}"
+    );
+    assert!(!page.contains(" checked"), "no scope is pre-ticked");
+    let csrf = browser.csrf();
+    let fields = |csrf: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.to_owned()),
+            ("name".to_owned(), "Viewer".to_owned()),
+            (
+                "redirectUrl".to_owned(),
+                "https://viewer.example.com/cb".to_owned(),
+            ),
+            ("scope:streams:read".to_owned(), "on".to_owned()),
+            ("scope:profile:read".to_owned(), "on".to_owned()),
+        ]
+    };
+    let forged = fields("forged");
+    let res = browser.post("/settings/apps", &as_refs(&forged)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // No scopes: explained above the form, keeping what was typed.
+    let res = browser
+        .post(
+            "/settings/apps",
+            &[
+                ("csrf", &csrf),
+                ("name", "Viewer"),
+                ("redirectUrl", "https://viewer.example.com/cb"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("Cannot create an app with no scopes."),
+        "{page}"
+    );
+    assert!(page.contains("value=\"Viewer\""));
+    let good = fields(&csrf);
+    let res = browser.post("/settings/apps", &as_refs(&good)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let path = location(res.headers());
+    assert!(path.starts_with("/settings/apps/"), "{path}");
+    let page = browser.get(&path).await.text().await.unwrap();
+    let app_id = path.trim_start_matches("/settings/apps/").to_owned();
+    assert!(page.contains(&app_id) && page.contains("Reveal"), "{page}");
+    let secret = input_value(&page, "app-secret").expect("the secret");
+    assert_eq!(secret.len(), 32);
+    assert!(
+        page.contains("checked"),
+        "the app's scopes are ticked in the edit form"
+    );
+    // Regenerate the secret.
+    let csrf = browser.csrf();
+    let res = browser
+        .post(&format!("{path}/secret"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = browser.get(&path).await.text().await.unwrap();
+    let fresh = input_value(&page, "app-secret").unwrap();
+    assert_ne!(fresh, secret, "a new secret");
+    // Edit.
+    let csrf = browser.csrf();
+    let mut edit = fields(&csrf);
+    edit[1].1 = "Viewer Pro".to_owned();
+    let res = browser.post(&path, &as_refs(&edit)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = browser.get("/settings/apps").await.text().await.unwrap();
+    assert!(page.contains("Viewer Pro"), "{page}");
+    // Someone else cannot see or change it.
+    let outsider = Browser::new(&app);
+    outsider.sign_in(&other).await;
+    let res = outsider.get(&path).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let csrf_other = outsider.csrf();
+    let res = outsider
+        .post(&format!("{path}/delete"), &[("csrf", &csrf_other)])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Delete.
+    let csrf = browser.csrf();
+    let res = browser
+        .post(&format!("{path}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = browser.get("/settings/apps").await.text().await.unwrap();
+    assert!(
+        page.contains("You have not registered an app yet."),
+        "{page}"
+    );
+    let (_, body) = app
+        .graphql(
+            Some(&author.token),
+            "query($id: String!) { app(id: $id) { id } }",
+            json!({"id": app_id}),
+        )
+        .await;
+    assert!(body["data"]["app"].is_null(), "{body}");
 }
