@@ -474,3 +474,12 @@ pub enum Acceptance {
     /// The invitation had already been used or cancelled.
     Gone,
 }
+
+/// An app as a person authorized it: what its tokens grant, since when, last used when.
+#[derive(Debug, Clone)]
+pub struct AppGrant {
+    pub app: AppRecord,
+    pub scopes: tessera_proto::ScopeSet,
+    pub authorized_at: Millis,
+    pub last_used: Millis,
+}

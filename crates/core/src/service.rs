@@ -207,6 +207,26 @@ impl Tessera {
         self.store.authorized_apps(user_id).await
     }
 
+    /// The apps a person authorized, with what they granted and when, and who registered each;
+    /// the server's own web app is left out (its session ends by signing out).
+    pub async fn app_grants(
+        &self,
+        caller: &Auth,
+    ) -> Result<Vec<(crate::model::AppGrant, Option<UserRecord>)>> {
+        let mut out = Vec::new();
+        for grant in self.store.app_grants(&caller.user_id).await? {
+            if grant.app.id == crate::domain::apps::WEB_APP_ID {
+                continue;
+            }
+            let author = match &grant.app.author_id {
+                Some(id) => self.store.user_by_id(id).await?,
+                None => None,
+            };
+            out.push((grant, author));
+        }
+        Ok(out)
+    }
+
     /// The apps a person reviews and may revoke on the account page: those they authorized,
     /// except the server's own web app (whose session they end by signing out).
     pub async fn apps_to_review(&self, user_id: &str) -> Result<Vec<AppRecord>> {

@@ -145,6 +145,8 @@ pub trait Store: Send + Sync + 'static {
     /// for everyone; returns the ids of the deleted tokens.
     async fn revoke_app_grants(&self, app_id: &str, user_id: Option<&str>) -> Result<Vec<String>>;
     async fn apps_by_author(&self, author_id: &str) -> Result<Vec<AppRecord>>;
+    /// The apps a user holds tokens or refresh tokens of, with what those grant, by app name.
+    async fn app_grants(&self, user_id: &str) -> Result<Vec<AppGrant>>;
     /// How many people hold tokens or refresh tokens of an app.
     async fn app_user_count(&self, app_id: &str) -> Result<i64>;
     /// Apps the user holds tokens or refresh tokens of.

@@ -158,6 +158,10 @@ impl ScopeSet {
         self.0 & !other.0 == 0
     }
 
+    pub fn union(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 | other.0)
+    }
+
     pub fn intersection(self, other: ScopeSet) -> ScopeSet {
         ScopeSet(self.0 & other.0)
     }

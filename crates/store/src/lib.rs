@@ -1274,6 +1274,57 @@ impl Store for SqlStore {
         .await
     }
 
+    async fn app_grants(&self, user_id: &str) -> Result<Vec<AppGrant>> {
+        let tokens = Query::select()
+            .columns([
+                ApiTokens::AppId,
+                ApiTokens::Scopes,
+                ApiTokens::CreatedAt,
+                ApiTokens::LastUsed,
+            ])
+            .from(ApiTokens::Table)
+            .and_where(Expr::col(ApiTokens::OwnerId).eq(user_id))
+            .and_where(Expr::col(ApiTokens::AppId).is_not_null())
+            .to_owned();
+        // A refresh token has no use of its own: its creation stands for both times.
+        let refresh = Query::select()
+            .columns([
+                RefreshTokens::AppId,
+                RefreshTokens::Scopes,
+                RefreshTokens::CreatedAt,
+            ])
+            .expr_as(
+                Expr::col(RefreshTokens::CreatedAt),
+                sea_query::Alias::new("last_used"),
+            )
+            .from(RefreshTokens::Table)
+            .and_where(Expr::col(RefreshTokens::UserId).eq(user_id))
+            .to_owned();
+        let mut rows: Vec<GrantRow> = self.pool.all(&tokens).await?;
+        rows.extend(self.pool.all::<GrantRow>(&refresh).await?);
+        let mut grants: Vec<AppGrant> = Vec::new();
+        for row in rows {
+            let granted = scopes(&row.scopes);
+            if let Some(grant) = grants.iter_mut().find(|g| g.app.id == row.app_id) {
+                grant.scopes = grant.scopes.union(granted);
+                grant.authorized_at = grant.authorized_at.min(row.created_at);
+                grant.last_used = grant.last_used.max(row.last_used);
+                continue;
+            }
+            let Some(app) = self.app(&row.app_id).await? else {
+                continue;
+            };
+            grants.push(AppGrant {
+                app,
+                scopes: granted,
+                authorized_at: row.created_at,
+                last_used: row.last_used,
+            });
+        }
+        grants.sort_by(|a, b| a.app.name.cmp(&b.app.name).then(a.app.id.cmp(&b.app.id)));
+        Ok(grants)
+    }
+
     async fn app_user_count(&self, app_id: &str) -> Result<i64> {
         let with_tokens = Query::select()
             .column(ApiTokens::OwnerId)

@@ -568,3 +568,12 @@ impl TryFrom<InviteRow> for InviteRecord {
         })
     }
 }
+
+/// One grant row: an app, the scopes a token or refresh token of it carries, and its times.
+#[derive(sqlx::FromRow)]
+pub struct GrantRow {
+    pub app_id: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub last_used: i64,
+}

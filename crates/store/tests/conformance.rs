@@ -721,6 +721,11 @@ async fn apps_are_stored_listed_and_deleted_with_their_grants(store: Arc<SqlStor
         .map(|a| a.id)
         .collect();
     assert_eq!(authorized, ["app1", "web"], "by name");
+    let grants = store.app_grants(&person.id).await.unwrap();
+    let granted: Vec<_> = grants.iter().map(|g| g.app.id.to_string()).collect();
+    assert_eq!(granted, ["app1", "web"], "by name");
+    assert_eq!(grants[0].scopes, t1.scopes);
+    assert_eq!(grants[0].authorized_at, t1.created_at);
     assert_eq!(
         store
             .revoke_app_grants("web", Some(&person.id))

@@ -125,6 +125,7 @@ pub fn router(state: AppState) -> Router {
             get(settings::app).post(settings::update_app),
         )
         .route("/settings/apps/{id}/{action}", post(settings::app_action))
+        .route("/settings/authorized-apps", get(settings::authorized_apps))
         .merge(authenticated)
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

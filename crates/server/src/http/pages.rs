@@ -684,7 +684,9 @@ pub async fn revoke_app(
         };
         check_csrf(&state, &headers, &fields, Some(&session))?;
         state.core.revoke_access(&session.auth, &app_id).await?;
-        Ok(see_other("/", &[]))
+        // Back where the form was: the account page or Settings → Authorized Apps.
+        let next = safe_next(fields.get("next").map(String::as_str));
+        Ok(see_other(&next, &[]))
     }
     .await;
     page_result(&state, result)

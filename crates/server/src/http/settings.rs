@@ -19,7 +19,9 @@ use crate::domain::apps::AppInput;
 use crate::domain::tokens::PatRequest;
 use crate::error::Error;
 use crate::model::TokenListing;
-use crate::pages::{AppForm, AppPage, Apps, TokenItem, Tokens, initial, render};
+use crate::pages::{
+    AppForm, AppPage, Apps, AuthorizedApps, GrantItem, TokenItem, Tokens, initial, render,
+};
 use tessera_core::error::Result;
 
 const DAY: i64 = 24 * 3600 * 1000;
@@ -481,6 +483,56 @@ pub async fn app_action(
             }
             _ => Err(Error::user_input("Choose Regenerate secret or Delete.")),
         }
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn authorized_apps(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other(
+                "/authn/login?next=/settings/authorized-apps",
+                &[],
+            ));
+        };
+        let grants = state
+            .core
+            .app_grants(&session.auth)
+            .await?
+            .into_iter()
+            .map(|(grant, author)| GrantItem {
+                id: grant.app.id.to_string(),
+                author: match (&grant.app.author_id, author) {
+                    (None, _) => "A first-party app of this server".to_owned(),
+                    (Some(_), Some(user)) => format!("Registered by {}", user.name),
+                    (Some(_), None) => "Registered by a former user".to_owned(),
+                },
+                scopes: grant
+                    .scopes
+                    .iter()
+                    .map(Scope::name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                authorized: date(grant.authorized_at),
+                last_used: if grant.last_used <= grant.authorized_at {
+                    "not since".to_owned()
+                } else {
+                    date(grant.last_used)
+                },
+                name: grant.app.name,
+            })
+            .collect();
+        let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
+        let page = AuthorizedApps {
+            server_name: &state.server.name,
+            user_name: &session.user.name,
+            user_initial: initial(&session.user.name),
+            grants,
+            csrf: &csrf,
+            current: "authorized",
+        };
+        Ok(render(&page, StatusCode::OK, &cookies, None))
     }
     .await;
     page_result(&state, result)

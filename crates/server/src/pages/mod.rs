@@ -101,6 +101,27 @@ pub struct Tokens<'a> {
     pub current: &'static str,
 }
 
+#[derive(Template)]
+#[template(path = "authorized_apps.html")]
+pub struct AuthorizedApps<'a> {
+    pub server_name: &'a str,
+    pub user_name: &'a str,
+    pub user_initial: String,
+    pub grants: Vec<GrantItem>,
+    pub csrf: &'a str,
+    pub current: &'static str,
+}
+
+/// An authorized app in the list.
+pub struct GrantItem {
+    pub id: String,
+    pub name: String,
+    pub author: String,
+    pub scopes: String,
+    pub authorized: String,
+    pub last_used: String,
+}
+
 /// What the app form shows: what was typed or stored.
 #[derive(Default)]
 pub struct AppForm {

@@ -20,6 +20,7 @@ on_both_backends!(
     invitations_on_the_account_pages,
     access_tokens_page,
     apps_pages,
+    authorized_apps_page,
 );
 
 async fn pages_send_protective_headers_and_cookies(app: TestApp) {
@@ -754,4 +755,95 @@ async fn apps_pages(app: TestApp) {
         )
         .await;
     assert!(body["data"]["app"].is_null(), "{body}");
+}
+
+/// Settings → Developer → Authorized Apps: the app, its author, what it can do, since when;
+/// Revoke access signs it out and comes back to the page.
+async fn authorized_apps_page(app: TestApp) {
+    let developer = app.user("Dev Eloper").await;
+    let user = app.user("Grant Giver").await;
+    let stranger = app.user("Grant Stranger").await;
+    let (id, secret) = app
+        .register_app(
+            &developer.token,
+            "http://127.0.0.1:5173/callback",
+            &["profile:read", "streams:read"],
+        )
+        .await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&user).await;
+    let page = browser
+        .get("/settings/authorized-apps")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("No app has access to your account yet."),
+        "{page}"
+    );
+    let code = access_code(
+        &browser
+            .authorize(&format!("/authn/verify/{id}/grantchallenge"))
+            .await,
+    );
+    let (_, pair) = app
+        .token_endpoint(json!({"appId": id, "appSecret": secret, "accessCode": code, "challenge": "grantchallenge"}))
+        .await;
+    let token = pair["token"].as_str().unwrap().to_owned();
+    let page = browser
+        .get("/settings/authorized-apps")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Test App") && page.contains("Registered by Dev Eloper"),
+        "{page}"
+    );
+    assert!(page.contains("streams:read") && page.contains("profile:read"));
+    assert!(
+        !page.contains("Speckle Web App") && !page.contains("spklwebapp"),
+        "not the web app"
+    );
+    // Nobody else sees it.
+    let other = Browser::new(&app);
+    other.sign_in(&stranger).await;
+    let theirs = other
+        .get("/settings/authorized-apps")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!theirs.contains("Test App"));
+    // Forged CSRF does nothing; a real revoke signs the app out and returns here.
+    let action = format!("/authn/apps/{id}/revoke");
+    let res = browser
+        .post(
+            &action,
+            &[("csrf", "forged"), ("next", "/settings/authorized-apps")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.whoami(&token).await.0, StatusCode::OK);
+    let csrf = browser.csrf();
+    let res = browser
+        .post(
+            &action,
+            &[("csrf", &csrf), ("next", "/settings/authorized-apps")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(res.headers()), "/settings/authorized-apps");
+    assert_eq!(app.whoami(&token).await.0, StatusCode::FORBIDDEN);
+    let page = browser
+        .get("/settings/authorized-apps")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("No app has access to your account yet."),
+        "{page}"
+    );
 }
