@@ -162,12 +162,13 @@ impl Tessera {
         self.store.search_users(query, page).await
     }
 
-    /// Changes the caller's own profile.
+    /// Changes the caller's own profile, by the rules of `users::ProfileInput::validate`.
     pub async fn update_own_profile(
         &self,
         caller: &Auth,
-        update: ProfileUpdate,
+        input: crate::domain::users::ProfileInput,
     ) -> Result<UserRecord> {
+        let update: ProfileUpdate = input.validate()?;
         self.store
             .update_profile(&caller.user_id, update)
             .await?

@@ -409,8 +409,7 @@ async fn update_active_user(ctx: &Context<'_>, input: UserUpdateInput) -> Result
         company: input.company,
         bio: input.bio,
         avatar: input.avatar,
-    }
-    .validate()?;
+    };
     let user = tessera(ctx).update_own_profile(auth, update).await?;
     Ok(User::new(user))
 }

@@ -107,7 +107,11 @@ pub fn router(state: AppState) -> Router {
             post(pages::answer_invite),
         )
         .route("/settings", get(settings::settings))
-        .route("/profile", get(settings::settings))
+        .route("/profile", get(settings::profile_redirect))
+        .route(
+            "/settings/profile",
+            get(settings::profile).post(settings::update_profile),
+        )
         .route(
             "/settings/tokens",
             get(settings::tokens).post(settings::create_token),

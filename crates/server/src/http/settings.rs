@@ -17,10 +17,12 @@ use super::pages::{Session, check_csrf, csrf, page_result, see_other, session};
 use crate::AppState;
 use crate::domain::apps::AppInput;
 use crate::domain::tokens::PatRequest;
+use crate::domain::users::ProfileInput;
 use crate::error::Error;
 use crate::model::TokenListing;
 use crate::pages::{
-    AppForm, AppPage, Apps, AuthorizedApps, GrantItem, TokenItem, Tokens, initial, render,
+    AppForm, AppPage, Apps, AuthorizedApps, GrantItem, ProfilePage, TokenItem, Tokens, initial,
+    render,
 };
 use tessera_core::error::Result;
 
@@ -135,9 +137,14 @@ async fn tokens_page(
     Ok(render(&page, status, &cookies, None))
 }
 
-/// `GET /settings` and `GET /profile`: the settings area starts at the access tokens.
+/// `GET /settings`: the settings area starts at the access tokens.
 pub async fn settings() -> Response {
     see_other("/settings/tokens", &[])
+}
+
+/// `GET /profile`: the profile settings.
+pub async fn profile_redirect() -> Response {
+    see_other("/settings/profile", &[])
 }
 
 pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -533,6 +540,101 @@ pub async fn authorized_apps(State(state): State<AppState>, headers: HeaderMap) 
             current: "authorized",
         };
         Ok(render(&page, StatusCode::OK, &cookies, None))
+    }
+    .await;
+    page_result(&state, result)
+}
+
+async fn profile_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    typed: Option<&HashMap<String, String>>,
+    saved: bool,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response> {
+    let user = &session.user;
+    let field = |key: &str, stored: &Option<String>| match typed {
+        Some(fields) => fields.get(key).cloned().unwrap_or_default(),
+        None => stored.clone().unwrap_or_default(),
+    };
+    let (csrf, cookies) = csrf(state, headers, Some(session))?;
+    let page = ProfilePage {
+        server_name: &state.server.name,
+        user_name: &user.name,
+        user_initial: initial(&user.name),
+        email: &user.email,
+        name: field("name", &Some(user.name.clone())),
+        company: field("company", &user.company),
+        bio: field("bio", &user.bio),
+        avatar: field("avatar", &user.avatar),
+        saved,
+        error,
+        csrf: &csrf,
+        current: "profile",
+    };
+    Ok(render(&page, status, &cookies, None))
+}
+
+pub async fn profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/profile", &[]));
+        };
+        let saved = query.contains_key("saved");
+        profile_page(
+            &state,
+            &headers,
+            &session,
+            None,
+            saved,
+            None,
+            StatusCode::OK,
+        )
+        .await
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn update_profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/profile", &[]));
+        };
+        check_csrf(&state, &headers, &fields, Some(&session))?;
+        let input = ProfileInput {
+            name: fields.get("name").cloned(),
+            company: fields.get("company").cloned(),
+            bio: fields.get("bio").cloned(),
+            avatar: fields.get("avatar").cloned(),
+        };
+        match state.core.update_own_profile(&session.auth, input).await {
+            Ok(_) => Ok(see_other("/settings/profile?saved", &[])),
+            Err(e @ Error::UserInput(_)) => {
+                let (error, status) = (Some(e.public_message()), StatusCode::BAD_REQUEST);
+                profile_page(
+                    &state,
+                    &headers,
+                    &session,
+                    Some(&fields),
+                    false,
+                    error,
+                    status,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        }
     }
     .await;
     page_result(&state, result)

@@ -102,6 +102,23 @@ pub struct Tokens<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "profile.html")]
+pub struct ProfilePage<'a> {
+    pub server_name: &'a str,
+    pub user_name: &'a str,
+    pub user_initial: String,
+    pub email: &'a str,
+    pub name: String,
+    pub company: String,
+    pub bio: String,
+    pub avatar: String,
+    pub saved: bool,
+    pub error: Option<String>,
+    pub csrf: &'a str,
+    pub current: &'static str,
+}
+
+#[derive(Template)]
 #[template(path = "authorized_apps.html")]
 pub struct AuthorizedApps<'a> {
     pub server_name: &'a str,

@@ -21,6 +21,7 @@ on_both_backends!(
     access_tokens_page,
     apps_pages,
     authorized_apps_page,
+    profile_page,
 );
 
 async fn pages_send_protective_headers_and_cookies(app: TestApp) {
@@ -525,9 +526,12 @@ async fn access_tokens_page(app: TestApp) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(location(res.headers()).starts_with("/authn/login"));
     browser.sign_in(&user).await;
-    for path in ["/profile", "/settings"] {
+    for (path, to) in [
+        ("/profile", "/settings/profile"),
+        ("/settings", "/settings/tokens"),
+    ] {
         let res = browser.get(path).await;
-        assert_eq!(location(res.headers()), "/settings/tokens", "{path}");
+        assert_eq!(location(res.headers()), to, "{path}");
     }
     let page = browser.get("/settings/tokens").await.text().await.unwrap();
     assert!(page.contains("You have no access tokens yet."), "{page}");
@@ -845,5 +849,82 @@ async fn authorized_apps_page(app: TestApp) {
     assert!(
         page.contains("No app has access to your account yet."),
         "{page}"
+    );
+}
+
+/// Settings → Profile: edit what others see; bad input explained, keeping what was typed.
+async fn profile_page(app: TestApp) {
+    let user = app.user("Pat Profile").await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&user).await;
+    let page = browser.get("/settings/profile").await.text().await.unwrap();
+    assert!(
+        page.contains("value=\"Pat Profile\"") && page.contains(&user.email),
+        "{page}"
+    );
+    let res = browser
+        .post(
+            "/settings/profile",
+            &[("csrf", "forged"), ("name", "Someone Else")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let csrf = browser.csrf();
+    let res = browser
+        .post(
+            "/settings/profile",
+            &[("csrf", &csrf), ("name", ""), ("company", "Kept")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("User name cannot be empty") && page.contains("value=\"Kept\""),
+        "{page}"
+    );
+    let res = browser
+        .post(
+            "/settings/profile",
+            &[("csrf", &csrf), ("name", "Pat \u{202e}Evil")],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "hidden characters refused"
+    );
+    let res = browser
+        .post(
+            "/settings/profile",
+            &[
+                ("csrf", &csrf),
+                ("name", "Pat Renamed"),
+                ("company", "ACME"),
+                ("bio", "Builds bridges"),
+                ("avatar", ""),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = browser
+        .get(&location(res.headers()))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Saved.") && page.contains("value=\"Pat Renamed\""),
+        "{page}"
+    );
+    let (_, body) = app
+        .graphql(
+            Some(&user.token),
+            "{ activeUser { name company bio } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["activeUser"],
+        json!({"name": "Pat Renamed", "company": "ACME", "bio": "Builds bridges"})
     );
 }
