@@ -27,6 +27,16 @@ pub trait Store: Send + Sync + 'static {
     /// A user with their password hash, by lowercased email.
     async fn user_credentials(&self, email: &str) -> Result<Option<(UserRecord, Option<String>)>>;
     async fn update_profile(&self, id: &str, update: ProfileUpdate) -> Result<Option<UserRecord>>;
+    /// Stores a new password hash and, in the same transaction, signs out every session of the
+    /// user (tokens and refresh tokens of the web app `web_app_id`) but `keep_token_id`; returns
+    /// the ids of the deleted tokens.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        web_app_id: &str,
+        keep_token_id: &str,
+    ) -> Result<Vec<String>>;
     /// Users by part of their name or their whole email, by name.
     async fn search_users(
         &self,

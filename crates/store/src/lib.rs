@@ -550,6 +550,39 @@ impl Store for SqlStore {
         row.map(TryInto::try_into).transpose()
     }
 
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        web_app_id: &str,
+        keep_token_id: &str,
+    ) -> Result<Vec<String>> {
+        let update = Query::update()
+            .table(Users::Table)
+            .value(Users::PasswordHash, password_hash)
+            .and_where(Expr::col(Users::Id).eq(user_id))
+            .to_owned();
+        let sessions = delete_returning_ids(
+            ApiTokens::Table,
+            ApiTokens::Id,
+            Cond::all()
+                .add(Expr::col(ApiTokens::OwnerId).eq(user_id))
+                .add(Expr::col(ApiTokens::AppId).eq(web_app_id))
+                .add(Expr::col(ApiTokens::Id).ne(keep_token_id)),
+        );
+        let refresh = Query::delete()
+            .from_table(RefreshTokens::Table)
+            .and_where(Expr::col(RefreshTokens::UserId).eq(user_id))
+            .and_where(Expr::col(RefreshTokens::AppId).eq(web_app_id))
+            .to_owned();
+        let mut tx = self.pool.begin().await?;
+        tx.conn().run(&update).await?;
+        let revoked = ids(tx.conn().all(&sessions).await?);
+        tx.conn().run(&refresh).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
     async fn search_users(
         &self,
         query: &UserSearch,

@@ -1061,6 +1061,28 @@ async fn sign_in_failures_count_per_pair_and_per_account(store: Arc<SqlStore>) {
 }
 
 async fn secrets_migrations_and_emails(store: Arc<SqlStore>) {
+    // A new password signs out every web session but the one kept, with its refresh tokens.
+    let u = user(&store, "pw").await;
+    let web = new_app("web", None);
+    store.create_app(&web).await.unwrap();
+    let (_, keep) = new_token(&u.id, TokenKind::App, Some("web"), None);
+    let (_, other) = new_token(&u.id, TokenKind::App, Some("web"), None);
+    let (_, pat) = new_token(&u.id, TokenKind::Personal, None, None);
+    for t in [&keep, &other, &pat] {
+        store.insert_token(t).await.unwrap();
+    }
+    let revoked = store
+        .set_password(&u.id, "new-hash", "web", &keep.id)
+        .await
+        .unwrap();
+    assert_eq!(revoked, [other.id.to_string()]);
+    assert!(store.token_for_auth(&keep.id).await.unwrap().is_some());
+    assert!(
+        store.token_for_auth(&pat.id).await.unwrap().is_some(),
+        "tokens stay"
+    );
+    let (_, hash) = store.user_credentials(&u.email).await.unwrap().unwrap();
+    assert_eq!(hash.as_deref(), Some("new-hash"));
     assert_eq!(store.server_secret("csrf", "first").await.unwrap(), "first");
     assert_eq!(
         store.server_secret("csrf", "second").await.unwrap(),
@@ -1073,7 +1095,7 @@ async fn secrets_migrations_and_emails(store: Arc<SqlStore>) {
     user(&store, "a").await;
     user(&store, "b").await;
     let emails = store.all_user_emails().await.unwrap();
-    assert_eq!(emails.len(), 2);
+    assert_eq!(emails.len(), 3);
     assert!(
         !store.set_user_email("a", "b@example.com").await.unwrap(),
         "taken"

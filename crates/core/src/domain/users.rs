@@ -154,6 +154,21 @@ pub fn search_query(
     })
 }
 
+/// What a new password must be: at least 8 characters, at most 1024 bytes.
+fn check_new_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Error::user_input(
+            "Password too short; needs to be 8 characters or longer.",
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::user_input(format!(
+            "Password too long; it can be at most {MAX_PASSWORD_BYTES} bytes."
+        )));
+    }
+    Ok(())
+}
+
 /// The one form of an email that is stored and compared, so one person has one identity: trimmed,
 /// zero-width characters dropped, Unicode NFC, lowercased, and the domain in its ASCII (punycode)
 /// form of letters, digits, hyphens and dots. `None` when it has control or bidirectional
@@ -240,17 +255,7 @@ impl Registration {
             at_most(company, MAX_COMPANY_CHARS, "Company")?;
             check_visible(company, "Company")?;
         }
-        let chars = password.chars().count();
-        if chars < MIN_PASSWORD_CHARS {
-            return Err(Error::user_input(
-                "Password too short; needs to be 8 characters or longer.",
-            ));
-        }
-        if password.len() > MAX_PASSWORD_BYTES {
-            return Err(Error::user_input(format!(
-                "Password too long; it can be at most {MAX_PASSWORD_BYTES} bytes."
-            )));
-        }
+        check_new_password(password)?;
         Ok(Registration {
             email,
             password: password.clone(),
@@ -319,6 +324,33 @@ impl Tessera {
         store.claim_invites(&user.email, &user.id).await?;
         tracing::info!(user = %user.id, role = %user.role, "user registered");
         Ok(user)
+    }
+
+    /// Changes the caller's password, given the current one, and signs out every other session
+    /// of theirs (the one asking stays signed in), in one store transaction.
+    pub async fn change_password(&self, session: &Auth, current: &str, new: &str) -> Result<()> {
+        let store = self.store();
+        let passwords = self.passwords();
+        let user = store
+            .user_by_id(&session.user_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if current.len() > MAX_PASSWORD_BYTES {
+            return Err(Error::user_input("The current password is not right."));
+        }
+        let (_, hash) = store
+            .user_credentials(&user.email)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if !passwords.verify(current.to_owned(), hash).await? {
+            return Err(Error::user_input("The current password is not right."));
+        }
+        check_new_password(new)?;
+        let hash = passwords.hash(new.to_owned()).await?;
+        let revoked = store
+            .set_password(&user.id, &hash, super::apps::WEB_APP_ID, &session.token_id)
+            .await?;
+        self.revoked(&revoked).await
     }
 
     /// Checks an email and password. The per-account rate limit comes first (an account under attack

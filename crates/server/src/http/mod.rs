@@ -112,6 +112,7 @@ pub fn router(state: AppState) -> Router {
             "/settings/profile",
             get(settings::profile).post(settings::update_profile),
         )
+        .route("/settings/password", post(settings::change_password))
         .route(
             "/settings/tokens",
             get(settings::tokens).post(settings::create_token),

@@ -545,13 +545,21 @@ pub async fn authorized_apps(State(state): State<AppState>, headers: HeaderMap) 
     page_result(&state, result)
 }
 
+/// What the profile page reports after a form.
+#[derive(Default)]
+struct ProfileNotes {
+    saved: bool,
+    error: Option<String>,
+    password_changed: bool,
+    password_error: Option<String>,
+}
+
 async fn profile_page(
     state: &AppState,
     headers: &HeaderMap,
     session: &Session,
     typed: Option<&HashMap<String, String>>,
-    saved: bool,
-    error: Option<String>,
+    notes: ProfileNotes,
     status: StatusCode,
 ) -> Result<Response> {
     let user = &session.user;
@@ -569,8 +577,10 @@ async fn profile_page(
         company: field("company", &user.company),
         bio: field("bio", &user.bio),
         avatar: field("avatar", &user.avatar),
-        saved,
-        error,
+        saved: notes.saved,
+        error: notes.error,
+        password_changed: notes.password_changed,
+        password_error: notes.password_error,
         csrf: &csrf,
         current: "profile",
     };
@@ -586,17 +596,12 @@ pub async fn profile(
         let Some(session) = session(&state, &headers).await? else {
             return Ok(see_other("/authn/login?next=/settings/profile", &[]));
         };
-        let saved = query.contains_key("saved");
-        profile_page(
-            &state,
-            &headers,
-            &session,
-            None,
-            saved,
-            None,
-            StatusCode::OK,
-        )
-        .await
+        let notes = ProfileNotes {
+            saved: query.contains_key("saved"),
+            password_changed: query.contains_key("password"),
+            ..Default::default()
+        };
+        profile_page(&state, &headers, &session, None, notes, StatusCode::OK).await
     }
     .await;
     page_result(&state, result)
@@ -621,17 +626,44 @@ pub async fn update_profile(
         match state.core.update_own_profile(&session.auth, input).await {
             Ok(_) => Ok(see_other("/settings/profile?saved", &[])),
             Err(e @ Error::UserInput(_)) => {
-                let (error, status) = (Some(e.public_message()), StatusCode::BAD_REQUEST);
-                profile_page(
-                    &state,
-                    &headers,
-                    &session,
-                    Some(&fields),
-                    false,
-                    error,
-                    status,
-                )
-                .await
+                let notes = ProfileNotes {
+                    error: Some(e.public_message()),
+                    ..Default::default()
+                };
+                let status = StatusCode::BAD_REQUEST;
+                profile_page(&state, &headers, &session, Some(&fields), notes, status).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+    .await;
+    page_result(&state, result)
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &headers).await? else {
+            return Ok(see_other("/authn/login?next=/settings/profile", &[]));
+        };
+        check_csrf(&state, &headers, &fields, Some(&session))?;
+        let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+        match state
+            .core
+            .change_password(&session.auth, field("current"), field("password"))
+            .await
+        {
+            Ok(()) => Ok(see_other("/settings/profile?password#password", &[])),
+            Err(e @ Error::UserInput(_)) => {
+                let notes = ProfileNotes {
+                    password_error: Some(e.public_message()),
+                    ..Default::default()
+                };
+                let status = StatusCode::BAD_REQUEST;
+                profile_page(&state, &headers, &session, None, notes, status).await
             }
             Err(e) => Err(e),
         }

@@ -114,6 +114,8 @@ pub struct ProfilePage<'a> {
     pub avatar: String,
     pub saved: bool,
     pub error: Option<String>,
+    pub password_changed: bool,
+    pub password_error: Option<String>,
     pub csrf: &'a str,
     pub current: &'static str,
 }

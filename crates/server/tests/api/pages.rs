@@ -22,6 +22,7 @@ on_both_backends!(
     apps_pages,
     authorized_apps_page,
     profile_page,
+    changing_the_password_signs_out_other_sessions,
 );
 
 async fn pages_send_protective_headers_and_cookies(app: TestApp) {
@@ -926,5 +927,107 @@ async fn profile_page(app: TestApp) {
     assert_eq!(
         body["data"]["activeUser"],
         json!({"name": "Pat Renamed", "company": "ACME", "bio": "Builds bridges"})
+    );
+}
+
+/// Changing the password needs the current one, follows the password rules, and signs out
+/// every other browser (this one stays); the new password then signs in, the old one does not.
+async fn changing_the_password_signs_out_other_sessions(app: TestApp) {
+    let user = app.user("Pass Changer").await;
+    let here = Browser::new(&app);
+    here.sign_in(&user).await;
+    let elsewhere = Browser::new(&app);
+    elsewhere.sign_in(&user).await;
+    here.get("/settings/profile").await;
+    let csrf = here.csrf();
+    let res = here
+        .post(
+            "/settings/password",
+            &[
+                ("csrf", "forged"),
+                ("current", &user.password),
+                ("password", "brand new secret"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = here
+        .post(
+            "/settings/password",
+            &[
+                ("csrf", &csrf),
+                ("current", "not my password"),
+                ("password", "brand new secret"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("The current password is not right.")
+    );
+    let res = here
+        .post(
+            "/settings/password",
+            &[
+                ("csrf", &csrf),
+                ("current", &user.password),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("Password too short"));
+    assert_eq!(
+        elsewhere.get("/settings/profile").await.status(),
+        StatusCode::OK,
+        "nothing changed yet"
+    );
+    let res = here
+        .post(
+            "/settings/password",
+            &[
+                ("csrf", &csrf),
+                ("current", &user.password),
+                ("password", "brand new secret"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = here
+        .get(&location(res.headers()))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Password changed."),
+        "this session stays: {page}"
+    );
+    let res = elsewhere.get("/settings/profile").await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "the other browser is signed out"
+    );
+    assert!(location(res.headers()).starts_with("/authn/login"));
+    let login = |password: &'static str| {
+        let app = &app;
+        let email = user.email.clone();
+        async move {
+            app.post_form(
+                "/auth/local/login?challenge=abc",
+                &[("email", email.as_str()), ("password", password)],
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(login("brand new secret").await, StatusCode::FOUND);
+    assert_eq!(
+        login("correct horse battery").await,
+        StatusCode::UNAUTHORIZED
     );
 }
