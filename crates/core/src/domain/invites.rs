@@ -243,24 +243,14 @@ impl Tessera {
 
     /// The caller's pending invitations.
     pub async fn my_invites(&self, caller: &Auth) -> Result<Vec<PendingInvite>> {
-        let mut pending = Vec::new();
-        for invite in self.store().user_invites(&caller.user_id).await? {
-            if let Some(p) = self.pending(invite).await? {
-                pending.push(p);
-            }
-        }
-        Ok(pending)
+        let invites = self.store().user_invites(&caller.user_id).await?;
+        self.pending_all(invites).await
     }
 
     /// The pending invitations the caller sent, to pass on where no email is sent.
     pub async fn sent_invites(&self, caller: &Auth) -> Result<Vec<PendingInvite>> {
-        let mut pending = Vec::new();
-        for invite in self.store().invites_sent_by(&caller.user_id).await? {
-            if let Some(p) = self.pending(invite).await? {
-                pending.push(p);
-            }
-        }
-        Ok(pending)
+        let invites = self.store().invites_sent_by(&caller.user_id).await?;
+        self.pending_all(invites).await
     }
 
     /// The pending invitations of a project, for its collaborators.
@@ -278,8 +268,14 @@ impl Tessera {
                 "You do not have enough permissions in the project to perform this action",
             ));
         }
-        let mut pending = Vec::new();
-        for invite in self.store().project_invites(project_id).await? {
+        let invites = self.store().project_invites(project_id).await?;
+        self.pending_all(invites).await
+    }
+
+    /// Each invitation with the people it names (those of deleted projects are left out).
+    async fn pending_all(&self, invites: Vec<InviteRecord>) -> Result<Vec<PendingInvite>> {
+        let mut pending = Vec::with_capacity(invites.len());
+        for invite in invites {
             if let Some(p) = self.pending(invite).await? {
                 pending.push(p);
             }

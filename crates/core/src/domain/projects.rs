@@ -218,31 +218,44 @@ impl Tessera {
         project_id: &str,
         action: Action,
     ) -> Result<Access> {
-        check_scope(caller, action)?;
-        let access = self.standing(caller, project_id).await?;
-        check_standing(caller, &access.project, access.role, action)?;
-        Ok(access)
+        self.decide(caller, project_id, action)
+            .await?
+            .map_err(Into::into)
     }
 
-    /// The legacy `stream(id)`: the project rule in the words of Speckle's stream API, which
-    /// tells an outsider "You are not authorized to access this resource." and a missing stream
+    /// The legacy `stream(id)`: the same rule in the words of Speckle's stream API, which tells
+    /// an outsider "You are not authorized to access this resource." and a missing stream
     /// "Stream not found" (the project API keeps its own wording).
     pub async fn legacy_stream(&self, caller: Option<&Auth>, id: &str) -> Result<Access> {
-        let legacy = |denial: Denial| match denial {
-            Denial::NoAccess | Denial::NoSession => Error::forbidden(RESOURCE_LIMITED),
-            Denial::ProjectNotFound => Error::NotFound {
-                what: Missing::Project,
-                message: "Stream not found".into(),
-            },
-            other => other.into(),
+        self.decide(caller, id, Action::Read)
+            .await?
+            .map_err(|denial| match denial {
+                Denial::NoAccess | Denial::NoSession => Error::forbidden(RESOURCE_LIMITED),
+                Denial::ProjectNotFound => Error::NotFound {
+                    what: Missing::Project,
+                    message: "Stream not found".into(),
+                },
+                other => other.into(),
+            })
+    }
+
+    /// The rule applied to a stored project: the access, or the denial (storage failures are
+    /// the outer error). The scope comes first, so a token without it learns nothing of the
+    /// project.
+    async fn decide(
+        &self,
+        caller: Option<&Auth>,
+        project_id: &str,
+        action: Action,
+    ) -> Result<Result<Access, Denial>> {
+        if let Err(denial) = check_scope(caller, action) {
+            return Ok(Err(denial));
+        }
+        let Some(project) = self.store().project(project_id).await? else {
+            return Ok(Err(Denial::ProjectNotFound));
         };
-        check_scope(caller, Action::Read).map_err(legacy)?;
-        let Some(project) = self.store().project(id).await? else {
-            return Err(legacy(Denial::ProjectNotFound));
-        };
-        let role = self.role_of(caller, id).await?;
-        check_standing(caller, &project, role, Action::Read).map_err(legacy)?;
-        Ok(Access { project, role })
+        let role = self.role_of(caller, project_id).await?;
+        Ok(check_standing(caller, &project, role, action).map(|()| Access { project, role }))
     }
 
     /// A project and the caller's role on it, deciding nothing: what the `permissions` fields hand to

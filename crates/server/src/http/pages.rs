@@ -168,6 +168,10 @@ pub(super) fn see_other(location: &str, cookies: &[String]) -> Response {
 }
 
 fn login_redirect(next: &str) -> Response {
+    if next == "/" {
+        // Where sign-in goes anyway.
+        return see_other("/authn/login", &[]);
+    }
     let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
     see_other(&format!("/authn/login?next={encoded}"), &[])
 }
@@ -179,6 +183,29 @@ fn error_page(state: &AppState, status: StatusCode, title: &str, message: &str) 
         message,
     };
     render(&page, status, &[], None)
+}
+
+/// Runs a page or a form for a signed-in person, the one shape every account and settings page
+/// has: without a session, to the sign-in page (coming back to `back`); a form must carry the
+/// session's CSRF token; a failure becomes an error page.
+pub(super) async fn as_signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Option<&HashMap<String, String>>,
+    back: &str,
+    handler: impl AsyncFnOnce(Session) -> Result<Response>,
+) -> Response {
+    let result = async {
+        let Some(session) = session(state, headers).await? else {
+            return Ok(login_redirect(back));
+        };
+        if let Some(fields) = form {
+            check_csrf(state, headers, fields, Some(&session))?;
+        }
+        handler(session).await
+    }
+    .await;
+    page_result(state, result)
 }
 
 /// Turns a failed page handler into an error page (never JSON, never a redirect).
@@ -462,10 +489,7 @@ pub async fn consent_page(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| uri.path().to_owned());
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(login_redirect(&here));
-        };
+    as_signed_in(&state, &headers, None, &here, async |session| {
         let registered_by = match state.core.authorize(&session.auth, &request).await? {
             Authorization::Permitted { redirect } => return Ok(see_other(&redirect, &[])),
             Authorization::ConsentRequested { registered_by } => registered_by,
@@ -498,9 +522,8 @@ pub async fn consent_page(
         };
         let target = form_target(&app.redirect_url);
         Ok(render(&page, StatusCode::OK, &cookies, target.as_deref()))
-    }
-    .await;
-    page_result(&state, result)
+    })
+    .await
 }
 
 pub async fn consent_submit(
@@ -538,10 +561,7 @@ pub async fn consent_submit(
 }
 
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login", &[]));
-        };
+    as_signed_in(&state, &headers, None, "/", async |session| {
         let apps = state
             .core
             .apps_to_review(&session.user.id)
@@ -611,9 +631,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
             csrf: &csrf,
         };
         Ok(render(&page, StatusCode::OK, &cookies, None))
-    }
-    .await;
-    page_result(&state, result)
+    })
+    .await
 }
 
 pub async fn logout(
@@ -651,11 +670,7 @@ pub async fn answer_invite(
     Path((project_id, answer)): Path<(String, String)>,
     Fields(fields): Fields,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login", &[]));
-        };
-        check_csrf(&state, &headers, &fields, Some(&session))?;
+    as_signed_in(&state, &headers, Some(&fields), "/", async |session| {
         let accept = match answer.as_str() {
             "accept" => true,
             "decline" => false,
@@ -667,9 +682,8 @@ pub async fn answer_invite(
             .use_invite(&session.auth, &project_id, token, accept)
             .await?;
         Ok(see_other("/", &[]))
-    }
-    .await;
-    page_result(&state, result)
+    })
+    .await
 }
 
 pub async fn revoke_app(
@@ -678,18 +692,13 @@ pub async fn revoke_app(
     Path(app_id): Path<String>,
     Fields(fields): Fields,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login", &[]));
-        };
-        check_csrf(&state, &headers, &fields, Some(&session))?;
+    as_signed_in(&state, &headers, Some(&fields), "/", async |session| {
         state.core.revoke_access(&session.auth, &app_id).await?;
         // Back where the form was: the account page or Settings → Authorized Apps.
         let next = safe_next(fields.get("next").map(String::as_str));
         Ok(see_other(&next, &[]))
-    }
-    .await;
-    page_result(&state, result)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use time::macros::format_description;
 
 use super::body::Fields;
 use super::cookies::cookie;
-use super::pages::{Session, check_csrf, csrf, page_result, see_other, session};
+use super::pages::{Session, as_signed_in, csrf, see_other};
 use crate::AppState;
 use crate::domain::apps::AppInput;
 use crate::domain::tokens::PatRequest;
@@ -101,25 +101,28 @@ fn show_once(state: &AppState, token: &str) -> Response {
     see_other("/settings/tokens", &[cookie])
 }
 
+/// The access tokens page. With `show_new`, a token created a moment ago (carried in its cookie
+/// by [`show_once`]) is shown this once, if it is one of this person's; the cookie is cleared
+/// whenever it is there.
 async fn tokens_page(
     state: &AppState,
     headers: &HeaderMap,
     session: &Session,
-    new_token: Option<String>,
+    show_new: bool,
     error: Option<String>,
     name: &str,
     status: StatusCode,
 ) -> Result<Response> {
     let now = state.now();
-    let tokens = state
-        .core
-        .personal_tokens(&session.user.id)
-        .await?
-        .into_iter()
-        .map(|t| item(t, now))
-        .collect();
+    let listed = state.core.personal_tokens(&session.user.id).await?;
+    let carried = cookie(headers, state.cookies.new_token());
+    let new_token = carried
+        .filter(|_| show_new)
+        .filter(|t| t.len() == 42 && listed.iter().any(|l| t.starts_with(l.id.as_str())))
+        .map(str::to_owned);
+    let tokens = listed.into_iter().map(|t| item(t, now)).collect();
     let (csrf, mut cookies) = csrf(state, headers, Some(session))?;
-    if cookie(headers, state.cookies.new_token()).is_some() {
+    if carried.is_some() {
         cookies.push(state.cookies.clear(state.cookies.new_token()));
     }
     let page = Tokens {
@@ -148,31 +151,16 @@ pub async fn profile_redirect() -> Response {
 }
 
 pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/tokens", &[]));
-        };
-        // A token created a moment ago, shown this once (it must look like a token, and be one of
-        // this person's, to be shown at all).
-        let fresh = cookie(&headers, state.cookies.new_token())
-            .filter(|t| t.len() == 42 && t.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(str::to_owned);
-        let fresh = match fresh {
-            Some(token) => {
-                let mine = state
-                    .core
-                    .personal_tokens(&session.user.id)
-                    .await?
-                    .iter()
-                    .any(|t| token.starts_with(t.id.as_str()));
-                mine.then_some(token)
-            }
-            None => None,
-        };
-        tokens_page(&state, &headers, &session, fresh, None, "", StatusCode::OK).await
-    }
-    .await;
-    page_result(&state, result)
+    as_signed_in(
+        &state,
+        &headers,
+        None,
+        "/settings/tokens",
+        async |session| {
+            tokens_page(&state, &headers, &session, true, None, "", StatusCode::OK).await
+        },
+    )
+    .await
 }
 
 /// The form's scope checkboxes (`scope:<name>`) and expiry, as `apiTokenCreate` takes them.
@@ -200,29 +188,30 @@ pub async fn create_token(
     headers: HeaderMap,
     Fields(fields): Fields,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/tokens", &[]));
-        };
-        check_csrf(&state, &headers, &fields, Some(&session))?;
-        let name = fields.get("name").cloned().unwrap_or_default();
-        match state
-            .core
-            .create_personal_token(&session.auth, request(&fields))
-            .await
-        {
-            Ok(token) => Ok(show_once(&state, token.expose())),
-            // A rule of token creation: say it above the form, keeping what was typed.
-            Err(e @ (Error::TokenCreate(_) | Error::UserInput(_))) => {
-                let error = Some(e.public_message());
-                let status = StatusCode::BAD_REQUEST;
-                tokens_page(&state, &headers, &session, None, error, &name, status).await
+    as_signed_in(
+        &state,
+        &headers,
+        Some(&fields),
+        "/settings/tokens",
+        async |session| {
+            let name = fields.get("name").cloned().unwrap_or_default();
+            match state
+                .core
+                .create_personal_token(&session.auth, request(&fields))
+                .await
+            {
+                Ok(token) => Ok(show_once(&state, token.expose())),
+                // A rule of token creation: say it above the form, keeping what was typed.
+                Err(e @ (Error::TokenCreate(_) | Error::UserInput(_))) => {
+                    let error = Some(e.public_message());
+                    let status = StatusCode::BAD_REQUEST;
+                    tokens_page(&state, &headers, &session, false, error, &name, status).await
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        }
-    }
-    .await;
-    page_result(&state, result)
+        },
+    )
+    .await
 }
 
 pub async fn token_action(
@@ -231,35 +220,27 @@ pub async fn token_action(
     Path((id, action)): Path<(String, String)>,
     Fields(fields): Fields,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/tokens", &[]));
-        };
-        check_csrf(&state, &headers, &fields, Some(&session))?;
-        match action.as_str() {
-            "revoke" => {
-                // Only personal access tokens are listed here; the session's own token is not.
-                if !state
-                    .core
-                    .personal_tokens(&session.user.id)
-                    .await?
-                    .iter()
-                    .any(|t| t.id == id)
-                {
-                    return Err(Error::user_input("No such token of yours"));
+    as_signed_in(
+        &state,
+        &headers,
+        Some(&fields),
+        "/settings/tokens",
+        async |session| {
+            match action.as_str() {
+                "revoke" => {
+                    // The core revokes only the caller's own tokens.
+                    state.core.revoke(&session.auth, &id).await?;
+                    Ok(see_other("/settings/tokens", &[]))
                 }
-                state.core.revoke(&session.auth, &id).await?;
-                Ok(see_other("/settings/tokens", &[]))
+                "regenerate" => {
+                    let token = state.core.regenerate_token(&session.auth, &id).await?;
+                    Ok(show_once(&state, token.expose()))
+                }
+                _ => Err(Error::user_input("Choose Regenerate or Revoke.")),
             }
-            "regenerate" => {
-                let token = state.core.regenerate_token(&session.auth, &id).await?;
-                Ok(show_once(&state, token.expose()))
-            }
-            _ => Err(Error::user_input("Choose Regenerate or Revoke.")),
-        }
-    }
-    .await;
-    page_result(&state, result)
+        },
+    )
+    .await
 }
 
 /// The scopes an app may ask for, ticked as `chosen` says.
@@ -340,14 +321,10 @@ async fn apps_page(
 }
 
 pub async fn apps(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/apps", &[]));
-        };
+    as_signed_in(&state, &headers, None, "/settings/apps", async |session| {
         apps_page(&state, &headers, &session, None, None, StatusCode::OK).await
-    }
-    .await;
-    page_result(&state, result)
+    })
+    .await
 }
 
 pub async fn create_app(
@@ -355,12 +332,12 @@ pub async fn create_app(
     headers: HeaderMap,
     Fields(fields): Fields,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/apps", &[]));
-        };
-        check_csrf(&state, &headers, &fields, Some(&session))?;
-        match state
+    as_signed_in(
+        &state,
+        &headers,
+        Some(&fields),
+        "/settings/apps",
+        async |session| match state
             .core
             .create_app(&session.auth, app_input(&fields))
             .await
@@ -371,10 +348,9 @@ pub async fn create_app(
                 apps_page(&state, &headers, &session, Some(&fields), error, status).await
             }
             Err(e) => Err(e),
-        }
-    }
-    .await;
-    page_result(&state, result)
+        },
+    )
+    .await
 }
 
 async fn app_page(
@@ -421,14 +397,10 @@ pub async fn app(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/apps", &[]));
-        };
+    as_signed_in(&state, &headers, None, "/settings/apps", async |session| {
         app_page(&state, &headers, &session, &id, None, None, StatusCode::OK).await
-    }
-    .await;
-    page_result(&state, result)
+    })
+    .await
 }
 
 pub async fn update_app(
@@ -437,12 +409,12 @@ pub async fn update_app(
     Path(id): Path<String>,
     Fields(fields): Fields,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/apps", &[]));
-        };
-        check_csrf(&state, &headers, &fields, Some(&session))?;
-        match state
+    as_signed_in(
+        &state,
+        &headers,
+        Some(&fields),
+        "/settings/apps",
+        async |session| match state
             .core
             .update_app(&session.auth, &id, app_input(&fields))
             .await
@@ -462,10 +434,9 @@ pub async fn update_app(
                 .await
             }
             Err(e) => Err(e),
-        }
-    }
-    .await;
-    page_result(&state, result)
+        },
+    )
+    .await
 }
 
 pub async fn app_action(
@@ -474,12 +445,12 @@ pub async fn app_action(
     Path((id, action)): Path<(String, String)>,
     Fields(fields): Fields,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/apps", &[]));
-        };
-        check_csrf(&state, &headers, &fields, Some(&session))?;
-        match action.as_str() {
+    as_signed_in(
+        &state,
+        &headers,
+        Some(&fields),
+        "/settings/apps",
+        async |session| match action.as_str() {
             "secret" => {
                 state.core.regenerate_secret(&session.auth, &id).await?;
                 Ok(see_other(&format!("/settings/apps/{id}"), &[]))
@@ -489,60 +460,58 @@ pub async fn app_action(
                 Ok(see_other("/settings/apps", &[]))
             }
             _ => Err(Error::user_input("Choose Regenerate secret or Delete.")),
-        }
-    }
-    .await;
-    page_result(&state, result)
+        },
+    )
+    .await
 }
 
 pub async fn authorized_apps(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other(
-                "/authn/login?next=/settings/authorized-apps",
-                &[],
-            ));
-        };
-        let grants = state
-            .core
-            .app_grants(&session.auth)
-            .await?
-            .into_iter()
-            .map(|(grant, author)| GrantItem {
-                id: grant.app.id.to_string(),
-                author: match (&grant.app.author_id, author) {
-                    (None, _) => "A first-party app of this server".to_owned(),
-                    (Some(_), Some(user)) => format!("Registered by {}", user.name),
-                    (Some(_), None) => "Registered by a former user".to_owned(),
-                },
-                scopes: grant
-                    .scopes
-                    .iter()
-                    .map(Scope::name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                authorized: date(grant.authorized_at),
-                last_used: if grant.last_used <= grant.authorized_at {
-                    "not since".to_owned()
-                } else {
-                    date(grant.last_used)
-                },
-                name: grant.app.name,
-            })
-            .collect();
-        let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
-        let page = AuthorizedApps {
-            server_name: &state.server.name,
-            user_name: &session.user.name,
-            user_initial: initial(&session.user.name),
-            grants,
-            csrf: &csrf,
-            current: "authorized",
-        };
-        Ok(render(&page, StatusCode::OK, &cookies, None))
-    }
-    .await;
-    page_result(&state, result)
+    as_signed_in(
+        &state,
+        &headers,
+        None,
+        "/settings/authorized-apps",
+        async |session| {
+            let grants = state
+                .core
+                .app_grants(&session.auth)
+                .await?
+                .into_iter()
+                .map(|(grant, author)| GrantItem {
+                    id: grant.app.id.to_string(),
+                    author: match (&grant.app.author_id, author) {
+                        (None, _) => "A first-party app of this server".to_owned(),
+                        (Some(_), Some(user)) => format!("Registered by {}", user.name),
+                        (Some(_), None) => "Registered by a former user".to_owned(),
+                    },
+                    scopes: grant
+                        .scopes
+                        .iter()
+                        .map(Scope::name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    authorized: date(grant.authorized_at),
+                    last_used: if grant.last_used <= grant.authorized_at {
+                        "not since".to_owned()
+                    } else {
+                        date(grant.last_used)
+                    },
+                    name: grant.app.name,
+                })
+                .collect();
+            let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
+            let page = AuthorizedApps {
+                server_name: &state.server.name,
+                user_name: &session.user.name,
+                user_initial: initial(&session.user.name),
+                grants,
+                csrf: &csrf,
+                current: "authorized",
+            };
+            Ok(render(&page, StatusCode::OK, &cookies, None))
+        },
+    )
+    .await
 }
 
 /// What the profile page reports after a form.
@@ -592,19 +561,21 @@ pub async fn profile(
     headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/profile", &[]));
-        };
-        let notes = ProfileNotes {
-            saved: query.contains_key("saved"),
-            password_changed: query.contains_key("password"),
-            ..Default::default()
-        };
-        profile_page(&state, &headers, &session, None, notes, StatusCode::OK).await
-    }
-    .await;
-    page_result(&state, result)
+    as_signed_in(
+        &state,
+        &headers,
+        None,
+        "/settings/profile",
+        async |session| {
+            let notes = ProfileNotes {
+                saved: query.contains_key("saved"),
+                password_changed: query.contains_key("password"),
+                ..Default::default()
+            };
+            profile_page(&state, &headers, &session, None, notes, StatusCode::OK).await
+        },
+    )
+    .await
 }
 
 pub async fn update_profile(
@@ -612,32 +583,33 @@ pub async fn update_profile(
     headers: HeaderMap,
     Fields(fields): Fields,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/profile", &[]));
-        };
-        check_csrf(&state, &headers, &fields, Some(&session))?;
-        let input = ProfileInput {
-            name: fields.get("name").cloned(),
-            company: fields.get("company").cloned(),
-            bio: fields.get("bio").cloned(),
-            avatar: fields.get("avatar").cloned(),
-        };
-        match state.core.update_own_profile(&session.auth, input).await {
-            Ok(_) => Ok(see_other("/settings/profile?saved", &[])),
-            Err(e @ Error::UserInput(_)) => {
-                let notes = ProfileNotes {
-                    error: Some(e.public_message()),
-                    ..Default::default()
-                };
-                let status = StatusCode::BAD_REQUEST;
-                profile_page(&state, &headers, &session, Some(&fields), notes, status).await
+    as_signed_in(
+        &state,
+        &headers,
+        Some(&fields),
+        "/settings/profile",
+        async |session| {
+            let input = ProfileInput {
+                name: fields.get("name").cloned(),
+                company: fields.get("company").cloned(),
+                bio: fields.get("bio").cloned(),
+                avatar: fields.get("avatar").cloned(),
+            };
+            match state.core.update_own_profile(&session.auth, input).await {
+                Ok(_) => Ok(see_other("/settings/profile?saved", &[])),
+                Err(e @ Error::UserInput(_)) => {
+                    let notes = ProfileNotes {
+                        error: Some(e.public_message()),
+                        ..Default::default()
+                    };
+                    let status = StatusCode::BAD_REQUEST;
+                    profile_page(&state, &headers, &session, Some(&fields), notes, status).await
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        }
-    }
-    .await;
-    page_result(&state, result)
+        },
+    )
+    .await
 }
 
 pub async fn change_password(
@@ -645,29 +617,30 @@ pub async fn change_password(
     headers: HeaderMap,
     Fields(fields): Fields,
 ) -> Response {
-    let result = async {
-        let Some(session) = session(&state, &headers).await? else {
-            return Ok(see_other("/authn/login?next=/settings/profile", &[]));
-        };
-        check_csrf(&state, &headers, &fields, Some(&session))?;
-        let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
-        match state
-            .core
-            .change_password(&session.auth, field("current"), field("password"))
-            .await
-        {
-            Ok(()) => Ok(see_other("/settings/profile?password#password", &[])),
-            Err(e @ Error::UserInput(_)) => {
-                let notes = ProfileNotes {
-                    password_error: Some(e.public_message()),
-                    ..Default::default()
-                };
-                let status = StatusCode::BAD_REQUEST;
-                profile_page(&state, &headers, &session, None, notes, status).await
+    as_signed_in(
+        &state,
+        &headers,
+        Some(&fields),
+        "/settings/profile",
+        async |session| {
+            let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+            match state
+                .core
+                .change_password(&session.auth, field("current"), field("password"))
+                .await
+            {
+                Ok(()) => Ok(see_other("/settings/profile?password#password", &[])),
+                Err(e @ Error::UserInput(_)) => {
+                    let notes = ProfileNotes {
+                        password_error: Some(e.public_message()),
+                        ..Default::default()
+                    };
+                    let status = StatusCode::BAD_REQUEST;
+                    profile_page(&state, &headers, &session, None, notes, status).await
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        }
-    }
-    .await;
-    page_result(&state, result)
+        },
+    )
+    .await
 }

@@ -391,6 +391,22 @@ async fn an_email_without_an_account_waits_for_registration(app: TestApp) {
         "Wrong e-mail address or invite token. Make sure you're using the same e-mail address \
          that received the invite."
     );
+    // Speckle's other name for the parameter is read too.
+    let res = app
+        .post_form(
+            "/auth/local/register?challenge=abc&inviteId=wrongtoken",
+            &[
+                ("email", email),
+                ("password", "a long enough password"),
+                ("name", "Not Yet"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "inviteId= is checked"
+    );
     // Registering plainly attaches the invitation; it stays pending until accepted.
     let res = app
         .post_form(
@@ -654,7 +670,8 @@ async fn invitations_are_emailed_when_smtp_is_set() {
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the registration link")
         .to_owned();
-    // The link's token is the invitation's: registering with it works for that address only.
+    // The link's token is the invitation's: registering with it works for that address only,
+    // and marks the account verified (the email was shown to be theirs).
     let register = |email: &'static str| {
         let path = format!("/auth/local/register?challenge=abc&token={token}");
         let app = &app;
@@ -668,15 +685,28 @@ async fn invitations_are_emailed_when_smtp_is_set() {
                 ],
             )
             .await
-            .status()
         }
     };
     assert_eq!(
-        register("someone.else@example.org").await,
+        register("someone.else@example.org").await.status(),
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        register("mailed.person@example.org").await,
-        StatusCode::FOUND
-    );
+    let res = register("mailed.person@example.org").await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let (_, pair) = app
+        .exchange(&access_code(&location(res.headers())), "abc")
+        .await;
+    let (_, body) = app
+        .graphql(
+            pair["token"].as_str(),
+            "{ activeUser { verified } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["activeUser"]["verified"], true, "{body}");
+    // Registering without a token leaves an account unverified.
+    let (_, body) = app
+        .graphql(Some(&owner.token), "{ activeUser { verified } }", json!({}))
+        .await;
+    assert_eq!(body["data"]["activeUser"]["verified"], false, "{body}");
 }

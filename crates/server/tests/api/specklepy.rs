@@ -41,6 +41,28 @@ fn python_with_specklepy() -> Option<PathBuf> {
     }
 }
 
+/// Runs one of `tests/python/*.py` with specklepy and the given environment; it must print
+/// "all checks passed".
+async fn run_script(python: PathBuf, script: &str, env: Vec<(&'static str, String)>) {
+    let script = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(&script)
+            .envs(env)
+            .output()
+            .expect("run python")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "specklepy check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
 async fn specklepy_works_unchanged(app: TestApp) {
     let Some(python) = python_with_specklepy() else {
         return;
@@ -82,31 +104,19 @@ async fn specklepy_works_unchanged(app: TestApp) {
     let user_id = me["data"]["activeUser"]["id"].as_str().unwrap().to_owned();
 
     let host = app.url.trim_start_matches("http://").to_owned();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/specklepy_check.py"
-    );
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .env("TESSERA_HOST", host)
-            .env("TESSERA_PAT", pat)
-            .env("TESSERA_REVOKED_PAT", revoked)
-            .env("TESSERA_USER_NAME", "Py User")
-            .env("TESSERA_USER_EMAIL", "py.user@example.org")
-            .env("TESSERA_USER_ID", user_id)
-            .output()
-            .expect("run python")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "specklepy check failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    run_script(
+        python,
+        "specklepy_check.py",
+        vec![
+            ("TESSERA_HOST", host.to_string()),
+            ("TESSERA_PAT", pat.to_string()),
+            ("TESSERA_REVOKED_PAT", revoked.to_string()),
+            ("TESSERA_USER_NAME", "Py User".to_string()),
+            ("TESSERA_USER_EMAIL", "py.user@example.org".to_string()),
+            ("TESSERA_USER_ID", user_id.to_string()),
+        ],
+    )
+    .await;
 }
 
 /// specklepy's project, model, version and user calls (`tests/python/specklepy_projects.py`).
@@ -120,31 +130,19 @@ async fn specklepy_projects_models_and_versions(app: TestApp) {
         .pat(&first.token, &["streams:read", "profile:read"])
         .await;
     let host = app.url.trim_start_matches("http://").to_owned();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/specklepy_projects.py"
-    );
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .env("TESSERA_HOST", host)
-            .env("TESSERA_TOKEN", first.token)
-            .env("TESSERA_SECOND_TOKEN", second.token)
-            .env("TESSERA_SECOND_ID", second.id)
-            .env("TESSERA_SECOND_EMAIL", second.email)
-            .env("TESSERA_READ_ONLY_TOKEN", read_only)
-            .output()
-            .expect("run python")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "specklepy check failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    run_script(
+        python,
+        "specklepy_projects.py",
+        vec![
+            ("TESSERA_HOST", host.to_string()),
+            ("TESSERA_TOKEN", first.token.to_string()),
+            ("TESSERA_SECOND_TOKEN", second.token.to_string()),
+            ("TESSERA_SECOND_ID", second.id.to_string()),
+            ("TESSERA_SECOND_EMAIL", second.email.to_string()),
+            ("TESSERA_READ_ONLY_TOKEN", read_only.to_string()),
+        ],
+    )
+    .await;
 }
 
 /// specklepy's invitation calls (`tests/python/specklepy_invites.py`).
@@ -156,29 +154,17 @@ async fn specklepy_project_invites(app: TestApp) {
     let invitee = app.user("Py Invitee").await;
     let third = app.user("Py Third").await;
     let host = app.url.trim_start_matches("http://").to_owned();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/specklepy_invites.py"
-    );
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .env("TESSERA_HOST", host)
-            .env("TESSERA_TOKEN", owner.token)
-            .env("TESSERA_SECOND_TOKEN", invitee.token)
-            .env("TESSERA_SECOND_ID", invitee.id)
-            .env("TESSERA_SECOND_EMAIL", invitee.email)
-            .env("TESSERA_THIRD_ID", third.id)
-            .output()
-            .expect("run python")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "specklepy invite check failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    run_script(
+        python,
+        "specklepy_invites.py",
+        vec![
+            ("TESSERA_HOST", host.to_string()),
+            ("TESSERA_TOKEN", owner.token.to_string()),
+            ("TESSERA_SECOND_TOKEN", invitee.token.to_string()),
+            ("TESSERA_SECOND_ID", invitee.id.to_string()),
+            ("TESSERA_SECOND_EMAIL", invitee.email.to_string()),
+            ("TESSERA_THIRD_ID", third.id.to_string()),
+        ],
+    )
+    .await;
 }
