@@ -213,16 +213,13 @@ impl Tessera {
     pub async fn app_grants(
         &self,
         caller: &Auth,
-    ) -> Result<Vec<(crate::model::AppGrant, Option<UserRecord>)>> {
+    ) -> Result<Vec<(crate::model::AppGrant, crate::domain::grants::RegisteredBy)>> {
         let mut out = Vec::new();
         for grant in self.store.app_grants(&caller.user_id).await? {
             if grant.app.id == crate::domain::apps::WEB_APP_ID {
                 continue;
             }
-            let author = match &grant.app.author_id {
-                Some(id) => self.store.user_by_id(id).await?,
-                None => None,
-            };
+            let author = self.registered_by(&grant.app).await?;
             out.push((grant, author));
         }
         Ok(out)

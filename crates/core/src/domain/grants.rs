@@ -435,14 +435,19 @@ impl Tessera {
                 redirect: self.approve(session, request).await?,
             });
         }
-        let registered_by = match &request.app.author_id {
+        let registered_by = self.registered_by(&request.app).await?;
+        Ok(Authorization::ConsentRequested { registered_by })
+    }
+
+    /// Who registered an app, as the pages say it.
+    pub(crate) async fn registered_by(&self, app: &AppRecord) -> Result<RegisteredBy> {
+        Ok(match &app.author_id {
             None => RegisteredBy::Server,
             Some(id) => match self.store().user_by_id(id).await? {
                 Some(author) => RegisteredBy::User(author.name),
                 None => RegisteredBy::FormerUser,
             },
-        };
-        Ok(Authorization::ConsentRequested { registered_by })
+        })
     }
 
     /// The person allowed the app: issues the code (at most what the session holds) and says

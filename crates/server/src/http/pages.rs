@@ -26,7 +26,7 @@ use super::cookies::cookie;
 use crate::AppState;
 use crate::domain::apps::{WEB_APP_ID, redirect_with};
 use crate::domain::auth::Auth;
-use crate::domain::grants::{Authorization, AuthorizationRequest, RegisteredBy, SESSION_LIFESPAN};
+use crate::domain::grants::{Authorization, AuthorizationRequest, SESSION_LIFESPAN};
 use crate::domain::{random_hex, users};
 use crate::error::{self as wire, Error};
 use crate::model::UserRecord;
@@ -494,11 +494,7 @@ pub async fn consent_page(
             Authorization::Permitted { redirect } => return Ok(see_other(&redirect, &[])),
             Authorization::ConsentRequested { registered_by } => registered_by,
         };
-        let author = match registered_by {
-            RegisteredBy::Server => "A first-party app of this server".to_owned(),
-            RegisteredBy::User(name) => format!("Registered by {name}"),
-            RegisteredBy::FormerUser => "Registered by a former user".to_owned(),
-        };
+        let author = pages::registered_by(&registered_by);
         let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
         let app = &request.app;
         let page = Consent {

@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::model::TokenListing;
 use crate::pages::{
     AppForm, AppPage, Apps, AuthorizedApps, GrantItem, ProfilePage, TokenItem, Tokens, initial,
-    render,
+    registered_by, render, scope_list,
 };
 use tessera_core::error::Result;
 
@@ -42,12 +42,7 @@ fn item(t: TokenListing, now: i64) -> TokenItem {
     let expires_at = t.created_at.saturating_add(t.lifespan);
     TokenItem {
         id: t.id.to_string(),
-        scopes: t
-            .scopes
-            .iter()
-            .map(Scope::name)
-            .collect::<Vec<_>>()
-            .join(", "),
+        scopes: scope_list(t.scopes),
         created: date(t.created_at),
         last_used: if t.last_used <= t.created_at {
             "never used".to_owned()
@@ -479,17 +474,8 @@ pub async fn authorized_apps(State(state): State<AppState>, headers: HeaderMap) 
                 .into_iter()
                 .map(|(grant, author)| GrantItem {
                     id: grant.app.id.to_string(),
-                    author: match (&grant.app.author_id, author) {
-                        (None, _) => "A first-party app of this server".to_owned(),
-                        (Some(_), Some(user)) => format!("Registered by {}", user.name),
-                        (Some(_), None) => "Registered by a former user".to_owned(),
-                    },
-                    scopes: grant
-                        .scopes
-                        .iter()
-                        .map(Scope::name)
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    author: registered_by(&author),
+                    scopes: scope_list(grant.scopes),
                     authorized: date(grant.authorized_at),
                     last_used: if grant.last_used <= grant.authorized_at {
                         "not since".to_owned()

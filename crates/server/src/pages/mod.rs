@@ -216,6 +216,25 @@ pub struct SentItem {
     pub link: String,
 }
 
+/// Who registered an app, in the pages' words.
+pub fn registered_by(by: &tessera_core::domain::grants::RegisteredBy) -> String {
+    use tessera_core::domain::grants::RegisteredBy;
+    match by {
+        RegisteredBy::Server => "A first-party app of this server".to_owned(),
+        RegisteredBy::User(name) => format!("Registered by {name}"),
+        RegisteredBy::FormerUser => "Registered by a former user".to_owned(),
+    }
+}
+
+/// Scope names, as a list for people.
+pub fn scope_list(scopes: tessera_proto::ScopeSet) -> String {
+    scopes
+        .iter()
+        .map(tessera_proto::Scope::name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The first letter of a name, for avatars.
 pub fn initial(name: &str) -> String {
     name.chars()
