@@ -19,6 +19,7 @@ pub enum Missing {
     Version,
     User,
     App,
+    Session,
 }
 
 /// What is wrong with an invitation request.

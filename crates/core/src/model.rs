@@ -225,6 +225,8 @@ pub struct TokenAuthRecord {
     pub app_id: Option<AppId>,
     pub created_at: Millis,
     pub lifespan: Millis,
+    /// The token's name (for the access log's lines about it).
+    pub name: String,
     pub resources: Vec<ResourceRule>,
 }
 
@@ -482,4 +484,125 @@ pub struct AppGrant {
     pub scopes: tessera_proto::ScopeSet,
     pub authorized_at: Millis,
     pub last_used: Millis,
+}
+
+/// What a line of the access log records (docs/ARCHITECTURE.md, "Activity"). The names are
+/// stored and are the GraphQL enum's values, lowercased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActivityKind {
+    SignIn,
+    SignInFailed,
+    TokenCreated,
+    TokenRegenerated,
+    TokenRevoked,
+    TokenExpired,
+    TokenNewAddress,
+    AppRegistered,
+    AppAuthorized,
+    AppRevoked,
+    AppSecretRegenerated,
+    AppDeleted,
+    PasswordChanged,
+    SessionEnded,
+}
+
+impl ActivityKind {
+    pub const ALL: [ActivityKind; 14] = [
+        ActivityKind::SignIn,
+        ActivityKind::SignInFailed,
+        ActivityKind::TokenCreated,
+        ActivityKind::TokenRegenerated,
+        ActivityKind::TokenRevoked,
+        ActivityKind::TokenExpired,
+        ActivityKind::TokenNewAddress,
+        ActivityKind::AppRegistered,
+        ActivityKind::AppAuthorized,
+        ActivityKind::AppRevoked,
+        ActivityKind::AppSecretRegenerated,
+        ActivityKind::AppDeleted,
+        ActivityKind::PasswordChanged,
+        ActivityKind::SessionEnded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::SignIn => "sign_in",
+            ActivityKind::SignInFailed => "sign_in_failed",
+            ActivityKind::TokenCreated => "token_created",
+            ActivityKind::TokenRegenerated => "token_regenerated",
+            ActivityKind::TokenRevoked => "token_revoked",
+            ActivityKind::TokenExpired => "token_expired",
+            ActivityKind::TokenNewAddress => "token_new_address",
+            ActivityKind::AppRegistered => "app_registered",
+            ActivityKind::AppAuthorized => "app_authorized",
+            ActivityKind::AppRevoked => "app_revoked",
+            ActivityKind::AppSecretRegenerated => "app_secret_regenerated",
+            ActivityKind::AppDeleted => "app_deleted",
+            ActivityKind::PasswordChanged => "password_changed",
+            ActivityKind::SessionEnded => "session_ended",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ActivityKind> {
+        ActivityKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// How a person reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ActivityKind::SignIn => "Signed in",
+            ActivityKind::SignInFailed => "Failed sign-in",
+            ActivityKind::TokenCreated => "Token created",
+            ActivityKind::TokenRegenerated => "Token regenerated",
+            ActivityKind::TokenRevoked => "Token revoked",
+            ActivityKind::TokenExpired => "Token expired",
+            ActivityKind::TokenNewAddress => "Token used from a new address",
+            ActivityKind::AppRegistered => "App registered",
+            ActivityKind::AppAuthorized => "App authorized",
+            ActivityKind::AppRevoked => "App access revoked",
+            ActivityKind::AppSecretRegenerated => "App secret regenerated",
+            ActivityKind::AppDeleted => "App deleted",
+            ActivityKind::PasswordChanged => "Password changed",
+            ActivityKind::SessionEnded => "Signed out",
+        }
+    }
+}
+
+/// One line of a user's access log. It names what it concerns (a token's or an app's name and
+/// id) and never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityRecord {
+    pub id: String,
+    pub user_id: UserId,
+    pub kind: ActivityKind,
+    pub created_at: Millis,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+    pub subject: Option<String>,
+    pub subject_id: Option<String>,
+}
+
+/// Which lines of the access log a listing shows: one user's, of some kinds (all when empty).
+#[derive(Debug, Clone)]
+pub struct ActivityFilter {
+    pub user_id: UserId,
+    pub kinds: Vec<ActivityKind>,
+}
+
+/// A browser session on Tessera's pages (a web-app token), with where it was started.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub token_id: TokenId,
+    pub created_at: Millis,
+    pub last_used: Millis,
+    pub lifespan: Millis,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Which of a user's sessions to end.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionsToEnd<'a> {
+    One(&'a str),
+    AllBut(&'a str),
 }

@@ -7,11 +7,13 @@
 use std::sync::Arc;
 
 use crate::clock::{Clock, Millis};
-use crate::domain::auth::{Auth, TokenCache};
+use crate::domain::activity::{ActivityLog, Client, DEFAULT_RETENTION_DAYS, Subject};
+use crate::domain::auth::{Auth, Checked, TokenCache};
 use crate::domain::invites::Mailer;
 use crate::domain::limits::{Bucket, FAILURE_WINDOW, Limiter, RateLimits};
 use crate::domain::passwords::Passwords;
 use crate::error::Result;
+use crate::model::ActivityKind;
 use tessera_proto::StreamRole;
 
 use crate::domain::is_expired;
@@ -35,6 +37,7 @@ pub struct Tessera {
     passwords: Passwords,
     limits: Limiter,
     mailer: Option<Arc<dyn Mailer>>,
+    activity: ActivityLog,
 }
 
 impl Tessera {
@@ -52,6 +55,7 @@ impl Tessera {
             passwords: Passwords::new(hashers)?,
             limits: Limiter::new(limits),
             mailer: None,
+            activity: ActivityLog::new(DEFAULT_RETENTION_DAYS),
         })
     }
 
@@ -59,6 +63,16 @@ impl Tessera {
     pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Tessera {
         self.mailer = Some(mailer);
         self
+    }
+
+    /// Keeps the access log for `days` days (at least one).
+    pub fn with_activity_retention(mut self, days: u32) -> Tessera {
+        self.activity = ActivityLog::new(days);
+        self
+    }
+
+    pub(crate) fn activity_log(&self) -> &ActivityLog {
+        &self.activity
     }
 
     pub(crate) fn mailer(&self) -> Option<&dyn Mailer> {
@@ -102,11 +116,25 @@ impl Tessera {
         self.tokens.pending_use(token_id)
     }
 
-    /// Checks a presented bearer token (docs/ARCHITECTURE.md, "The bearer cache").
-    pub async fn authenticate(&self, presented: &str) -> Result<Auth> {
-        self.tokens
-            .authenticate(self.store(), presented, self.now())
-            .await
+    /// Checks a presented bearer token (docs/ARCHITECTURE.md, "The bearer cache") for a request
+    /// from `client`. A personal access token's first use from an address, and its first use
+    /// after it expired, are noted in its owner's access log.
+    pub async fn authenticate(&self, presented: &str, client: &Client) -> Result<Auth> {
+        let now = self.now();
+        match self.tokens.check(self.store(), presented, now).await? {
+            Checked::Valid(mut auth) => {
+                auth.client = client.clone();
+                self.activity.saw(&auth, client, now);
+                Ok(auth)
+            }
+            Checked::Expired { auth, name } => {
+                if auth.app_id.is_none() {
+                    let subject = Subject::new(&name, &auth.token_id);
+                    self.note(&auth.user_id, ActivityKind::TokenExpired, client, subject);
+                }
+                Err(Error::InvalidToken)
+            }
+        }
     }
 
     /// Revokes tokens: in this node's cache at once, and announced to the other nodes. Every
@@ -133,10 +161,12 @@ impl Tessera {
         self.store.server_secret(name, fresh).await
     }
 
-    /// Writes remembered `lastUsed` times, forgets idle rate-limit buckets, old sign-in failures
-    /// and expired access codes.
+    /// Writes remembered `lastUsed` times and access-log lines, forgets access-log lines past
+    /// their retention, idle rate-limit buckets, old sign-in failures and expired access codes.
     pub async fn housekeeping(&self) -> Result<()> {
         self.tokens.flush_uses(self.store()).await?;
+        self.flush_activity().await?;
+        self.prune_activity().await?;
         self.limits.forget_idle();
         let now = self.now();
         self.store

@@ -233,6 +233,42 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets failures last seen before `before`.
     async fn purge_sign_in_failures(&self, before: Millis) -> Result<()>;
 
+    // Sessions and the access log (docs/ARCHITECTURE.md, "Activity").
+
+    /// Notes where a browser session (the web-app token `token_id`) was started.
+    async fn record_session(
+        &self,
+        token_id: &str,
+        user_id: &str,
+        address: Option<&str>,
+        user_agent: Option<&str>,
+        now: Millis,
+    ) -> Result<()>;
+    /// A user's browser sessions: their tokens of the web app `web_app_id`, newest first, with
+    /// where each was started when that is known.
+    async fn sessions(&self, user_id: &str, web_app_id: &str) -> Result<Vec<SessionRecord>>;
+    /// Ends sessions of a user (their web-app tokens with the refresh chains they came from), in
+    /// one transaction; a token that is not one of the user's sessions is left alone. Returns the
+    /// deleted token ids.
+    async fn end_sessions(
+        &self,
+        user_id: &str,
+        web_app_id: &str,
+        which: SessionsToEnd<'_>,
+    ) -> Result<Vec<String>>;
+    /// Appends lines to the access log (a batch, written behind).
+    async fn record_activity(&self, lines: &[ActivityRecord]) -> Result<()>;
+    /// A user's access log, newest first.
+    async fn activity(
+        &self,
+        filter: &ActivityFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ActivityRecord>>;
+    /// Forgets lines older than `before`; returns how many.
+    async fn purge_activity(&self, before: Millis) -> Result<u64>;
+    /// Notes that a token was used from `address`; `true` the first time (of every replica).
+    async fn note_token_address(&self, token_id: &str, address: &str, now: Millis) -> Result<bool>;
+
     // Server secrets and data migrations.
 
     /// The secret stored under `name`, storing `fresh` first if there is none (the first replica

@@ -30,6 +30,7 @@ pub fn code(e: &Error) -> &'static str {
             Missing::Version => "VERSION_NOT_FOUND",
             Missing::User => "USER_NOT_FOUND",
             Missing::App => "APP_NOT_FOUND",
+            Missing::Session => "SESSION_NOT_FOUND",
         },
         Error::InvalidAccess(_) => "STREAM_INVALID_ACCESS_ERROR",
         Error::Grant(_) => "INVALID_GRANT",

@@ -345,9 +345,93 @@ fn ids(rows: Vec<Text>) -> Vec<String> {
     rows.into_iter().map(|Text(id)| id).collect()
 }
 
+/// Ends web sessions of a user inside `tx`: one (with the refresh chain it came from), or every
+/// one but `keep` (with every refresh token of the web app).
+async fn end_sessions(
+    tx: &mut db::Tx,
+    user_id: &str,
+    web_app_id: &str,
+    which: SessionsToEnd<'_>,
+) -> Result<Vec<String>> {
+    let theirs = || {
+        Cond::all()
+            .add(Expr::col(ApiTokens::OwnerId).eq(user_id))
+            .add(Expr::col(ApiTokens::AppId).eq(web_app_id))
+    };
+    match which {
+        SessionsToEnd::One(token_id) => {
+            let family = Query::select()
+                .column(ApiTokens::FamilyId)
+                .from(ApiTokens::Table)
+                .cond_where(theirs().add(Expr::col(ApiTokens::Id).eq(token_id)))
+                .to_owned();
+            let Some(MaybeText(family)) = tx.conn().optional(&family).await? else {
+                return Ok(Vec::new());
+            };
+            let token = delete_returning_ids(
+                ApiTokens::Table,
+                ApiTokens::Id,
+                theirs().add(Expr::col(ApiTokens::Id).eq(token_id)),
+            );
+            let mut revoked = ids(tx.conn().all(&token).await?);
+            if let Some(family) = family {
+                revoked.extend(delete_family(tx, &family).await?);
+            }
+            Ok(revoked)
+        }
+        SessionsToEnd::AllBut(keep) => {
+            let sessions = delete_returning_ids(
+                ApiTokens::Table,
+                ApiTokens::Id,
+                theirs().add(Expr::col(ApiTokens::Id).ne(keep)),
+            );
+            let refresh = Query::delete()
+                .from_table(RefreshTokens::Table)
+                .and_where(Expr::col(RefreshTokens::UserId).eq(user_id))
+                .and_where(Expr::col(RefreshTokens::AppId).eq(web_app_id))
+                .to_owned();
+            let revoked = ids(tx.conn().all(&sessions).await?);
+            tx.conn().run(&refresh).await?;
+            Ok(revoked)
+        }
+    }
+}
+
+fn activity_insert(lines: &[ActivityRecord]) -> Result<sea_query::InsertStatement> {
+    let mut insert = Query::insert();
+    insert
+        .into_table(Activity::Table)
+        .columns(ActivityRow::COLUMNS)
+        .on_conflict(OnConflict::new().do_nothing().to_owned());
+    for line in lines {
+        insert
+            .values([
+                line.id.clone().into(),
+                String::from(line.user_id.clone()).into(),
+                line.kind.as_str().into(),
+                line.created_at.into(),
+                line.address.clone().into(),
+                line.user_agent.clone().into(),
+                line.subject.clone().into(),
+                line.subject_id.clone().into(),
+            ])
+            .map_err(built)?;
+    }
+    Ok(insert)
+}
+
 /// Rows that list page by page, newest first: each knows its cursor.
 trait Listed {
     fn cursor(&self) -> Cursor;
+}
+
+impl Listed for ActivityRecord {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            key: self.created_at,
+            id: self.id.clone(),
+        }
+    }
 }
 
 impl Listed for UserRecord {
@@ -562,23 +646,10 @@ impl Store for SqlStore {
             .value(Users::PasswordHash, password_hash)
             .and_where(Expr::col(Users::Id).eq(user_id))
             .to_owned();
-        let sessions = delete_returning_ids(
-            ApiTokens::Table,
-            ApiTokens::Id,
-            Cond::all()
-                .add(Expr::col(ApiTokens::OwnerId).eq(user_id))
-                .add(Expr::col(ApiTokens::AppId).eq(web_app_id))
-                .add(Expr::col(ApiTokens::Id).ne(keep_token_id)),
-        );
-        let refresh = Query::delete()
-            .from_table(RefreshTokens::Table)
-            .and_where(Expr::col(RefreshTokens::UserId).eq(user_id))
-            .and_where(Expr::col(RefreshTokens::AppId).eq(web_app_id))
-            .to_owned();
         let mut tx = self.pool.begin().await?;
         tx.conn().run(&update).await?;
-        let revoked = ids(tx.conn().all(&sessions).await?);
-        tx.conn().run(&refresh).await?;
+        let which = SessionsToEnd::AllBut(keep_token_id);
+        let revoked = end_sessions(&mut tx, user_id, web_app_id, which).await?;
         tx.commit().await?;
         Ok(revoked)
     }
@@ -1763,6 +1834,155 @@ impl Store for SqlStore {
             .to_owned();
         self.pool.run(&delete).await?;
         Ok(())
+    }
+
+    async fn record_session(
+        &self,
+        token_id: &str,
+        user_id: &str,
+        address: Option<&str>,
+        user_agent: Option<&str>,
+        now: Millis,
+    ) -> Result<()> {
+        let insert = Query::insert()
+            .into_table(Sessions::Table)
+            .columns([
+                Sessions::TokenId,
+                Sessions::UserId,
+                Sessions::Address,
+                Sessions::UserAgent,
+                Sessions::CreatedAt,
+            ])
+            .values([
+                token_id.into(),
+                user_id.into(),
+                address.map(str::to_owned).into(),
+                user_agent.map(str::to_owned).into(),
+                now.into(),
+            ])
+            .map_err(built)?
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .to_owned();
+        self.pool.run(&insert).await?;
+        Ok(())
+    }
+
+    async fn sessions(&self, user_id: &str, web_app_id: &str) -> Result<Vec<SessionRecord>> {
+        let select = Query::select()
+            .columns(qualified(
+                ApiTokens::Table,
+                &[
+                    ApiTokens::Id,
+                    ApiTokens::CreatedAt,
+                    ApiTokens::LastUsed,
+                    ApiTokens::Lifespan,
+                ],
+            ))
+            .columns(qualified(
+                Sessions::Table,
+                &[Sessions::Address, Sessions::UserAgent],
+            ))
+            .from(ApiTokens::Table)
+            .left_join(
+                Sessions::Table,
+                Expr::col((Sessions::Table, Sessions::TokenId))
+                    .equals((ApiTokens::Table, ApiTokens::Id)),
+            )
+            .and_where(Expr::col((ApiTokens::Table, ApiTokens::OwnerId)).eq(user_id))
+            .and_where(Expr::col((ApiTokens::Table, ApiTokens::AppId)).eq(web_app_id))
+            .order_by((ApiTokens::Table, ApiTokens::CreatedAt), Order::Desc)
+            .order_by((ApiTokens::Table, ApiTokens::Id), Order::Desc)
+            .to_owned();
+        let rows: Vec<SessionRow> = self.pool.all(&select).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn end_sessions(
+        &self,
+        user_id: &str,
+        web_app_id: &str,
+        which: SessionsToEnd<'_>,
+    ) -> Result<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = end_sessions(&mut tx, user_id, web_app_id, which).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn record_activity(&self, lines: &[ActivityRecord]) -> Result<()> {
+        // A few hundred rows per statement keeps well under either backend's parameter limit.
+        for chunk in lines.chunks(500) {
+            if self.pool.run(&activity_insert(chunk)?).await.is_ok() {
+                continue;
+            }
+            // A line of a user deleted meanwhile has nowhere to go: write the lines one by one,
+            // so the others are kept.
+            for line in chunk {
+                if let Err(e) = self
+                    .pool
+                    .run(&activity_insert(std::slice::from_ref(line))?)
+                    .await
+                {
+                    tracing::debug!(error = %e, "an activity line was dropped");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn activity(
+        &self,
+        filter: &ActivityFilter,
+        request: &PageRequest,
+    ) -> Result<Page<ActivityRecord>> {
+        let mut base = Query::select();
+        base.from(Activity::Table)
+            .and_where(Expr::col(Activity::UserId).eq(filter.user_id.to_string()));
+        if !filter.kinds.is_empty() {
+            let kinds: Vec<String> = filter.kinds.iter().map(|k| k.as_str().to_owned()).collect();
+            base.and_where(one_of(Activity::Kind, &kinds));
+        }
+        page::<ActivityRow, _>(
+            &self.pool,
+            &base,
+            |s| {
+                s.columns(ActivityRow::COLUMNS);
+            },
+            Keyset::new(Activity::Table, Activity::CreatedAt, Activity::Id),
+            request,
+        )
+        .await
+    }
+
+    async fn purge_activity(&self, before: Millis) -> Result<u64> {
+        let delete = Query::delete()
+            .from_table(Activity::Table)
+            .and_where(Expr::col(Activity::CreatedAt).lt(before))
+            .to_owned();
+        self.pool.run(&delete).await
+    }
+
+    async fn note_token_address(&self, token_id: &str, address: &str, now: Millis) -> Result<bool> {
+        // Only for a token that still exists: the select inserts nothing otherwise.
+        let exists = Query::select()
+            .expr(Expr::val(token_id))
+            .expr(Expr::val(address))
+            .expr(Expr::val(now))
+            .from(ApiTokens::Table)
+            .and_where(Expr::col(ApiTokens::Id).eq(token_id))
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(TokenAddresses::Table)
+            .columns([
+                TokenAddresses::TokenId,
+                TokenAddresses::Address,
+                TokenAddresses::FirstUsed,
+            ])
+            .select_from(exists)
+            .map_err(built)?
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .to_owned();
+        Ok(self.pool.run(&insert).await? > 0)
     }
 
     async fn server_secret(&self, name: &str, fresh: &str) -> Result<String> {

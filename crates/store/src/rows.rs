@@ -177,6 +177,7 @@ impl TryFrom<AppRow> for AppRecord {
 pub struct TokenAuthRow {
     id: String,
     digest: String,
+    name: String,
     owner_id: String,
     role: String,
     scopes: String,
@@ -192,6 +193,7 @@ impl TokenAuthRow {
             &[
                 ApiTokens::Id,
                 ApiTokens::Digest,
+                ApiTokens::Name,
                 ApiTokens::OwnerId,
                 ApiTokens::Scopes,
                 ApiTokens::AppId,
@@ -213,6 +215,7 @@ impl TokenAuthRow {
             app_id: self.app_id.map(Into::into),
             created_at: self.created_at,
             lifespan: self.lifespan,
+            name: self.name,
             resources,
         })
     }
@@ -576,4 +579,68 @@ pub struct GrantRow {
     pub scopes: String,
     pub created_at: i64,
     pub last_used: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub struct SessionRow {
+    id: String,
+    created_at: i64,
+    last_used: i64,
+    lifespan: i64,
+    address: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(r: SessionRow) -> SessionRecord {
+        SessionRecord {
+            token_id: r.id.into(),
+            created_at: r.created_at,
+            last_used: r.last_used,
+            lifespan: r.lifespan,
+            address: r.address,
+            user_agent: r.user_agent,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ActivityRow {
+    id: String,
+    user_id: String,
+    kind: String,
+    created_at: i64,
+    address: Option<String>,
+    user_agent: Option<String>,
+    subject: Option<String>,
+    subject_id: Option<String>,
+}
+
+impl ActivityRow {
+    pub const COLUMNS: [Activity; 8] = [
+        Activity::Id,
+        Activity::UserId,
+        Activity::Kind,
+        Activity::CreatedAt,
+        Activity::Address,
+        Activity::UserAgent,
+        Activity::Subject,
+        Activity::SubjectId,
+    ];
+}
+
+impl TryFrom<ActivityRow> for ActivityRecord {
+    type Error = Error;
+    fn try_from(r: ActivityRow) -> Result<ActivityRecord> {
+        Ok(ActivityRecord {
+            kind: ActivityKind::parse(&r.kind).ok_or_else(|| corrupt("activity kind", &r.kind))?,
+            id: r.id,
+            user_id: r.user_id.into(),
+            created_at: r.created_at,
+            address: r.address,
+            user_agent: r.user_agent,
+            subject: r.subject,
+            subject_id: r.subject_id,
+        })
+    }
 }

@@ -176,3 +176,34 @@ pub enum ProjectInvites {
     InviterId,
     CreatedAt,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum Sessions {
+    Table,
+    TokenId,
+    UserId,
+    Address,
+    UserAgent,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Activity {
+    Table,
+    Id,
+    UserId,
+    Kind,
+    CreatedAt,
+    Address,
+    UserAgent,
+    Subject,
+    SubjectId,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum TokenAddresses {
+    Table,
+    TokenId,
+    Address,
+    FirstUsed,
+}

@@ -4,10 +4,12 @@
 use tessera_proto::{Scope, ScopeSet, ServerRole};
 use url::{Host, Url};
 
+use super::activity::Subject;
 use super::auth::Auth;
 use super::random_hex;
 use crate::clock::Millis;
 use crate::error::{Error, Result};
+use crate::model::ActivityKind;
 use crate::service::Tessera;
 use crate::store::{AppRecord, Store};
 
@@ -223,6 +225,8 @@ impl Tessera {
         };
         input.apply(&mut app)?;
         store.create_app(&app).await?;
+        let subject = Subject::new(&app.name, &app.id);
+        self.note_for(caller, ActivityKind::AppRegistered, subject);
         Ok(app)
     }
 
@@ -247,17 +251,22 @@ impl Tessera {
     /// Deletes an app and everything issued for it.
     pub async fn delete_app(&self, caller: &Auth, id: &str) -> Result<()> {
         let store = self.store();
-        editable_app(store, caller, id).await?;
+        let app = editable_app(store, caller, id).await?;
         let revoked = store.delete_app(id).await?;
-        self.revoked(&revoked).await
+        self.revoked(&revoked).await?;
+        let subject = Subject::new(&app.name, &app.id);
+        self.note_for(caller, ActivityKind::AppDeleted, subject);
+        Ok(())
     }
 
     /// Gives an app a new secret; the old one stops working at once. Returns the new secret.
     pub async fn regenerate_secret(&self, caller: &Auth, id: &str) -> Result<String> {
         let store = self.store();
-        editable_app(store, caller, id).await?;
+        let app = editable_app(store, caller, id).await?;
         let secret = random_hex(32)?;
         store.set_app_secret(id, &secret).await?;
+        let subject = Subject::new(&app.name, &app.id);
+        self.note_for(caller, ActivityKind::AppSecretRegenerated, subject);
         Ok(secret)
     }
 
@@ -269,6 +278,11 @@ impl Tessera {
             .revoke_app_grants(app_id, Some(&caller.user_id))
             .await?;
         self.revoked(&revoked).await?;
+        if !revoked.is_empty() {
+            let name = store.app(app_id).await?.map(|a| a.name);
+            let subject = Subject::new(name.as_deref().unwrap_or("an app"), app_id);
+            self.note_for(caller, ActivityKind::AppRevoked, subject);
+        }
         Ok(!revoked.is_empty())
     }
 }

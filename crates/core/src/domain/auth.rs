@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tessera_proto::{PlainToken, Scope, ScopeSet, ServerRole, TokenDigest};
 
+use super::activity::Client;
 use super::is_expired;
 use crate::clock::Millis;
 use crate::error::{Error, Result};
@@ -50,6 +51,8 @@ pub struct Auth {
     pub app_id: Option<AppId>,
     /// The resources the token is limited to; `None` means not limited.
     pub resources: Option<Arc<[ResourceRule]>>,
+    /// Where this request came from (the access log records it).
+    pub client: Client,
 }
 
 /// Speckle's `@hasServerRole`: a signed-in caller whose server role is at least `role`.
@@ -98,10 +101,21 @@ impl Auth {
 #[derive(Clone)]
 struct Entry {
     digest: TokenDigest,
+    name: Arc<str>,
     created_at: Millis,
     lifespan: Millis,
     loaded_at: Millis,
     auth: Auth,
+}
+
+/// What a check found.
+pub(crate) enum Checked {
+    Valid(Auth),
+    /// The token was right but has expired (and is now deleted).
+    Expired {
+        auth: Auth,
+        name: Arc<str>,
+    },
 }
 
 pub struct TokenCache {
@@ -190,6 +204,7 @@ impl TokenCache {
             let record = store.token_for_auth(id).await?.ok_or(Error::InvalidToken)?;
             let entry = Entry {
                 digest: record.digest,
+                name: Arc::from(record.name),
                 created_at: record.created_at,
                 lifespan: record.lifespan,
                 loaded_at: now,
@@ -200,6 +215,7 @@ impl TokenCache {
                     scopes: record.scopes,
                     app_id: record.app_id,
                     resources: (!record.resources.is_empty()).then(|| Arc::from(record.resources)),
+                    client: Client::default(),
                 },
             };
             if self.remember(id.to_owned(), entry.clone(), now, epoch) || attempt == ATTEMPTS {
@@ -222,6 +238,19 @@ impl TokenCache {
         presented: &str,
         now: Millis,
     ) -> Result<Auth> {
+        match self.check(store, presented, now).await? {
+            Checked::Valid(auth) => Ok(auth),
+            Checked::Expired { .. } => Err(Error::InvalidToken),
+        }
+    }
+
+    /// Checks a presented token, telling an expired one (which this check deletes) apart.
+    pub(crate) async fn check<S: TokenSource + ?Sized>(
+        &self,
+        store: &S,
+        presented: &str,
+        now: Millis,
+    ) -> Result<Checked> {
         let token = PlainToken::parse(presented).map_err(|_| Error::InvalidToken)?;
         let entry = match self.cached(token.id(), now) {
             Some(entry) => entry,
@@ -234,12 +263,15 @@ impl TokenCache {
             // As Speckle does: the first use after expiry deletes the token.
             self.forget([token.id()]);
             store.delete_token(token.id(), None).await?;
-            return Err(Error::InvalidToken);
+            return Ok(Checked::Expired {
+                auth: entry.auth,
+                name: entry.name,
+            });
         }
         if let Ok(mut uses) = self.uses.lock() {
             uses.insert(entry.auth.token_id.to_string(), now);
         }
-        Ok(entry.auth)
+        Ok(Checked::Valid(entry.auth))
     }
 
     /// The last use of a token seen by this node but not yet written.

@@ -19,6 +19,7 @@ use super::auth::Auth;
 use super::{is_expired, new_token, random_hex};
 use crate::clock::Millis;
 use crate::error::{Error, Result};
+use crate::model::ActivityKind;
 use crate::service::Tessera;
 use crate::store::{
     AccessCode, AppRecord, NewRefresh, NewToken, Rotation, Spend, Store, TokenKind,
@@ -329,7 +330,11 @@ impl Tessera {
 
     /// A browser session on Tessera's own pages: a web-app (`spklwebapp`) token for 30 days, without a
     /// refresh token.
-    pub async fn issue_session(&self, user_id: &str) -> Result<PlainToken> {
+    pub async fn issue_session(
+        &self,
+        user_id: &str,
+        client: &super::activity::Client,
+    ) -> Result<PlainToken> {
         let store = self.store();
         let now = self.now();
 
@@ -346,6 +351,7 @@ impl Tessera {
             now,
         )?;
         store.insert_token(&record).await?;
+        self.record_session(token.id(), user_id, client).await?;
         Ok(token)
     }
 
@@ -380,8 +386,9 @@ impl Tessera {
         token: &str,
         challenge: &str,
         method: Option<&str>,
+        client: &super::activity::Client,
     ) -> Result<String> {
-        let auth = self.authenticate(token).await?;
+        let auth = self.authenticate(token, client).await?;
         if !auth.has_scope(tessera_proto::Scope::TokensWrite) {
             return Err(Error::MissingScope(tessera_proto::Scope::TokensWrite));
         }
@@ -462,13 +469,23 @@ impl Tessera {
                 request.method,
             )
             .await?;
+        if request.app.id != WEB_APP_ID {
+            let subject = super::activity::Subject::new(&request.app.name, &request.app.id);
+            self.note_for(session, ActivityKind::AppAuthorized, subject);
+        }
         super::apps::redirect_with(&request.app.redirect_url, "access_code", code.expose())
     }
 
     /// Ends a session on Tessera's own pages: the session's token stops working at once.
     pub async fn end_session(&self, session: &Auth) -> Result<()> {
         let revoked = self.store().sign_out(&session.token_id, None).await?;
-        self.revoked(&revoked).await
+        self.revoked(&revoked).await?;
+        let subject = super::activity::Subject {
+            name: Some("this session".into()),
+            id: Some(session.token_id.to_string()),
+        };
+        self.note_for(session, ActivityKind::SessionEnded, subject);
+        Ok(())
     }
 
     pub async fn logout(&self, token: Option<&str>, refresh_token: Option<&str>) -> Result<()> {

@@ -1,6 +1,7 @@
 //! The rules: users, tokens, grants. Functions here take the current time as an argument and reach
 //! storage only through the [`Store`](crate::store::Store) trait.
 
+pub mod activity;
 pub mod apps;
 pub mod auth;
 pub mod grants;

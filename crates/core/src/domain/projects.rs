@@ -759,6 +759,7 @@ mod tests {
             scopes: scopes.iter().copied().collect::<ScopeSet>(),
             app_id: None,
             resources: None,
+            client: Default::default(),
         }
     }
 

@@ -2,10 +2,12 @@
 
 use tessera_proto::{PlainToken, Scope, ScopeSet};
 
+use super::activity::Subject;
 use super::auth::Auth;
 use super::new_token;
 use crate::clock::Millis;
 use crate::error::{Error, Result};
+use crate::model::ActivityKind;
 use crate::service::Tessera;
 use crate::store::{NewToken, ResourceRule, TokenKind};
 
@@ -107,6 +109,7 @@ impl Tessera {
 
         let valid = check_personal_token(caller.scopes, req)?;
         let token = new_token()?;
+        let subject = Subject::new(&valid.name, token.id());
         store
             .insert_token(&NewToken {
                 id: token.id().into(),
@@ -123,6 +126,7 @@ impl Tessera {
                 resources: valid.resources,
             })
             .await?;
+        self.note_for(caller, ActivityKind::TokenCreated, subject);
         Ok(token)
     }
 
@@ -148,6 +152,7 @@ impl Tessera {
         // The same moment of expiry: what is left of the old lifespan.
         let expires = old.created_at.saturating_add(old.lifespan);
         let token = new_token()?;
+        let subject = Subject::new(&listing.name, token.id());
         let replacement = NewToken {
             id: token.id().into(),
             digest: token.digest(),
@@ -169,6 +174,7 @@ impl Tessera {
             return Err(not_found());
         }
         self.revoked(&[id.to_owned()]).await?;
+        self.note_for(caller, ActivityKind::TokenRegenerated, subject);
         Ok(token)
     }
 
@@ -176,10 +182,19 @@ impl Tessera {
     pub async fn revoke(&self, caller: &Auth, arg: &str) -> Result<()> {
         let store = self.store();
         let id = revoked_token_id(arg).ok_or_else(|| Error::user_input("Did not revoke token"))?;
+        // Its name, for the access log (read before it is gone).
+        let name = store
+            .token_for_auth(id)
+            .await?
+            .filter(|t| t.owner_id == caller.user_id)
+            .map(|t| t.name);
         if !store.delete_token(id, Some(&caller.user_id)).await? {
             return Err(Error::user_input("Did not revoke token"));
         }
-        self.revoked(&[id.to_owned()]).await
+        self.revoked(&[id.to_owned()]).await?;
+        let subject = Subject::new(name.as_deref().unwrap_or("a token"), id);
+        self.note_for(caller, ActivityKind::TokenRevoked, subject);
+        Ok(())
     }
 }
 

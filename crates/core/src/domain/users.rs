@@ -7,9 +7,11 @@ use unicode_normalization::UnicodeNormalization;
 
 use tessera_proto::{Scope, ServerRole};
 
+use super::activity::{Client, Subject};
 use super::auth::Auth;
 use super::{random_hex, random_uuid};
 use crate::error::{Error, Result};
+use crate::model::ActivityKind;
 use crate::service::Tessera;
 use crate::store::{NewUser, ProfileUpdate, UserRecord, UserSearch};
 
@@ -279,6 +281,7 @@ impl Tessera {
         &self,
         fields: &HashMap<String, String>,
         invite_token: Option<&str>,
+        client: &Client,
     ) -> Result<UserRecord> {
         let store = self.store();
         let passwords = self.passwords();
@@ -323,6 +326,11 @@ impl Tessera {
         // Invitations sent to this email before it had an account are now the account's.
         store.claim_invites(&user.email, &user.id).await?;
         tracing::info!(user = %user.id, role = %user.role, "user registered");
+        let subject = Subject {
+            name: Some("a new account".into()),
+            id: None,
+        };
+        self.note(&user.id, ActivityKind::SignIn, client, subject);
         Ok(user)
     }
 
@@ -350,7 +358,13 @@ impl Tessera {
         let revoked = store
             .set_password(&user.id, &hash, super::apps::WEB_APP_ID, &session.token_id)
             .await?;
-        self.revoked(&revoked).await
+        self.revoked(&revoked).await?;
+        let subject = Subject {
+            name: Some(format!("{} other sessions signed out", revoked.len())),
+            id: None,
+        };
+        self.note_for(session, ActivityKind::PasswordChanged, subject);
+        Ok(())
     }
 
     /// Checks an email and password. The per-account rate limit comes first (an account under attack
@@ -367,9 +381,11 @@ impl Tessera {
         if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
             return Err(Error::InvalidCredentials);
         }
-        let counted = limits
-            .begin_sign_in(store, &email, attempt.client, now)
-            .await?;
+        let address = attempt
+            .client
+            .address
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let counted = limits.begin_sign_in(store, &email, address, now).await?;
         // No registered password is longer; refusing it unhashed reveals nothing about the account.
         if attempt.password.len() > MAX_PASSWORD_BYTES {
             return Err(Error::InvalidCredentials);
@@ -382,9 +398,28 @@ impl Tessera {
         match user {
             Some(user) if matched => {
                 limits.succeeded(store, counted).await?;
+                self.note(
+                    &user.id,
+                    ActivityKind::SignIn,
+                    attempt.client,
+                    Subject::default(),
+                );
                 Ok(user)
             }
-            _ => Err(Error::InvalidCredentials),
+            Some(user) => {
+                let subject = Subject {
+                    name: Some("wrong password".into()),
+                    id: None,
+                };
+                self.note(
+                    &user.id,
+                    ActivityKind::SignInFailed,
+                    attempt.client,
+                    subject,
+                );
+                Err(Error::InvalidCredentials)
+            }
+            None => Err(Error::InvalidCredentials),
         }
     }
 
@@ -440,7 +475,7 @@ impl Tessera {
 pub struct SignIn<'a> {
     pub email: &'a str,
     pub password: &'a str,
-    pub client: IpAddr,
+    pub client: &'a Client,
 }
 
 /// The fields of `activeUserMutations.update` as sent (absent fields are `None`).

@@ -2,6 +2,7 @@
 //! for the subset Tessera serves. `schema.graphql` at the crate root is the committed snapshot; a
 //! test fails when the served schema drifts from it.
 
+mod activity;
 mod apps;
 pub mod cost;
 mod error;

@@ -30,7 +30,8 @@ use tessera_core::Tessera;
     concrete(name = "VersionCollection", params(Version)),
     concrete(name = "StreamCollection", params(super::streams::Stream)),
     concrete(name = "CommitCollection", params(super::streams::Commit)),
-    concrete(name = "BranchCollection", params(super::streams::Branch))
+    concrete(name = "BranchCollection", params(super::streams::Branch)),
+    concrete(name = "UserActivityCollection", params(super::activity::Activity))
 )]
 pub struct Collection<T: OutputType> {
     pub total_count: i64,

@@ -174,6 +174,28 @@ impl User {
         Ok(apps)
     }
 
+    /// Your access log, newest first: sign-ins, tokens, apps, password changes and sign-outs,
+    /// with where they came from (docs/ARCHITECTURE.md, "Activity"). Only of kinds in `kinds`,
+    /// when given.
+    #[graphql(guard = "HasScope(Scope::TokensRead).and(HasRole(ServerRole::Guest))")]
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 25)] limit: i32,
+        cursor: Option<String>,
+        kinds: Option<Vec<super::activity::ActivityKind>>,
+    ) -> Result<Collection<super::activity::Activity>> {
+        let auth = require_self(caller(ctx), &self.record)?;
+        let kinds = kinds
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let page = page_args(limit, cursor.as_deref())?;
+        let page = tessera(ctx).activity(auth, kinds, &page).await?;
+        Ok(Collection::from_page(page, Into::into))
+    }
+
     /// Your invitations to projects.
     #[graphql(guard = "HasScope(Scope::StreamsRead).and(HasRole(ServerRole::Guest))")]
     async fn project_invites(

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::error::{Result, WebError};
 use crate::AppState;
+use crate::domain::activity::Client;
 use crate::error::Error;
 
 fn refuse(message: impl Into<String>) -> WebError {
@@ -21,6 +22,7 @@ fn refuse(message: impl Into<String>) -> WebError {
 
 pub async fn access_code(
     State(state): State<AppState>,
+    Extension(client): Extension<Client>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     let get = |key: &str| query.get(key).map(String::as_str).filter(|v| !v.is_empty());
@@ -35,7 +37,13 @@ pub async fn access_code(
     // Every refusal is plain text, in Speckle's words where Speckle has them.
     let redirect_url = state
         .core
-        .code_for_token(&app, token, challenge, get("code_challenge_method"))
+        .code_for_token(
+            &app,
+            token,
+            challenge,
+            get("code_challenge_method"),
+            &client,
+        )
         .await
         .map_err(|e| match e {
             Error::InvalidToken => refuse("Invalid token"),

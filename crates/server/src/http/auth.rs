@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::cookies::cookie;
 use super::error::WebError;
 use crate::AppState;
+use crate::domain::activity::Client;
 use crate::error::Error;
 
 pub use tessera_core::Caller;
@@ -50,10 +51,17 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let caller = match presented(req.headers()) {
         Presented::Nothing => Caller(None),
         Presented::Unreadable => return WebError::from(Error::InvalidToken).into_response(),
-        Presented::Token(token) => match state.core.authenticate(token).await {
-            Ok(auth) => Caller(Some(auth)),
-            Err(e) => return WebError::from(e).into_response(),
-        },
+        Presented::Token(token) => {
+            let client = req
+                .extensions()
+                .get::<Client>()
+                .cloned()
+                .unwrap_or_default();
+            match state.core.authenticate(token, &client).await {
+                Ok(auth) => Caller(Some(auth)),
+                Err(e) => return WebError::from(e).into_response(),
+            }
+        }
     };
     req.extensions_mut().insert(caller);
     next.run(req).await

@@ -9,12 +9,14 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
 use crate::AppState;
+use crate::domain::activity::Client;
 use crate::domain::limits::Bucket;
 
 /// The client's address, as the rate limits and the logs see it.
@@ -63,6 +65,9 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
     let address = client_address(peer, req.headers(), &state.trusted_proxies);
+    let user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
+    let client = Client::new(address, user_agent);
+    req.extensions_mut().insert(client);
     req.extensions_mut().insert(ClientAddress(address));
     let route = req
         .extensions()

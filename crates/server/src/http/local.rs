@@ -10,9 +10,9 @@ use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 
 use super::body::Fields;
-use super::client::ClientAddress;
 use super::error::{Result, WebError};
 use crate::AppState;
+use crate::domain::activity::Client;
 use crate::domain::grants::MAX_CHALLENGE_CHARS;
 use crate::domain::users;
 use crate::error::Error;
@@ -51,6 +51,7 @@ async fn finish(
 
 pub async fn register(
     State(state): State<AppState>,
+    Extension(client): Extension<Client>,
     Query(query): Query<HashMap<String, String>>,
     Fields(fields): Fields,
 ) -> Result<Response> {
@@ -60,13 +61,13 @@ pub async fn register(
         .get("token")
         .or_else(|| query.get("inviteId"))
         .map(String::as_str);
-    let user = state.core.register(&fields, invite).await?;
+    let user = state.core.register(&fields, invite, &client).await?;
     finish(&state, &user.id, challenge, true).await
 }
 
 pub async fn login(
     State(state): State<AppState>,
-    Extension(ClientAddress(client)): Extension<ClientAddress>,
+    Extension(client): Extension<Client>,
     Query(query): Query<HashMap<String, String>>,
     Fields(fields): Fields,
 ) -> Result<Response> {
@@ -75,7 +76,7 @@ pub async fn login(
     let attempt = users::SignIn {
         email: field("email"),
         password: field("password"),
-        client,
+        client: &client,
     };
     let user = state.core.verify_login(attempt).await?;
     finish(&state, &user.id, challenge, false).await

@@ -10,9 +10,9 @@
 
 use std::collections::HashMap;
 
-use axum::extract::Extension;
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{FromRequestParts, OriginalUri, Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
@@ -21,9 +21,9 @@ use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::body::Fields;
-use super::client::ClientAddress;
 use super::cookies::cookie;
 use crate::AppState;
+use crate::domain::activity::Client;
 use crate::domain::apps::{WEB_APP_ID, redirect_with};
 use crate::domain::auth::Auth;
 use crate::domain::grants::{Authorization, AuthorizationRequest, SESSION_LIFESPAN};
@@ -40,12 +40,37 @@ pub(super) struct Session {
     pub(super) user: UserRecord,
 }
 
+/// What a page handler reads of its request: the headers, and who is on the other end.
+pub(super) struct Visit {
+    pub(super) headers: HeaderMap,
+    pub(super) client: Client,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visit {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Visit, Self::Rejection> {
+        Ok(Visit {
+            headers: parts.headers.clone(),
+            client: parts
+                .extensions
+                .get::<Client>()
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+}
+
 /// The signed-in user, if the session cookie holds a valid web-app token.
-pub(super) async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>> {
+pub(super) async fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Result<Option<Session>> {
     let Some(token) = cookie(headers, state.cookies.session()) else {
         return Ok(None);
     };
-    let auth = match state.core.authenticate(token).await {
+    let auth = match state.core.authenticate(token, client).await {
         Ok(auth) if auth.app_id.as_deref() == Some(WEB_APP_ID) => auth,
         Ok(_) | Err(Error::InvalidToken) => return Ok(None),
         Err(e) => return Err(e),
@@ -190,13 +215,13 @@ fn error_page(state: &AppState, status: StatusCode, title: &str, message: &str) 
 /// session's CSRF token; a failure becomes an error page.
 pub(super) async fn as_signed_in(
     state: &AppState,
-    headers: &HeaderMap,
+    Visit { headers, client }: &Visit,
     form: Option<&HashMap<String, String>>,
     back: &str,
     handler: impl AsyncFnOnce(Session) -> Result<Response>,
 ) -> Response {
     let result = async {
-        let Some(session) = session(state, headers).await? else {
+        let Some(session) = session(state, headers, client).await? else {
             return Ok(login_redirect(back));
         };
         if let Some(fields) = form {
@@ -313,13 +338,13 @@ async fn form_page(
 /// `GET` of a form: straight on to `next` for someone already signed in.
 async fn show_form(
     state: AppState,
-    headers: HeaderMap,
+    Visit { headers, client }: Visit,
     query: HashMap<String, String>,
     form: Form,
 ) -> Response {
     let result = async {
         let next = safe_next(query.get("next").map(String::as_str));
-        if session(&state, &headers).await?.is_some() {
+        if session(&state, &headers, &client).await?.is_some() {
             return Ok(see_other(&next, &[]));
         }
         // An invitation's token in the link is carried into the form; nothing else is.
@@ -335,23 +360,28 @@ async fn show_form(
 
 pub async fn login_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    show_form(state, headers, query, Form::Login).await
+    show_form(state, visit, query, Form::Login).await
 }
 
 pub async fn register_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    show_form(state, headers, query, Form::Register).await
+    show_form(state, visit, query, Form::Register).await
 }
 
 /// Starts a web session for `user` and continues to `next`.
-async fn signed_in(state: &AppState, user: &UserRecord, next: &str) -> Result<Response> {
-    let token = state.core.issue_session(&user.id).await?;
+async fn signed_in(
+    state: &AppState,
+    user: &UserRecord,
+    client: &Client,
+    next: &str,
+) -> Result<Response> {
+    let token = state.core.issue_session(&user.id, client).await?;
     let cookie = state.cookies.set(
         state.cookies.session(),
         token.expose(),
@@ -362,8 +392,7 @@ async fn signed_in(state: &AppState, user: &UserRecord, next: &str) -> Result<Re
 
 pub async fn login_submit(
     State(state): State<AppState>,
-    Extension(ClientAddress(client)): Extension<ClientAddress>,
-    headers: HeaderMap,
+    Visit { headers, client }: Visit,
     Fields(fields): Fields,
 ) -> Response {
     let result = async {
@@ -373,10 +402,10 @@ pub async fn login_submit(
         let attempt = users::SignIn {
             email: field("email"),
             password: field("password"),
-            client,
+            client: &client,
         };
         match state.core.verify_login(attempt).await {
-            Ok(user) => signed_in(&state, &user, &next).await,
+            Ok(user) => signed_in(&state, &user, &client, &next).await,
             Err(Error::InvalidCredentials) => {
                 let error = Some("Wrong email or password.".into());
                 let status = StatusCode::UNAUTHORIZED;
@@ -403,15 +432,15 @@ pub async fn login_submit(
 
 pub async fn register_submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Visit { headers, client }: Visit,
     Fields(fields): Fields,
 ) -> Response {
     let result = async {
         check_csrf(&state, &headers, &fields, None)?;
         let next = safe_next(fields.get("next").map(String::as_str));
         let invite = fields.get("token").map(String::as_str);
-        match state.core.register(&fields, invite).await {
-            Ok(user) => signed_in(&state, &user, &next).await,
+        match state.core.register(&fields, invite, &client).await {
+            Ok(user) => signed_in(&state, &user, &client, &next).await,
             Err(Error::UserInput(message)) => {
                 let error = Some(message.into_owned());
                 let status = StatusCode::BAD_REQUEST;
@@ -476,7 +505,7 @@ fn form_target(redirect_url: &str) -> Option<String> {
 
 pub async fn consent_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     OriginalUri(uri): OriginalUri,
     Path((app_id, challenge)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
@@ -489,13 +518,13 @@ pub async fn consent_page(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| uri.path().to_owned());
-    as_signed_in(&state, &headers, None, &here, async |session| {
+    as_signed_in(&state, &visit, None, &here, async |session| {
         let registered_by = match state.core.authorize(&session.auth, &request).await? {
             Authorization::Permitted { redirect } => return Ok(see_other(&redirect, &[])),
             Authorization::ConsentRequested { registered_by } => registered_by,
         };
         let author = pages::registered_by(&registered_by);
-        let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
+        let (csrf, cookies) = csrf(&state, &visit.headers, Some(&session))?;
         let app = &request.app;
         let page = Consent {
             server_name: &state.server.name,
@@ -524,7 +553,7 @@ pub async fn consent_page(
 
 pub async fn consent_submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Visit { headers, client }: Visit,
     OriginalUri(uri): OriginalUri,
     Path((app_id, challenge)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
@@ -535,7 +564,7 @@ pub async fn consent_submit(
         Err(page) => return page,
     };
     let result = async {
-        let Some(session) = session(&state, &headers).await? else {
+        let Some(session) = session(&state, &headers, &client).await? else {
             let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             return Ok(login_redirect(here));
         };
@@ -556,8 +585,8 @@ pub async fn consent_submit(
     page_result(&state, result)
 }
 
-pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    as_signed_in(&state, &headers, None, "/", async |session| {
+pub async fn home(State(state): State<AppState>, visit: Visit) -> Response {
+    as_signed_in(&state, &visit, None, "/", async |session| {
         let apps = state
             .core
             .apps_to_review(&session.user.id)
@@ -614,7 +643,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
                 },
             })
             .collect();
-        let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
+        let (csrf, cookies) = csrf(&state, &visit.headers, Some(&session))?;
         let page = Home {
             server_name: &state.server.name,
             user_name: &session.user.name,
@@ -633,11 +662,11 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 pub async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Visit { headers, client }: Visit,
     Fields(fields): Fields,
 ) -> Response {
     let result = async {
-        if let Some(session) = session(&state, &headers).await? {
+        if let Some(session) = session(&state, &headers, &client).await? {
             check_csrf(&state, &headers, &fields, Some(&session))?;
             state.core.end_session(&session.auth).await?;
         }
@@ -662,11 +691,11 @@ fn role_label(role: tessera_proto::StreamRole) -> String {
 /// Accepts or declines an invitation from the account page.
 pub async fn answer_invite(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Path((project_id, answer)): Path<(String, String)>,
     Fields(fields): Fields,
 ) -> Response {
-    as_signed_in(&state, &headers, Some(&fields), "/", async |session| {
+    as_signed_in(&state, &visit, Some(&fields), "/", async |session| {
         let accept = match answer.as_str() {
             "accept" => true,
             "decline" => false,
@@ -684,11 +713,11 @@ pub async fn answer_invite(
 
 pub async fn revoke_app(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Path(app_id): Path<String>,
     Fields(fields): Fields,
 ) -> Response {
-    as_signed_in(&state, &headers, Some(&fields), "/", async |session| {
+    as_signed_in(&state, &visit, Some(&fields), "/", async |session| {
         state.core.revoke_access(&session.auth, &app_id).await?;
         // Back where the form was: the account page or Settings → Authorized Apps.
         let next = safe_next(fields.get("next").map(String::as_str));

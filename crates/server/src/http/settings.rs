@@ -13,7 +13,7 @@ use time::macros::format_description;
 
 use super::body::Fields;
 use super::cookies::cookie;
-use super::pages::{Session, as_signed_in, csrf, see_other};
+use super::pages::{Session, Visit, as_signed_in, csrf, see_other};
 use crate::AppState;
 use crate::domain::apps::AppInput;
 use crate::domain::tokens::PatRequest;
@@ -145,16 +145,19 @@ pub async fn profile_redirect() -> Response {
     see_other("/settings/profile", &[])
 }
 
-pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    as_signed_in(
-        &state,
-        &headers,
-        None,
-        "/settings/tokens",
-        async |session| {
-            tokens_page(&state, &headers, &session, true, None, "", StatusCode::OK).await
-        },
-    )
+pub async fn tokens(State(state): State<AppState>, visit: Visit) -> Response {
+    as_signed_in(&state, &visit, None, "/settings/tokens", async |session| {
+        tokens_page(
+            &state,
+            &visit.headers,
+            &session,
+            true,
+            None,
+            "",
+            StatusCode::OK,
+        )
+        .await
+    })
     .await
 }
 
@@ -180,12 +183,12 @@ fn request(fields: &HashMap<String, String>) -> PatRequest {
 
 pub async fn create_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Fields(fields): Fields,
 ) -> Response {
     as_signed_in(
         &state,
-        &headers,
+        &visit,
         Some(&fields),
         "/settings/tokens",
         async |session| {
@@ -200,7 +203,16 @@ pub async fn create_token(
                 Err(e @ (Error::TokenCreate(_) | Error::UserInput(_))) => {
                     let error = Some(e.public_message());
                     let status = StatusCode::BAD_REQUEST;
-                    tokens_page(&state, &headers, &session, false, error, &name, status).await
+                    tokens_page(
+                        &state,
+                        &visit.headers,
+                        &session,
+                        false,
+                        error,
+                        &name,
+                        status,
+                    )
+                    .await
                 }
                 Err(e) => Err(e),
             }
@@ -211,13 +223,13 @@ pub async fn create_token(
 
 pub async fn token_action(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Path((id, action)): Path<(String, String)>,
     Fields(fields): Fields,
 ) -> Response {
     as_signed_in(
         &state,
-        &headers,
+        &visit,
         Some(&fields),
         "/settings/tokens",
         async |session| {
@@ -315,21 +327,21 @@ async fn apps_page(
     Ok(render(&page, status, &cookies, None))
 }
 
-pub async fn apps(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    as_signed_in(&state, &headers, None, "/settings/apps", async |session| {
-        apps_page(&state, &headers, &session, None, None, StatusCode::OK).await
+pub async fn apps(State(state): State<AppState>, visit: Visit) -> Response {
+    as_signed_in(&state, &visit, None, "/settings/apps", async |session| {
+        apps_page(&state, &visit.headers, &session, None, None, StatusCode::OK).await
     })
     .await
 }
 
 pub async fn create_app(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Fields(fields): Fields,
 ) -> Response {
     as_signed_in(
         &state,
-        &headers,
+        &visit,
         Some(&fields),
         "/settings/apps",
         async |session| match state
@@ -340,7 +352,15 @@ pub async fn create_app(
             Ok(app) => Ok(see_other(&format!("/settings/apps/{}", app.id), &[])),
             Err(e @ Error::UserInput(_)) => {
                 let (error, status) = (Some(e.public_message()), StatusCode::BAD_REQUEST);
-                apps_page(&state, &headers, &session, Some(&fields), error, status).await
+                apps_page(
+                    &state,
+                    &visit.headers,
+                    &session,
+                    Some(&fields),
+                    error,
+                    status,
+                )
+                .await
             }
             Err(e) => Err(e),
         },
@@ -387,26 +407,31 @@ async fn app_page(
     Ok(render(&page, status, &cookies, None))
 }
 
-pub async fn app(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    as_signed_in(&state, &headers, None, "/settings/apps", async |session| {
-        app_page(&state, &headers, &session, &id, None, None, StatusCode::OK).await
+pub async fn app(State(state): State<AppState>, visit: Visit, Path(id): Path<String>) -> Response {
+    as_signed_in(&state, &visit, None, "/settings/apps", async |session| {
+        app_page(
+            &state,
+            &visit.headers,
+            &session,
+            &id,
+            None,
+            None,
+            StatusCode::OK,
+        )
+        .await
     })
     .await
 }
 
 pub async fn update_app(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Path(id): Path<String>,
     Fields(fields): Fields,
 ) -> Response {
     as_signed_in(
         &state,
-        &headers,
+        &visit,
         Some(&fields),
         "/settings/apps",
         async |session| match state
@@ -419,7 +444,7 @@ pub async fn update_app(
                 let (error, status) = (Some(e.public_message()), StatusCode::BAD_REQUEST);
                 app_page(
                     &state,
-                    &headers,
+                    &visit.headers,
                     &session,
                     &id,
                     Some(&fields),
@@ -436,13 +461,13 @@ pub async fn update_app(
 
 pub async fn app_action(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Path((id, action)): Path<(String, String)>,
     Fields(fields): Fields,
 ) -> Response {
     as_signed_in(
         &state,
-        &headers,
+        &visit,
         Some(&fields),
         "/settings/apps",
         async |session| match action.as_str() {
@@ -460,10 +485,10 @@ pub async fn app_action(
     .await
 }
 
-pub async fn authorized_apps(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn authorized_apps(State(state): State<AppState>, visit: Visit) -> Response {
     as_signed_in(
         &state,
-        &headers,
+        &visit,
         None,
         "/settings/authorized-apps",
         async |session| {
@@ -485,7 +510,7 @@ pub async fn authorized_apps(State(state): State<AppState>, headers: HeaderMap) 
                     name: grant.app.name,
                 })
                 .collect();
-            let (csrf, cookies) = csrf(&state, &headers, Some(&session))?;
+            let (csrf, cookies) = csrf(&state, &visit.headers, Some(&session))?;
             let page = AuthorizedApps {
                 server_name: &state.server.name,
                 user_name: &session.user.name,
@@ -544,34 +569,36 @@ async fn profile_page(
 
 pub async fn profile(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    as_signed_in(
-        &state,
-        &headers,
-        None,
-        "/settings/profile",
-        async |session| {
-            let notes = ProfileNotes {
-                saved: query.contains_key("saved"),
-                password_changed: query.contains_key("password"),
-                ..Default::default()
-            };
-            profile_page(&state, &headers, &session, None, notes, StatusCode::OK).await
-        },
-    )
+    as_signed_in(&state, &visit, None, "/settings/profile", async |session| {
+        let notes = ProfileNotes {
+            saved: query.contains_key("saved"),
+            password_changed: query.contains_key("password"),
+            ..Default::default()
+        };
+        profile_page(
+            &state,
+            &visit.headers,
+            &session,
+            None,
+            notes,
+            StatusCode::OK,
+        )
+        .await
+    })
     .await
 }
 
 pub async fn update_profile(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Fields(fields): Fields,
 ) -> Response {
     as_signed_in(
         &state,
-        &headers,
+        &visit,
         Some(&fields),
         "/settings/profile",
         async |session| {
@@ -589,7 +616,15 @@ pub async fn update_profile(
                         ..Default::default()
                     };
                     let status = StatusCode::BAD_REQUEST;
-                    profile_page(&state, &headers, &session, Some(&fields), notes, status).await
+                    profile_page(
+                        &state,
+                        &visit.headers,
+                        &session,
+                        Some(&fields),
+                        notes,
+                        status,
+                    )
+                    .await
                 }
                 Err(e) => Err(e),
             }
@@ -600,12 +635,12 @@ pub async fn update_profile(
 
 pub async fn change_password(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Fields(fields): Fields,
 ) -> Response {
     as_signed_in(
         &state,
-        &headers,
+        &visit,
         Some(&fields),
         "/settings/profile",
         async |session| {
@@ -622,7 +657,7 @@ pub async fn change_password(
                         ..Default::default()
                     };
                     let status = StatusCode::BAD_REQUEST;
-                    profile_page(&state, &headers, &session, None, notes, status).await
+                    profile_page(&state, &visit.headers, &session, None, notes, status).await
                 }
                 Err(e) => Err(e),
             }

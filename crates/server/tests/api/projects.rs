@@ -502,7 +502,12 @@ async fn legacy_stream_api_over_the_same_data(app: TestApp) {
 /// 1,000 projects, many sharing an update time, read back 100 at a time: each exactly once.
 async fn pagination_returns_each_project_exactly_once(app: TestApp) {
     let user = app.user("Prolific").await;
-    let auth = app.state.core.authenticate(&user.token).await.unwrap();
+    let auth = app
+        .state
+        .core
+        .authenticate(&user.token, &Default::default())
+        .await
+        .unwrap();
     let mut expected = std::collections::BTreeSet::new();
     let mut order = Vec::new();
     for i in 0..1000_i64 {

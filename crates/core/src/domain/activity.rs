@@ -1,0 +1,425 @@
+//! The access log and the list of browser sessions (docs/ARCHITECTURE.md, "Activity").
+//!
+//! A line is noted in memory by the operation it describes and written behind, in batches, by the
+//! housekeeping (and before the log is read), as `lastUsed` is: noting never waits for the
+//! database and never fails the request. The buffer is bounded; when the database cannot keep up
+//! the newest lines are dropped and counted rather than holding memory without limit. A line names
+//! what it concerns (a token's or an app's name and id, an address, a user agent) and never holds
+//! a secret.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::apps::WEB_APP_ID;
+use super::auth::Auth;
+use super::random_hex;
+use crate::clock::Millis;
+use crate::error::{Error, Missing, Result};
+use crate::model::{
+    ActivityFilter, ActivityKind, ActivityRecord, Page, PageRequest, SessionRecord, SessionsToEnd,
+    TokenId, UserId,
+};
+use crate::service::Tessera;
+
+/// Lines are kept this long by default (`--activity-retention-days`).
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+pub const DAY: Millis = 24 * 3600 * 1000;
+/// At most this many lines wait in memory for the next write.
+const MAX_PENDING: usize = 10_000;
+/// Addresses remembered per node before the memory of which token came from where starts over.
+const MAX_SEEN: usize = 100_000;
+/// The longest user agent kept.
+pub const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// Where a request comes from, as the access log records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Client {
+    pub address: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl Client {
+    /// A client at `address` sending `user_agent` (control characters removed, at most 256
+    /// characters kept).
+    pub fn new(address: IpAddr, user_agent: Option<&str>) -> Client {
+        let user_agent = user_agent
+            .map(|ua| {
+                ua.chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_USER_AGENT_CHARS)
+                    .collect::<String>()
+            })
+            .map(|ua| ua.trim().to_owned())
+            .filter(|ua| !ua.is_empty());
+        Client {
+            address: Some(address),
+            user_agent,
+        }
+    }
+}
+
+/// What a line is about.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub name: Option<String>,
+    pub id: Option<String>,
+}
+
+impl Subject {
+    pub fn new(name: &str, id: &str) -> Subject {
+        Subject {
+            name: Some(name.to_owned()),
+            id: Some(id.to_owned()),
+        }
+    }
+}
+
+/// A personal access token seen from an address this node had not seen it from.
+struct Sighting {
+    token_id: TokenId,
+    client: Client,
+    at: Millis,
+}
+
+/// The lines and sightings waiting to be written.
+pub struct ActivityLog {
+    pending: Mutex<Vec<ActivityRecord>>,
+    sightings: Mutex<Vec<Sighting>>,
+    seen: Mutex<HashSet<(TokenId, IpAddr)>>,
+    dropped: AtomicU64,
+    retention: Millis,
+}
+
+impl ActivityLog {
+    pub fn new(retention_days: u32) -> ActivityLog {
+        ActivityLog {
+            pending: Mutex::new(Vec::new()),
+            sightings: Mutex::new(Vec::new()),
+            seen: Mutex::new(HashSet::new()),
+            dropped: AtomicU64::new(0),
+            retention: Millis::from(retention_days.max(1)) * DAY,
+        }
+    }
+
+    fn push(&self, line: ActivityRecord) {
+        match self.pending.lock() {
+            Ok(mut pending) if pending.len() < MAX_PENDING => pending.push(line),
+            _ => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Notes a use of a personal access token; the first from an address becomes a sighting.
+    pub(crate) fn saw(&self, auth: &Auth, client: &Client, at: Millis) {
+        let Some(address) = client.address else {
+            return;
+        };
+        if auth.app_id.is_some() {
+            return;
+        }
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        if seen.len() >= MAX_SEEN {
+            seen.clear();
+        }
+        if !seen.insert((auth.token_id.clone(), address)) {
+            return;
+        }
+        drop(seen);
+        if let Ok(mut sightings) = self.sightings.lock()
+            && sightings.len() < MAX_PENDING
+        {
+            sightings.push(Sighting {
+                token_id: auth.token_id.clone(),
+                client: client.clone(),
+                at,
+            });
+        }
+    }
+
+    /// How many lines were dropped because the buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// A session as its owner sees it in the list.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub session: SessionRecord,
+    /// The session asking.
+    pub current: bool,
+}
+
+/// Which kinds a listing asks for, by their names; an unknown name is refused, naming the known
+/// ones.
+pub fn parse_kinds(names: &[String]) -> Result<Vec<ActivityKind>> {
+    names
+        .iter()
+        .map(|name| {
+            ActivityKind::parse(&name.to_lowercase()).ok_or_else(|| {
+                let known: Vec<&str> = ActivityKind::ALL.iter().map(|k| k.as_str()).collect();
+                Error::user_input(format!(
+                    "There is no activity kind {name:?}; the kinds are {}.",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+impl Tessera {
+    /// Notes a line of `user_id`'s access log, to be written behind. Never fails.
+    pub(crate) fn note(
+        &self,
+        user_id: &UserId,
+        kind: ActivityKind,
+        client: &Client,
+        subject: Subject,
+    ) {
+        let Ok(id) = random_hex(16) else {
+            return;
+        };
+        self.activity_log().push(ActivityRecord {
+            id,
+            user_id: user_id.clone(),
+            kind,
+            created_at: self.now(),
+            address: client.address.map(|a| a.to_string()),
+            user_agent: client.user_agent.clone(),
+            subject: subject.name,
+            subject_id: subject.id,
+        });
+    }
+
+    /// Notes a line about the caller, from where the caller's request came.
+    pub(crate) fn note_for(&self, caller: &Auth, kind: ActivityKind, subject: Subject) {
+        self.note(&caller.user_id, kind, &caller.client, subject);
+    }
+
+    /// Writes the lines noted so far, and turns sightings of tokens from new addresses into lines
+    /// (once per token and address, whichever replica saw it first).
+    pub async fn flush_activity(&self) -> Result<()> {
+        let log = self.activity_log();
+        let sightings: Vec<Sighting> = match log.sightings.lock() {
+            Ok(mut s) => s.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for s in sightings {
+            let Some(address) = s.client.address.map(|a| a.to_string()) else {
+                continue;
+            };
+            if !self
+                .store()
+                .note_token_address(&s.token_id, &address, s.at)
+                .await?
+            {
+                continue;
+            }
+            if let Some(token) = self.store().token_for_auth(&s.token_id).await? {
+                self.note(
+                    &token.owner_id,
+                    ActivityKind::TokenNewAddress,
+                    &s.client,
+                    Subject::new(&token.name, &token.id),
+                );
+            }
+        }
+        let lines: Vec<ActivityRecord> = match log.pending.lock() {
+            Ok(mut p) => p.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        if let Err(e) = self.store().record_activity(&lines).await {
+            // Put them back for the next attempt, within the bound.
+            if let Ok(mut pending) = log.pending.lock() {
+                let room = MAX_PENDING.saturating_sub(pending.len());
+                let kept = lines.len().min(room);
+                log.dropped
+                    .fetch_add((lines.len() - kept) as u64, Ordering::Relaxed);
+                pending.extend(lines.into_iter().take(kept));
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Forgets lines older than the retention period.
+    pub(crate) async fn prune_activity(&self) -> Result<u64> {
+        let before = self.now().saturating_sub(self.activity_log().retention);
+        self.store().purge_activity(before).await
+    }
+
+    /// The caller's access log, newest first, of the given kinds (all when empty). Lines noted but
+    /// not yet written are written first, so the log shows what just happened.
+    pub async fn activity(
+        &self,
+        caller: &Auth,
+        kinds: Vec<ActivityKind>,
+        page: &PageRequest,
+    ) -> Result<Page<ActivityRecord>> {
+        if let Err(e) = self.flush_activity().await {
+            tracing::warn!(error = %e, "activity could not be written before reading");
+        }
+        let filter = ActivityFilter {
+            user_id: caller.user_id.clone(),
+            kinds,
+        };
+        self.store().activity(&filter, page).await
+    }
+
+    /// The caller's browser sessions, newest first; expired ones are left out.
+    pub async fn sessions(&self, caller: &Auth) -> Result<Vec<SessionView>> {
+        let now = self.now();
+        let sessions = self.store().sessions(&caller.user_id, WEB_APP_ID).await?;
+        Ok(sessions
+            .into_iter()
+            .filter(|s| !super::is_expired(s.created_at, s.lifespan, now))
+            .map(|mut session| {
+                if let Some(used) = self.pending_use(&session.token_id) {
+                    session.last_used = session.last_used.max(used);
+                }
+                SessionView {
+                    current: session.token_id == caller.token_id,
+                    session,
+                }
+            })
+            .collect())
+    }
+
+    /// Signs out one of the caller's sessions (`Some`), or every one but the caller's (`None`).
+    /// A session that is not the caller's is "not found", never ended.
+    pub async fn end_sessions(&self, caller: &Auth, one: Option<&str>) -> Result<usize> {
+        let which = match one {
+            Some(id) => SessionsToEnd::One(id),
+            None => SessionsToEnd::AllBut(&caller.token_id),
+        };
+        let revoked = self
+            .store()
+            .end_sessions(&caller.user_id, WEB_APP_ID, which)
+            .await?;
+        if one.is_some() && revoked.is_empty() {
+            return Err(Error::NotFound {
+                what: Missing::Session,
+                message: "There is no such session of yours.".into(),
+            });
+        }
+        self.revoked(&revoked).await?;
+        let subject = match one {
+            Some(id) => Subject {
+                name: Some("a session".into()),
+                id: Some(id.to_owned()),
+            },
+            None => Subject {
+                name: Some(format!("{} other sessions", revoked.len())),
+                id: None,
+            },
+        };
+        self.note_for(caller, ActivityKind::SessionEnded, subject);
+        Ok(revoked.len())
+    }
+
+    /// Notes where a new session was started.
+    pub(crate) async fn record_session(
+        &self,
+        token_id: &str,
+        user_id: &str,
+        client: &Client,
+    ) -> Result<()> {
+        let address = client.address.map(|a| a.to_string());
+        self.store()
+            .record_session(
+                token_id,
+                user_id,
+                address.as_deref(),
+                client.user_agent.as_deref(),
+                self.now(),
+            )
+            .await
+    }
+}
+
+/// A person-readable device from a user agent: the browser and the system, or the SDK.
+pub fn device(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent else {
+        return "Unknown device".to_owned();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("HeadlessChrome/", "Headless Chrome"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("python-requests", "Python"),
+        ("specklepy", "specklepy"),
+        ("curl/", "curl"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| name);
+    let system = [
+        ("Windows", "Windows"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Android", "Android"),
+        ("Mac OS X", "macOS"),
+        ("Macintosh", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(s)) => format!("A browser on {s}"),
+        (None, None) => ua.chars().take(60).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_read_from_user_agents() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      Chrome/120.0.0.0 Safari/537.36";
+        assert_eq!(device(Some(chrome)), "Chrome on Linux");
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
+                      (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(device(Some(safari)), "Safari on iPhone");
+        let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 \
+                       Firefox/121.0";
+        assert_eq!(device(Some(firefox)), "Firefox on Windows");
+        assert_eq!(device(Some("curl/8.5.0")), "curl");
+        assert_eq!(device(None), "Unknown device");
+    }
+
+    #[test]
+    fn user_agents_are_cleaned_and_bounded() {
+        let long = "a".repeat(1000);
+        let c = Client::new([127, 0, 0, 1].into(), Some(&long));
+        assert_eq!(c.user_agent.map(|u| u.len()), Some(MAX_USER_AGENT_CHARS));
+        let c = Client::new([127, 0, 0, 1].into(), Some("x\r\ny\u{7}"));
+        assert_eq!(c.user_agent.as_deref(), Some("xy"));
+        assert_eq!(
+            Client::new([127, 0, 0, 1].into(), Some(" ")).user_agent,
+            None
+        );
+    }
+
+    #[test]
+    fn kinds_parse_by_name_and_unknown_ones_are_named() {
+        let kinds = parse_kinds(&["sign_in".into(), "TOKEN_CREATED".into()]).unwrap();
+        assert_eq!(kinds, [ActivityKind::SignIn, ActivityKind::TokenCreated]);
+        let err = parse_kinds(&["nope".into()]).unwrap_err().to_string();
+        assert!(err.contains("nope") && err.contains("sign_in"), "{err}");
+    }
+}
