@@ -56,6 +56,9 @@ struct ServeArgs {
     /// the file limit is lower]
     #[arg(long, env = "TESSERA_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
+    /// How many days Security -> Activity keeps its lines; older ones are pruned [default: 90]
+    #[arg(long, env = "TESSERA_ACTIVITY_RETENTION_DAYS", value_name = "DAYS")]
+    activity_retention_days: Option<u32>,
     /// A TOML file with any of the settings above, plus a [server] table
     /// (name, company, description, admin_contact, terms_of_service) and a [rate_limits] table
     #[arg(long, env = "TESSERA_CONFIG", value_name = "FILE")]
@@ -107,6 +110,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rate_limits: args.rate_limits,
         trusted_proxies: args.trusted_proxies.map(|p| vec![p]),
         max_connections: args.max_connections,
+        activity_retention_days: args.activity_retention_days,
     };
     let config = Config::resolve(overrides, file).map_err(anyhow::Error::msg)?;
     let database = match &config.database_url {

@@ -486,85 +486,58 @@ pub struct AppGrant {
     pub last_used: Millis,
 }
 
-/// What a line of the access log records (docs/ARCHITECTURE.md, "Activity"). The names are
-/// stored and are the GraphQL enum's values, lowercased.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ActivityKind {
-    SignIn,
-    SignInFailed,
-    TokenCreated,
-    TokenRegenerated,
-    TokenRevoked,
-    TokenExpired,
-    TokenNewAddress,
-    AppRegistered,
-    AppAuthorized,
-    AppRevoked,
-    AppSecretRegenerated,
-    AppDeleted,
-    PasswordChanged,
-    SessionEnded,
+/// Declares [`ActivityKind`] from one table: variant, stored name, and how a person reads it.
+macro_rules! activity_kinds {
+    ($($variant:ident => $name:literal, $label:literal;)*) => {
+        /// What a line of the access log records (docs/ARCHITECTURE.md, "Activity"). The names
+        /// are stored, and are the GraphQL enum's values in upper case.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ActivityKind {
+            $($variant,)*
+        }
+
+        impl ActivityKind {
+            pub const ALL: &[ActivityKind] = &[$(ActivityKind::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ActivityKind::$variant => $name,)*
+                }
+            }
+
+            /// How a person reads it.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(ActivityKind::$variant => $label,)*
+                }
+            }
+        }
+    };
+}
+
+activity_kinds! {
+    SignIn => "sign_in", "Signed in";
+    SignInFailed => "sign_in_failed", "Failed sign-in";
+    TokenCreated => "token_created", "Token created";
+    TokenRegenerated => "token_regenerated", "Token regenerated";
+    TokenRevoked => "token_revoked", "Token revoked";
+    TokenExpired => "token_expired", "Token expired";
+    TokenNewAddress => "token_new_address", "Token used from a new address";
+    AppRegistered => "app_registered", "App registered";
+    AppAuthorized => "app_authorized", "App authorized";
+    AppRevoked => "app_revoked", "App access revoked";
+    AppSecretRegenerated => "app_secret_regenerated", "App secret regenerated";
+    AppDeleted => "app_deleted", "App deleted";
+    PasswordChanged => "password_changed", "Password changed";
+    SessionEnded => "session_ended", "Signed out";
 }
 
 impl ActivityKind {
-    pub const ALL: [ActivityKind; 14] = [
-        ActivityKind::SignIn,
-        ActivityKind::SignInFailed,
-        ActivityKind::TokenCreated,
-        ActivityKind::TokenRegenerated,
-        ActivityKind::TokenRevoked,
-        ActivityKind::TokenExpired,
-        ActivityKind::TokenNewAddress,
-        ActivityKind::AppRegistered,
-        ActivityKind::AppAuthorized,
-        ActivityKind::AppRevoked,
-        ActivityKind::AppSecretRegenerated,
-        ActivityKind::AppDeleted,
-        ActivityKind::PasswordChanged,
-        ActivityKind::SessionEnded,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActivityKind::SignIn => "sign_in",
-            ActivityKind::SignInFailed => "sign_in_failed",
-            ActivityKind::TokenCreated => "token_created",
-            ActivityKind::TokenRegenerated => "token_regenerated",
-            ActivityKind::TokenRevoked => "token_revoked",
-            ActivityKind::TokenExpired => "token_expired",
-            ActivityKind::TokenNewAddress => "token_new_address",
-            ActivityKind::AppRegistered => "app_registered",
-            ActivityKind::AppAuthorized => "app_authorized",
-            ActivityKind::AppRevoked => "app_revoked",
-            ActivityKind::AppSecretRegenerated => "app_secret_regenerated",
-            ActivityKind::AppDeleted => "app_deleted",
-            ActivityKind::PasswordChanged => "password_changed",
-            ActivityKind::SessionEnded => "session_ended",
-        }
-    }
-
     pub fn parse(name: &str) -> Option<ActivityKind> {
-        ActivityKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// How a person reads it.
-    pub fn label(self) -> &'static str {
-        match self {
-            ActivityKind::SignIn => "Signed in",
-            ActivityKind::SignInFailed => "Failed sign-in",
-            ActivityKind::TokenCreated => "Token created",
-            ActivityKind::TokenRegenerated => "Token regenerated",
-            ActivityKind::TokenRevoked => "Token revoked",
-            ActivityKind::TokenExpired => "Token expired",
-            ActivityKind::TokenNewAddress => "Token used from a new address",
-            ActivityKind::AppRegistered => "App registered",
-            ActivityKind::AppAuthorized => "App authorized",
-            ActivityKind::AppRevoked => "App access revoked",
-            ActivityKind::AppSecretRegenerated => "App secret regenerated",
-            ActivityKind::AppDeleted => "App deleted",
-            ActivityKind::PasswordChanged => "Password changed",
-            ActivityKind::SessionEnded => "Signed out",
-        }
+        ActivityKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == name)
     }
 }
 

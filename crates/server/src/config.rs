@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::Deserialize;
+use tessera_core::domain::activity::DEFAULT_RETENTION_DAYS;
 pub use tessera_core::domain::limits::RateLimits;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -89,6 +90,7 @@ pub struct Overrides {
     /// IP addresses or CIDR ranges whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Option<Vec<String>>,
     pub max_connections: Option<usize>,
+    pub activity_retention_days: Option<u32>,
 }
 
 /// How to reach the SMTP server.
@@ -175,6 +177,7 @@ pub struct FileConfig {
     pub rate_limits: Option<RateLimitSetting>,
     pub trusted_proxies: Option<Vec<String>>,
     pub max_connections: Option<usize>,
+    pub activity_retention_days: Option<u32>,
     #[serde(default)]
     pub server: Option<ServerDetails>,
     pub smtp: Option<SmtpSettings>,
@@ -205,6 +208,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Where invitation emails go out; `None` sends none.
     pub smtp: Option<SmtpSettings>,
+    /// How many days the access log keeps its lines.
+    pub activity_retention_days: u32,
 }
 
 impl Config {
@@ -257,7 +262,17 @@ impl Config {
         if let Some(smtp) = &file.smtp {
             smtp.check()?;
         }
+        let activity_retention_days = overrides
+            .activity_retention_days
+            .or(file.activity_retention_days)
+            .unwrap_or(DEFAULT_RETENTION_DAYS);
+        if !(1..=3650).contains(&activity_retention_days) {
+            return Err(format!(
+                "activity_retention_days must be between 1 and 3650, not {activity_retention_days}"
+            ));
+        }
         Ok(Config {
+            activity_retention_days,
             smtp: file.smtp,
             rate_limits,
             trusted_proxies,
@@ -285,6 +300,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             smtp: None,
+            activity_retention_days: DEFAULT_RETENTION_DAYS,
         }
     }
 

@@ -99,7 +99,8 @@ impl Application {
         // Listen before serving, so no revocation announced after start-up is missed.
         let revocations = store.revocations().await?;
         let store_connections = store.connection_counter();
-        let mut core = Tessera::new(Arc::new(store), clock, config.rate_limits, cores)?;
+        let mut core = Tessera::new(Arc::new(store), clock, config.rate_limits, cores)?
+            .with_activity_retention(config.activity_retention_days);
         if let Some(smtp) = &config.smtp {
             let mailer = mail::SmtpMailer::new(smtp, &public_url, &config.server.name)?;
             core = core.with_mailer(Arc::new(mailer));

@@ -58,6 +58,9 @@ conformance!(
     a_revocation_that_races_a_cache_miss_is_not_undone,
     a_miss_without_a_race_is_cached,
     revocations_reach_other_listeners,
+    sessions_remember_where_they_started_and_end_one_or_all_others,
+    activity_pages_newest_first_filters_and_purges,
+    a_token_address_is_new_once,
 );
 
 async fn open(backend: Backend) -> Option<(SqlStore, TestDb)> {
@@ -1227,4 +1230,200 @@ async fn revocations_reach_other_listeners(store: Arc<SqlStore>) {
             .unwrap();
         assert_eq!(got, Revoked::Token(id.clone()));
     }
+}
+
+async fn sessions_remember_where_they_started_and_end_one_or_all_others(store: Arc<SqlStore>) {
+    let me = user(&store, "me").await;
+    let other = user(&store, "other").await;
+    store.create_app(&new_app("web", None)).await.unwrap();
+    store.create_app(&new_app("third", None)).await.unwrap();
+    let mut sessions = Vec::new();
+    for (i, at) in [10, 20, 30].into_iter().enumerate() {
+        let (plain, mut record) = new_token(&me.id, TokenKind::App, Some("web"), None);
+        record.created_at = at;
+        store.insert_token(&record).await.unwrap();
+        if i < 2 {
+            let ua = format!("agent {i}");
+            store
+                .record_session(plain.id(), &me.id, Some("192.0.2.1"), Some(&ua), at)
+                .await
+                .unwrap();
+        }
+        sessions.push(plain);
+    }
+    // A session from a refresh chain, another user's session and a third-party app's token.
+    let (chained, record) = new_token(&me.id, TokenKind::App, Some("web"), Some("fam"));
+    store.insert_token(&record).await.unwrap();
+    let (theirs, record) = new_token(&other.id, TokenKind::App, Some("web"), None);
+    store.insert_token(&record).await.unwrap();
+    let (app_token, record) = new_token(&me.id, TokenKind::App, Some("third"), None);
+    store.insert_token(&record).await.unwrap();
+
+    let listed = store.sessions(&me.id, "web").await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|s| &*s.token_id).collect();
+    assert!(ids.contains(&sessions[0].id()) && ids.contains(&chained.id()));
+    assert!(!ids.contains(&theirs.id()) && !ids.contains(&app_token.id()));
+    let first = listed
+        .iter()
+        .find(|s| &*s.token_id == sessions[0].id())
+        .unwrap();
+    assert_eq!(first.address.as_deref(), Some("192.0.2.1"));
+    assert_eq!(first.user_agent.as_deref(), Some("agent 0"));
+    let third = listed
+        .iter()
+        .find(|s| &*s.token_id == sessions[2].id())
+        .unwrap();
+    assert_eq!(
+        third.address, None,
+        "a session without a record lists as unknown"
+    );
+
+    // Another user's session is not mine to end; nothing happens.
+    let none = store
+        .end_sessions(&me.id, "web", SessionsToEnd::One(theirs.id()))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(store.token_for_auth(theirs.id()).await.unwrap().is_some());
+    // Nor is a third-party app's token a session.
+    let none = store
+        .end_sessions(&me.id, "web", SessionsToEnd::One(app_token.id()))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
+    let ended = store
+        .end_sessions(&me.id, "web", SessionsToEnd::One(sessions[1].id()))
+        .await
+        .unwrap();
+    assert_eq!(ended, [sessions[1].id().to_owned()]);
+    let ended = store
+        .end_sessions(&me.id, "web", SessionsToEnd::AllBut(sessions[0].id()))
+        .await
+        .unwrap();
+    assert_eq!(ended.len(), 2, "the third and the chained one: {ended:?}");
+    let left: Vec<String> = store
+        .sessions(&me.id, "web")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.token_id.to_string())
+        .collect();
+    assert_eq!(left, [sessions[0].id().to_owned()]);
+    assert!(
+        store
+            .token_for_auth(app_token.id())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.token_for_auth(theirs.id()).await.unwrap().is_some());
+}
+
+fn line(id: &str, user: &str, kind: ActivityKind, at: i64) -> ActivityRecord {
+    ActivityRecord {
+        id: id.into(),
+        user_id: user.into(),
+        kind,
+        created_at: at,
+        address: Some("198.51.100.4".into()),
+        user_agent: Some("curl/8".into()),
+        subject: Some(format!("subject {id}")),
+        subject_id: None,
+    }
+}
+
+async fn activity_pages_newest_first_filters_and_purges(store: Arc<SqlStore>) {
+    let me = user(&store, "me").await;
+    let other = user(&store, "other").await;
+    let mut lines = Vec::new();
+    for i in 0..7 {
+        let kind = if i % 2 == 0 {
+            ActivityKind::TokenCreated
+        } else {
+            ActivityKind::SignIn
+        };
+        // Two lines share a moment: the id breaks the tie.
+        lines.push(line(&format!("a{i}"), &me.id, kind, 100 + i.min(5)));
+    }
+    lines.push(line("b0", &other.id, ActivityKind::SignIn, 150));
+    // A line of a user that does not exist is dropped; the others are kept.
+    lines.push(line("c0", "ghost", ActivityKind::SignIn, 150));
+    store.record_activity(&lines).await.unwrap();
+    // Writing the same batch again adds nothing.
+    store.record_activity(&lines).await.unwrap();
+
+    let filter = ActivityFilter {
+        user_id: me.id.clone(),
+        kinds: Vec::new(),
+    };
+    let mut seen = Vec::new();
+    let mut request = first_page(3);
+    loop {
+        let page = store.activity(&filter, &request).await.unwrap();
+        assert_eq!(page.total, 7);
+        seen.extend(page.items.iter().map(|l| l.id.clone()));
+        match page.next {
+            Some(next) => request.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["a6", "a5", "a4", "a3", "a2", "a1", "a0"]);
+    let first = store.activity(&filter, &first_page(1)).await.unwrap();
+    assert_eq!(first.items[0], lines[6]);
+
+    let created = ActivityFilter {
+        user_id: me.id.clone(),
+        kinds: vec![ActivityKind::TokenCreated],
+    };
+    let page = store.activity(&created, &first_page(10)).await.unwrap();
+    assert_eq!(page.total, 4);
+    assert!(
+        page.items
+            .iter()
+            .all(|l| l.kind == ActivityKind::TokenCreated)
+    );
+
+    assert_eq!(store.purge_activity(103).await.unwrap(), 3);
+    let page = store.activity(&filter, &first_page(10)).await.unwrap();
+    assert_eq!(page.total, 4);
+    assert!(page.items.iter().all(|l| l.created_at >= 103));
+    let theirs = ActivityFilter {
+        user_id: other.id.clone(),
+        kinds: Vec::new(),
+    };
+    assert_eq!(
+        store
+            .activity(&theirs, &first_page(10))
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+}
+
+async fn a_token_address_is_new_once(store: Arc<SqlStore>) {
+    let me = user(&store, "me").await;
+    let (plain, record) = new_token(&me.id, TokenKind::Personal, None, None);
+    store.insert_token(&record).await.unwrap();
+    let (first, second) = tokio::join!(
+        store.note_token_address(plain.id(), "192.0.2.7", 1),
+        store.note_token_address(plain.id(), "192.0.2.7", 2),
+    );
+    assert!(
+        first.unwrap() ^ second.unwrap(),
+        "exactly one of two racing notes is first"
+    );
+    assert!(
+        store
+            .note_token_address(plain.id(), "192.0.2.8", 3)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .note_token_address("nosuchtok0", "192.0.2.7", 3)
+            .await
+            .unwrap()
+    );
 }

@@ -89,7 +89,7 @@ pub struct ActivityLog {
     sightings: Mutex<Vec<Sighting>>,
     seen: Mutex<HashSet<(TokenId, IpAddr)>>,
     dropped: AtomicU64,
-    retention: Millis,
+    retention_days: u32,
 }
 
 impl ActivityLog {
@@ -99,7 +99,7 @@ impl ActivityLog {
             sightings: Mutex::new(Vec::new()),
             seen: Mutex::new(HashSet::new()),
             dropped: AtomicU64::new(0),
-            retention: Millis::from(retention_days.max(1)) * DAY,
+            retention_days: retention_days.max(1),
         }
     }
 
@@ -139,6 +139,11 @@ impl ActivityLog {
                 at,
             });
         }
+    }
+
+    /// How many days lines are kept.
+    pub fn retention_days(&self) -> u32 {
+        self.retention_days
     }
 
     /// How many lines were dropped because the buffer was full.
@@ -247,9 +252,15 @@ impl Tessera {
         Ok(())
     }
 
+    /// How many days the access log keeps its lines.
+    pub fn activity_retention_days(&self) -> u32 {
+        self.activity_log().retention_days()
+    }
+
     /// Forgets lines older than the retention period.
     pub(crate) async fn prune_activity(&self) -> Result<u64> {
-        let before = self.now().saturating_sub(self.activity_log().retention);
+        let retention = Millis::from(self.activity_log().retention_days) * DAY;
+        let before = self.now().saturating_sub(retention);
         self.store().purge_activity(before).await
     }
 

@@ -131,6 +131,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/settings/apps/{id}/{action}", post(settings::app_action))
         .route("/settings/authorized-apps", get(settings::authorized_apps))
+        .route("/settings/sessions", get(settings::sessions))
+        .route(
+            "/settings/sessions/sign-out-others",
+            post(settings::end_session),
+        )
+        .route(
+            "/settings/sessions/{id}/sign-out",
+            post(settings::end_session),
+        )
+        .route("/settings/activity", get(settings::activity))
         .merge(authenticated)
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

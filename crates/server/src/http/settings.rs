@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tessera_proto::{Scope, ScopeSet};
@@ -15,18 +15,23 @@ use super::body::Fields;
 use super::cookies::cookie;
 use super::pages::{Session, Visit, as_signed_in, csrf, see_other};
 use crate::AppState;
+use crate::domain::activity::{device, parse_kinds};
 use crate::domain::apps::AppInput;
+use crate::domain::paging;
 use crate::domain::tokens::PatRequest;
 use crate::domain::users::ProfileInput;
 use crate::error::Error;
-use crate::model::TokenListing;
+use crate::model::{ActivityKind, TokenListing};
 use crate::pages::{
-    AppForm, AppPage, Apps, AuthorizedApps, GrantItem, ProfilePage, TokenItem, Tokens, initial,
-    registered_by, render, scope_list,
+    ActivityItem, ActivityPage, AppForm, AppPage, Apps, AuthorizedApps, Chrome, GrantItem,
+    ProfilePage, SessionItem, SessionsPage, TokenItem, Tokens, initial, registered_by, render,
+    scope_list,
 };
 use tessera_core::error::Result;
 
 const DAY: i64 = 24 * 3600 * 1000;
+/// Lines of the access log per page.
+const ACTIVITY_PAGE: i64 = 50;
 /// Lifespans this long or longer are shown as "never".
 const FOREVER: i64 = 50 * 365 * DAY;
 
@@ -36,6 +41,37 @@ fn date(millis: i64) -> String {
         .ok()
         .and_then(|t| t.format(format_description!("[year]-[month]-[day]")).ok())
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// A moment as the pages show it, to the minute, in UTC.
+fn moment(millis: i64) -> String {
+    let nanos = i128::from(millis) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The avatar menu, sidebar and CSRF token of a settings page, and the cookies that go with it.
+fn chrome<'a>(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &'a Session,
+    current: &'static str,
+) -> Result<(Chrome<'a>, Vec<String>)> {
+    let (csrf, cookies) = csrf(state, headers, Some(session))?;
+    let chrome = Chrome {
+        user_name: &session.user.name,
+        user_initial: initial(&session.user.name),
+        csrf,
+        current,
+    };
+    Ok((chrome, cookies))
 }
 
 fn item(t: TokenListing, now: i64) -> TokenItem {
@@ -116,21 +152,18 @@ async fn tokens_page(
         .filter(|t| t.len() == 42 && listed.iter().any(|l| t.starts_with(l.id.as_str())))
         .map(str::to_owned);
     let tokens = listed.into_iter().map(|t| item(t, now)).collect();
-    let (csrf, mut cookies) = csrf(state, headers, Some(session))?;
+    let (chrome, mut cookies) = chrome(state, headers, session, "tokens")?;
     if carried.is_some() {
         cookies.push(state.cookies.clear(state.cookies.new_token()));
     }
     let page = Tokens {
         server_name: &state.server.name,
-        user_name: &session.user.name,
-        user_initial: initial(&session.user.name),
+        chrome,
         tokens,
         scope_groups: scope_groups(session.auth.scopes),
         new_token,
         error,
         name,
-        csrf: &csrf,
-        current: "tokens",
     };
     Ok(render(&page, status, &cookies, None))
 }
@@ -312,17 +345,14 @@ async fn apps_page(
         .into_iter()
         .map(|a| (a.id.to_string(), a.name, a.redirect_url))
         .collect();
-    let (csrf, cookies) = csrf(state, headers, Some(session))?;
+    let (chrome, cookies) = chrome(state, headers, session, "apps")?;
     let page = Apps {
         server_name: &state.server.name,
-        user_name: &session.user.name,
-        user_initial: initial(&session.user.name),
+        chrome,
         apps,
         form: fields.map(typed_form).unwrap_or_default(),
         scopes: app_scope_choices(fields.map(typed_scopes).unwrap_or(ScopeSet::EMPTY)),
         error,
-        csrf: &csrf,
-        current: "apps",
     };
     Ok(render(&page, status, &cookies, None))
 }
@@ -389,11 +419,10 @@ async fn app_page(
         },
     };
     let chosen = typed.map(typed_scopes).unwrap_or(app.scopes);
-    let (csrf, cookies) = csrf(state, headers, Some(session))?;
+    let (chrome, cookies) = chrome(state, headers, session, "apps")?;
     let page = AppPage {
         server_name: &state.server.name,
-        user_name: &session.user.name,
-        user_initial: initial(&session.user.name),
+        chrome,
         app_id: app.id.to_string(),
         app_name: app.name,
         secret: app.secret,
@@ -401,8 +430,6 @@ async fn app_page(
         form,
         scopes: app_scope_choices(chosen),
         error,
-        csrf: &csrf,
-        current: "apps",
     };
     Ok(render(&page, status, &cookies, None))
 }
@@ -510,14 +537,11 @@ pub async fn authorized_apps(State(state): State<AppState>, visit: Visit) -> Res
                     name: grant.app.name,
                 })
                 .collect();
-            let (csrf, cookies) = csrf(&state, &visit.headers, Some(&session))?;
+            let (chrome, cookies) = chrome(&state, &visit.headers, &session, "authorized")?;
             let page = AuthorizedApps {
                 server_name: &state.server.name,
-                user_name: &session.user.name,
-                user_initial: initial(&session.user.name),
+                chrome,
                 grants,
-                csrf: &csrf,
-                current: "authorized",
             };
             Ok(render(&page, StatusCode::OK, &cookies, None))
         },
@@ -547,11 +571,10 @@ async fn profile_page(
         Some(fields) => fields.get(key).cloned().unwrap_or_default(),
         None => stored.clone().unwrap_or_default(),
     };
-    let (csrf, cookies) = csrf(state, headers, Some(session))?;
+    let (chrome, cookies) = chrome(state, headers, session, "profile")?;
     let page = ProfilePage {
         server_name: &state.server.name,
-        user_name: &user.name,
-        user_initial: initial(&user.name),
+        chrome,
         email: &user.email,
         name: field("name", &Some(user.name.clone())),
         company: field("company", &user.company),
@@ -561,8 +584,6 @@ async fn profile_page(
         error: notes.error,
         password_changed: notes.password_changed,
         password_error: notes.password_error,
-        csrf: &csrf,
-        current: "profile",
     };
     Ok(render(&page, status, &cookies, None))
 }
@@ -661,6 +682,131 @@ pub async fn change_password(
                 }
                 Err(e) => Err(e),
             }
+        },
+    )
+    .await
+}
+
+async fn sessions_page(state: &AppState, visit: &Visit, session: &Session) -> Result<Response> {
+    let views = state.core.sessions(&session.auth).await?;
+    let others = views.iter().any(|v| !v.current);
+    let sessions = views
+        .into_iter()
+        .map(|v| SessionItem {
+            id: v.session.token_id.to_string(),
+            device: device(v.session.user_agent.as_deref()),
+            address: v.session.address.unwrap_or_else(|| "unknown".to_owned()),
+            signed_in: moment(v.session.created_at),
+            last_active: if v.session.last_used <= v.session.created_at {
+                moment(v.session.created_at)
+            } else {
+                moment(v.session.last_used)
+            },
+            current: v.current,
+        })
+        .collect();
+    let (chrome, cookies) = chrome(state, &visit.headers, session, "sessions")?;
+    let page = SessionsPage {
+        server_name: &state.server.name,
+        chrome,
+        sessions,
+        others,
+    };
+    Ok(render(&page, StatusCode::OK, &cookies, None))
+}
+
+/// `GET /settings/sessions`: where the person is signed in.
+pub async fn sessions(State(state): State<AppState>, visit: Visit) -> Response {
+    as_signed_in(
+        &state,
+        &visit,
+        None,
+        "/settings/sessions",
+        async |session| sessions_page(&state, &visit, &session).await,
+    )
+    .await
+}
+
+/// `POST /settings/sessions/{id}/sign-out` and `/settings/sessions/sign-out-others`.
+pub async fn end_session(
+    State(state): State<AppState>,
+    visit: Visit,
+    id: Option<Path<String>>,
+    Fields(fields): Fields,
+) -> Response {
+    as_signed_in(
+        &state,
+        &visit,
+        Some(&fields),
+        "/settings/sessions",
+        async |session| {
+            let one = id.as_ref().map(|Path(id)| id.as_str());
+            state.core.end_sessions(&session.auth, one).await?;
+            Ok(see_other("/settings/sessions", &[]))
+        },
+    )
+    .await
+}
+
+/// `GET /settings/activity[?kind=…&cursor=…]`: the access log, a page at a time.
+pub async fn activity(
+    State(state): State<AppState>,
+    visit: Visit,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    as_signed_in(
+        &state,
+        &visit,
+        None,
+        "/settings/activity",
+        async |session| {
+            let kind = query.get("kind").cloned().unwrap_or_default();
+            let kinds = if kind.is_empty() {
+                Vec::new()
+            } else {
+                parse_kinds(std::slice::from_ref(&kind))?
+            };
+            let cursor = query.get("cursor").map(String::as_str);
+            let request = paging::request(ACTIVITY_PAGE, cursor)?;
+            let page = state.core.activity(&session.auth, kinds, &request).await?;
+            let next = page.next.as_ref().map(|c| {
+                let mut link = url::form_urlencoded::Serializer::new(String::new());
+                if !kind.is_empty() {
+                    link.append_pair("kind", &kind);
+                }
+                link.append_pair("cursor", &paging::encode(c));
+                format!("/settings/activity?{}", link.finish())
+            });
+            let lines = page
+                .items
+                .into_iter()
+                .map(|l| ActivityItem {
+                    when: moment(l.created_at),
+                    label: l.kind.label(),
+                    subject: l.subject.unwrap_or_default(),
+                    address: l.address.unwrap_or_default(),
+                    device: l
+                        .user_agent
+                        .as_deref()
+                        .map(|ua| device(Some(ua)))
+                        .unwrap_or_default(),
+                })
+                .collect();
+            let (chrome, cookies) = chrome(&state, &visit.headers, &session, "activity")?;
+            let page = ActivityPage {
+                server_name: &state.server.name,
+                chrome,
+                lines,
+                kinds: ActivityKind::ALL
+                    .iter()
+                    .map(|k| (k.as_str(), k.label()))
+                    .collect(),
+                kind,
+                total: page.total,
+                next,
+                retention_days: state.core.activity_retention_days(),
+            };
+            Ok(render(&page, StatusCode::OK, &cookies, None))
         },
     )
     .await

@@ -83,12 +83,21 @@ pub struct Home<'a> {
     pub csrf: &'a str,
 }
 
+/// What every settings page shows around its content: the signed-in person's avatar menu, the
+/// sidebar with the current page marked, and the session's CSRF token for its forms.
+pub struct Chrome<'a> {
+    pub user_name: &'a str,
+    pub user_initial: String,
+    pub csrf: String,
+    /// The sidebar entry of this page.
+    pub current: &'static str,
+}
+
 #[derive(Template)]
 #[template(path = "tokens.html")]
 pub struct Tokens<'a> {
     pub server_name: &'a str,
-    pub user_name: &'a str,
-    pub user_initial: String,
+    pub chrome: Chrome<'a>,
     pub tokens: Vec<TokenItem>,
     /// (resource, [(scope name, description)]) for the new-token form.
     pub scope_groups: Vec<(String, Vec<(&'static str, &'static str)>)>,
@@ -96,17 +105,13 @@ pub struct Tokens<'a> {
     pub new_token: Option<String>,
     pub error: Option<String>,
     pub name: &'a str,
-    pub csrf: &'a str,
-    /// Which settings page this is, for the sidebar.
-    pub current: &'static str,
 }
 
 #[derive(Template)]
 #[template(path = "profile.html")]
 pub struct ProfilePage<'a> {
     pub server_name: &'a str,
-    pub user_name: &'a str,
-    pub user_initial: String,
+    pub chrome: Chrome<'a>,
     pub email: &'a str,
     pub name: String,
     pub company: String,
@@ -116,19 +121,59 @@ pub struct ProfilePage<'a> {
     pub error: Option<String>,
     pub password_changed: bool,
     pub password_error: Option<String>,
-    pub csrf: &'a str,
-    pub current: &'static str,
 }
 
 #[derive(Template)]
 #[template(path = "authorized_apps.html")]
 pub struct AuthorizedApps<'a> {
     pub server_name: &'a str,
-    pub user_name: &'a str,
-    pub user_initial: String,
+    pub chrome: Chrome<'a>,
     pub grants: Vec<GrantItem>,
-    pub csrf: &'a str,
-    pub current: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+pub struct SessionsPage<'a> {
+    pub server_name: &'a str,
+    pub chrome: Chrome<'a>,
+    pub sessions: Vec<SessionItem>,
+    /// Whether there are sessions besides this one.
+    pub others: bool,
+}
+
+/// A browser session in the list.
+pub struct SessionItem {
+    pub id: String,
+    pub device: String,
+    pub address: String,
+    pub signed_in: String,
+    pub last_active: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "activity.html")]
+pub struct ActivityPage<'a> {
+    pub server_name: &'a str,
+    pub chrome: Chrome<'a>,
+    pub lines: Vec<ActivityItem>,
+    /// The kinds to filter by: stored name and label.
+    pub kinds: Vec<(&'static str, &'static str)>,
+    /// The kind shown ("" for every kind).
+    pub kind: String,
+    pub total: i64,
+    /// The link to the next (older) page.
+    pub next: Option<String>,
+    pub retention_days: u32,
+}
+
+/// A line of the access log as the page shows it.
+pub struct ActivityItem {
+    pub when: String,
+    pub label: &'static str,
+    pub subject: String,
+    pub address: String,
+    pub device: String,
 }
 
 /// An authorized app in the list.
@@ -155,24 +200,20 @@ pub struct AppForm {
 #[template(path = "apps.html")]
 pub struct Apps<'a> {
     pub server_name: &'a str,
-    pub user_name: &'a str,
-    pub user_initial: String,
+    pub chrome: Chrome<'a>,
     /// (id, name, redirect URL) of each app the person registered.
     pub apps: Vec<(String, String, String)>,
     pub form: AppForm,
     /// (scope, description, ticked) for the form.
     pub scopes: Vec<(&'static str, &'static str, bool)>,
     pub error: Option<String>,
-    pub csrf: &'a str,
-    pub current: &'static str,
 }
 
 #[derive(Template)]
 #[template(path = "app.html")]
 pub struct AppPage<'a> {
     pub server_name: &'a str,
-    pub user_name: &'a str,
-    pub user_initial: String,
+    pub chrome: Chrome<'a>,
     pub app_id: String,
     pub app_name: String,
     pub secret: String,
@@ -180,8 +221,6 @@ pub struct AppPage<'a> {
     pub form: AppForm,
     pub scopes: Vec<(&'static str, &'static str, bool)>,
     pub error: Option<String>,
-    pub csrf: &'a str,
-    pub current: &'static str,
 }
 
 /// A personal access token in the list.

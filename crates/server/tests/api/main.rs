@@ -17,5 +17,6 @@ mod pages;
 mod personal_tokens;
 mod projects;
 mod schema;
+mod security;
 mod specklepy;
 mod token_exchange;

@@ -341,6 +341,7 @@ pub struct Browser<'a> {
     jar: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
     /// The CSRF field of the last page that had a form.
     form_csrf: std::sync::Mutex<Option<String>>,
+    user_agent: Option<String>,
 }
 
 impl<'a> Browser<'a> {
@@ -349,7 +350,28 @@ impl<'a> Browser<'a> {
             app,
             jar: Default::default(),
             form_csrf: Default::default(),
+            user_agent: None,
         }
+    }
+
+    /// A browser that says what it is in `User-Agent`.
+    pub fn with_user_agent(app: &'a TestApp, user_agent: &str) -> Browser<'a> {
+        Browser {
+            user_agent: Some(user_agent.to_owned()),
+            ..Browser::new(app)
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self
+            .app
+            .client
+            .request(method, format!("{}{path}", self.app.url))
+            .header("cookie", self.cookie_header());
+        if let Some(ua) = &self.user_agent {
+            req = req.header("user-agent", ua);
+        }
+        req
     }
 
     fn cookie_header(&self) -> String {
@@ -401,10 +423,7 @@ impl<'a> Browser<'a> {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         let res = self
-            .app
-            .client
-            .get(format!("{}{path}", self.app.url))
-            .header("cookie", self.cookie_header())
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap();
@@ -414,10 +433,7 @@ impl<'a> Browser<'a> {
 
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let res = self
-            .app
-            .client
-            .post(format!("{}{path}", self.app.url))
-            .header("cookie", self.cookie_header())
+            .request(reqwest::Method::POST, path)
             .form(form)
             .send()
             .await
