@@ -579,3 +579,36 @@ pub enum SessionsToEnd<'a> {
     One(&'a str),
     AllBut(&'a str),
 }
+
+/// What the server says about itself (`serverInfo`): set by an administrator, or else the
+/// configuration's `[server]` table, which is read into this record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerInfoRecord {
+    pub name: String,
+    pub company: Option<String>,
+    pub description: Option<String>,
+    pub admin_contact: Option<String>,
+    pub terms_of_service: Option<String>,
+}
+
+impl Default for ServerInfoRecord {
+    fn default() -> Self {
+        ServerInfoRecord {
+            name: "Tessera".into(),
+            company: None,
+            description: Some("A Speckle-compatible authentication server.".into()),
+            admin_contact: None,
+            terms_of_service: None,
+        }
+    }
+}
+
+/// How a change of a user's server role ended.
+#[derive(Debug, Clone)]
+pub enum ServerRoleChange {
+    Changed(Box<UserRecord>),
+    NoSuchUser,
+    /// It would leave the server without an administrator.
+    LastAdmin,
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, Millis};
 use crate::domain::activity::{ActivityLog, Client, DEFAULT_RETENTION_DAYS, Subject};
+use crate::domain::admin::ServerInfoCache;
 use crate::domain::auth::{Auth, Checked, TokenCache};
 use crate::domain::invites::Mailer;
 use crate::domain::limits::{Bucket, FAILURE_WINDOW, Limiter, RateLimits};
@@ -38,6 +39,7 @@ pub struct Tessera {
     limits: Limiter,
     mailer: Option<Arc<dyn Mailer>>,
     activity: ActivityLog,
+    server_info: ServerInfoCache,
 }
 
 impl Tessera {
@@ -56,6 +58,7 @@ impl Tessera {
             limits: Limiter::new(limits),
             mailer: None,
             activity: ActivityLog::new(DEFAULT_RETENTION_DAYS),
+            server_info: ServerInfoCache::default(),
         })
     }
 
@@ -69,6 +72,14 @@ impl Tessera {
     pub fn with_activity_retention(mut self, days: u32) -> Tessera {
         self.activity = ActivityLog::new(days);
         self
+    }
+
+    pub(crate) fn server_info_cache(&self) -> &ServerInfoCache {
+        &self.server_info
+    }
+
+    pub(crate) fn server_info_cache_mut(&mut self) -> &mut ServerInfoCache {
+        &mut self.server_info
     }
 
     pub(crate) fn activity_log(&self) -> &ActivityLog {

@@ -4,7 +4,7 @@
 //! crate's conformance suite holds every implementation to it (docs/ARCHITECTURE.md, "Storage").
 
 use async_trait::async_trait;
-use tessera_proto::{StreamRole, TokenDigest};
+use tessera_proto::{ServerRole, StreamRole, TokenDigest};
 use tokio::sync::mpsc;
 
 use crate::clock::Millis;
@@ -268,6 +268,20 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_activity(&self, before: Millis) -> Result<u64>;
     /// Notes that a token was used from `address`; `true` the first time (of every replica).
     async fn note_token_address(&self, token_id: &str, address: &str, now: Millis) -> Result<bool>;
+
+    // Administration.
+
+    /// What an administrator set about the server, if anything.
+    async fn server_info(&self) -> Result<Option<ServerInfoRecord>>;
+    async fn set_server_info(&self, info: &ServerInfoRecord, now: Millis) -> Result<()>;
+    /// Every user, or those whose name or email contains `query`, newest first.
+    async fn list_users(&self, query: Option<&str>, page: &PageRequest)
+    -> Result<Page<UserRecord>>;
+    /// Changes a user's server role, in one transaction that refuses to demote the last
+    /// administrator (racing demotions of the last two included).
+    async fn set_server_role(&self, user_id: &str, role: ServerRole) -> Result<ServerRoleChange>;
+    /// The ids of every token a user holds (their cached checks carry the user's role).
+    async fn user_token_ids(&self, user_id: &str) -> Result<Vec<String>>;
 
     // Server secrets and data migrations.
 

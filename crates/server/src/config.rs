@@ -55,28 +55,9 @@ pub fn parse_proxies(items: &[String]) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
-/// How the server describes itself in `serverInfo`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerDetails {
-    pub name: String,
-    pub company: Option<String>,
-    pub description: Option<String>,
-    pub admin_contact: Option<String>,
-    pub terms_of_service: Option<String>,
-}
-
-impl Default for ServerDetails {
-    fn default() -> Self {
-        ServerDetails {
-            name: "Tessera".into(),
-            company: None,
-            description: Some("A Speckle-compatible authentication server.".into()),
-            admin_contact: None,
-            terms_of_service: None,
-        }
-    }
-}
+/// How the server describes itself in `serverInfo` until an administrator changes it: the
+/// `[server]` table of the configuration file (the core's record, read straight from TOML).
+pub type ServerDetails = tessera_core::model::ServerInfoRecord;
 
 /// Settings given on the command line or in the environment (clap merges those two).
 #[derive(Debug, Clone, Default)]

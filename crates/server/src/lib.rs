@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
-use crate::config::{Config, ServerDetails, redact_url};
+use crate::config::{Config, redact_url};
 use crate::store::{Revoked, Store};
 use tessera_core::Tessera;
 use tessera_core::error::{Error, Result};
@@ -35,7 +35,6 @@ pub struct Server {
     pub core: Tessera,
     /// The canonical URL, without a trailing slash.
     pub public_url: String,
-    pub server: ServerDetails,
     pub schema: graphql::TesseraSchema,
     /// How Tessera's own pages set their cookies.
     pub cookies: http::CookiePolicy,
@@ -100,7 +99,8 @@ impl Application {
         let revocations = store.revocations().await?;
         let store_connections = store.connection_counter();
         let mut core = Tessera::new(Arc::new(store), clock, config.rate_limits, cores)?
-            .with_activity_retention(config.activity_retention_days);
+            .with_activity_retention(config.activity_retention_days)
+            .with_server_defaults(config.server.clone());
         if let Some(smtp) = &config.smtp {
             let mailer = mail::SmtpMailer::new(smtp, &public_url, &config.server.name)?;
             core = core.with_mailer(Arc::new(mailer));
@@ -120,7 +120,6 @@ impl Application {
             csrf_key,
             https: public_url.starts_with("https://"),
             public_url,
-            server: config.server,
             schema: graphql::schema(),
         });
         Ok(Application {

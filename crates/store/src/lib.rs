@@ -24,7 +24,7 @@ use tessera_core::clock::Millis;
 use tessera_core::domain::limits::FailureCounts;
 use tessera_core::error::{Error, Result};
 use tessera_core::store::*;
-use tessera_proto::{ScopeSet, StreamRole, TokenDigest};
+use tessera_proto::{ScopeSet, ServerRole, StreamRole, TokenDigest};
 use tokio::sync::mpsc;
 
 use crate::db::{Pool, convert, is_unique_violation};
@@ -420,6 +420,27 @@ fn activity_insert(lines: &[ActivityRecord]) -> Result<sea_query::InsertStatemen
     Ok(insert)
 }
 
+/// A page of users of `base`, newest first.
+async fn user_page(
+    pool: &Pool,
+    base: &SelectStatement,
+    request: &PageRequest,
+) -> Result<Page<UserRecord>> {
+    page::<UserRow, _>(
+        pool,
+        base,
+        |s| {
+            s.columns(UserRow::COLUMNS);
+        },
+        Keyset::new(Users::Table, Users::CreatedAt, Users::Id),
+        request,
+    )
+    .await
+}
+
+/// The one row of `server_info`.
+const SERVER_INFO_ID: &str = "server";
+
 /// Rows that list page by page, newest first: each knows its cursor.
 trait Listed {
     fn cursor(&self) -> Cursor;
@@ -672,16 +693,7 @@ impl Store for SqlStore {
             .from(Users::Table)
             .cond_where(cond)
             .to_owned();
-        page::<UserRow, _>(
-            &self.pool,
-            &base,
-            |s| {
-                s.columns(UserRow::COLUMNS);
-            },
-            Keyset::new(Users::Table, Users::CreatedAt, Users::Id),
-            request,
-        )
-        .await
+        user_page(&self.pool, &base, request).await
     }
 
     async fn create_project(
@@ -1983,6 +1995,111 @@ impl Store for SqlStore {
             .on_conflict(OnConflict::new().do_nothing().to_owned())
             .to_owned();
         Ok(self.pool.run(&insert).await? > 0)
+    }
+
+    async fn server_info(&self) -> Result<Option<ServerInfoRecord>> {
+        let select = by_id(
+            ServerInfo::Table,
+            ServerInfo::Id,
+            &ServerInfoRow::COLUMNS,
+            SERVER_INFO_ID,
+        );
+        let row: Option<ServerInfoRow> = self.pool.optional(&select).await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn set_server_info(&self, info: &ServerInfoRecord, now: Millis) -> Result<()> {
+        let values = [
+            info.name.clone().into(),
+            info.company.clone().into(),
+            info.description.clone().into(),
+            info.admin_contact.clone().into(),
+            info.terms_of_service.clone().into(),
+            now.into(),
+        ];
+        let insert = Query::insert()
+            .into_table(ServerInfo::Table)
+            .columns([
+                ServerInfo::Id,
+                ServerInfo::Name,
+                ServerInfo::Company,
+                ServerInfo::Description,
+                ServerInfo::AdminContact,
+                ServerInfo::TermsOfService,
+                ServerInfo::UpdatedAt,
+            ])
+            .values(std::iter::once(SERVER_INFO_ID.into()).chain(values))
+            .map_err(built)?
+            .on_conflict(
+                OnConflict::column(ServerInfo::Id)
+                    .update_columns([
+                        ServerInfo::Name,
+                        ServerInfo::Company,
+                        ServerInfo::Description,
+                        ServerInfo::AdminContact,
+                        ServerInfo::TermsOfService,
+                        ServerInfo::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .to_owned();
+        self.pool.run(&insert).await?;
+        Ok(())
+    }
+
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        request: &PageRequest,
+    ) -> Result<Page<UserRecord>> {
+        let mut base = Query::select();
+        base.from(Users::Table);
+        if let Some(text) = query.map(str::trim).filter(|t| !t.is_empty()) {
+            base.cond_where(
+                Cond::any()
+                    .add(contains(Users::Name, text))
+                    .add(contains(Users::Email, text)),
+            );
+        }
+        user_page(&self.pool, &base, request).await
+    }
+
+    async fn set_server_role(&self, user_id: &str, role: ServerRole) -> Result<ServerRoleChange> {
+        let admin = ServerRole::Admin.name();
+        // The administrators' rows, locked (on PostgreSQL) until this transaction ends: two
+        // demotions of the last two administrators cannot both see the other one still there.
+        let admins = Query::select()
+            .column(Users::Id)
+            .from(Users::Table)
+            .and_where(Expr::col(Users::Role).eq(admin))
+            .lock(sea_query::LockType::Update)
+            .to_owned();
+        let update = Query::update()
+            .table(Users::Table)
+            .value(Users::Role, role.name())
+            .and_where(Expr::col(Users::Id).eq(user_id))
+            .to_owned();
+        let select = by_id(Users::Table, Users::Id, &UserRow::COLUMNS, user_id);
+        let mut tx = self.pool.begin().await?;
+        let admins = ids(tx.conn().all(&admins).await?);
+        if role != ServerRole::Admin && admins.len() <= 1 && admins.iter().any(|a| a == user_id) {
+            return Ok(ServerRoleChange::LastAdmin);
+        }
+        if tx.conn().run(&update).await? == 0 {
+            return Ok(ServerRoleChange::NoSuchUser);
+        }
+        let row: UserRow = tx.conn().one(&select).await?;
+        tx.commit().await?;
+        Ok(ServerRoleChange::Changed(Box::new(row.try_into()?)))
+    }
+
+    async fn user_token_ids(&self, user_id: &str) -> Result<Vec<String>> {
+        let select = Query::select()
+            .column(ApiTokens::Id)
+            .from(ApiTokens::Table)
+            .and_where(Expr::col(ApiTokens::OwnerId).eq(user_id))
+            .to_owned();
+        Ok(ids(self.pool.all(&select).await?))
     }
 
     async fn server_secret(&self, name: &str, fresh: &str) -> Result<String> {

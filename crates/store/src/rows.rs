@@ -644,3 +644,34 @@ impl TryFrom<ActivityRow> for ActivityRecord {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub struct ServerInfoRow {
+    name: String,
+    company: Option<String>,
+    description: Option<String>,
+    admin_contact: Option<String>,
+    terms_of_service: Option<String>,
+}
+
+impl ServerInfoRow {
+    pub const COLUMNS: [ServerInfo; 5] = [
+        ServerInfo::Name,
+        ServerInfo::Company,
+        ServerInfo::Description,
+        ServerInfo::AdminContact,
+        ServerInfo::TermsOfService,
+    ];
+}
+
+impl From<ServerInfoRow> for ServerInfoRecord {
+    fn from(r: ServerInfoRow) -> ServerInfoRecord {
+        ServerInfoRecord {
+            name: r.name,
+            company: r.company,
+            description: r.description,
+            admin_contact: r.admin_contact,
+            terms_of_service: r.terms_of_service,
+        }
+    }
+}

@@ -207,3 +207,15 @@ pub enum TokenAddresses {
     Address,
     FirstUsed,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum ServerInfo {
+    Table,
+    Id,
+    Name,
+    Company,
+    Description,
+    AdminContact,
+    TermsOfService,
+    UpdatedAt,
+}

@@ -61,6 +61,7 @@ conformance!(
     sessions_remember_where_they_started_and_end_one_or_all_others,
     activity_pages_newest_first_filters_and_purges,
     a_token_address_is_new_once,
+    server_info_and_roles_with_the_last_administrator_kept,
 );
 
 async fn open(backend: Backend) -> Option<(SqlStore, TestDb)> {
@@ -1425,5 +1426,92 @@ async fn a_token_address_is_new_once(store: Arc<SqlStore>) {
             .note_token_address("nosuchtok0", "192.0.2.7", 3)
             .await
             .unwrap()
+    );
+}
+
+async fn server_info_and_roles_with_the_last_administrator_kept(store: Arc<SqlStore>) {
+    assert_eq!(store.server_info().await.unwrap(), None);
+    let mut info = ServerInfoRecord {
+        name: "One".into(),
+        company: Some("C".into()),
+        ..ServerInfoRecord::default()
+    };
+    store.set_server_info(&info, 1).await.unwrap();
+    info.name = "Two".into();
+    info.company = None;
+    store.set_server_info(&info, 2).await.unwrap();
+    assert_eq!(store.server_info().await.unwrap(), Some(info));
+
+    let first = user(&store, "first").await;
+    let second = user(&store, "second").await;
+    let third = user(&store, "third").await;
+    assert_eq!(first.role, ServerRole::Admin);
+    let page = store
+        .list_users(Some("SEC"), &first_page(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].id, second.id);
+    assert_eq!(
+        store.list_users(None, &first_page(10)).await.unwrap().total,
+        3
+    );
+    assert_eq!(
+        store
+            .list_users(Some("100%"), &first_page(10))
+            .await
+            .unwrap()
+            .total,
+        0,
+        "patterns are literal"
+    );
+
+    assert!(matches!(
+        store
+            .set_server_role(&first.id, ServerRole::User)
+            .await
+            .unwrap(),
+        ServerRoleChange::LastAdmin
+    ));
+    assert!(matches!(
+        store
+            .set_server_role("nobody", ServerRole::User)
+            .await
+            .unwrap(),
+        ServerRoleChange::NoSuchUser
+    ));
+    match store
+        .set_server_role(&second.id, ServerRole::Admin)
+        .await
+        .unwrap()
+    {
+        ServerRoleChange::Changed(u) => assert_eq!(u.role, ServerRole::Admin),
+        other => panic!("{other:?}"),
+    }
+    // The two administrators demote each other at once: one of them stays.
+    let (a, b) = tokio::join!(
+        store.set_server_role(&first.id, ServerRole::User),
+        store.set_server_role(&second.id, ServerRole::User),
+    );
+    let changed = [a, b]
+        .into_iter()
+        .filter(|r| matches!(r, Ok(ServerRoleChange::Changed(_))))
+        .count();
+    assert_eq!(changed, 1, "exactly one demotion goes through");
+    let admins = store
+        .list_users(None, &first_page(10))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|u| u.role == ServerRole::Admin)
+        .count();
+    assert_eq!(admins, 1);
+
+    let (plain, record) = new_token(&third.id, TokenKind::Personal, None, None);
+    store.insert_token(&record).await.unwrap();
+    assert_eq!(
+        store.user_token_ids(&third.id).await.unwrap(),
+        [plain.id().to_owned()]
     );
 }

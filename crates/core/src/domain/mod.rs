@@ -2,6 +2,7 @@
 //! storage only through the [`Store`](crate::store::Store) trait.
 
 pub mod activity;
+pub mod admin;
 pub mod apps;
 pub mod auth;
 pub mod grants;

@@ -37,7 +37,7 @@ fn non_empty<'a>(fields: &'a HashMap<String, String>, key: &str) -> Option<&'a s
     fields.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
-fn at_most(value: &str, max: usize, what: &str) -> Result<()> {
+pub(crate) fn at_most(value: &str, max: usize, what: &str) -> Result<()> {
     if value.chars().count() > max {
         return Err(Error::user_input(format!(
             "{what} is too long; it can be at most {max} characters."
@@ -83,7 +83,7 @@ pub fn has_hidden_characters(text: &str) -> bool {
 }
 
 /// Refuses a display text (a name, say) with characters that hide or disguise what it says.
-fn check_visible(text: &str, what: &str) -> Result<()> {
+pub(crate) fn check_visible(text: &str, what: &str) -> Result<()> {
     if has_hidden_characters(text) {
         return Err(Error::user_input(format!(
             "{what} contains invisible or control characters (such as zero-width spaces or \

@@ -3,6 +3,7 @@
 //! test fails when the served schema drifts from it.
 
 mod activity;
+mod admin;
 mod apps;
 pub mod cost;
 mod error;
@@ -35,6 +36,7 @@ pub struct Query(
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
+    admin::AdminMutation,
     tokens::TokenMutation,
     users::UserMutation,
     apps::AppMutation,

@@ -5,7 +5,7 @@
 use async_graphql::{Context, Object, SimpleObject};
 use tessera_proto::{Scope, ServerRole, StreamRole};
 
-use super::state;
+use super::{state, tessera};
 
 /// The Speckle server release whose API this build implements.
 pub const SPECKLE_API_VERSION: &str = "2.31.14";
@@ -76,23 +76,23 @@ pub struct ServerWorkspacesInfo {
 #[Object]
 impl ServerInfo {
     async fn name(&self, ctx: &Context<'_>) -> String {
-        state(ctx).server.name.clone()
+        tessera(ctx).server_info().await.name.clone()
     }
 
     async fn company(&self, ctx: &Context<'_>) -> Option<String> {
-        state(ctx).server.company.clone()
+        tessera(ctx).server_info().await.company.clone()
     }
 
     async fn description(&self, ctx: &Context<'_>) -> Option<String> {
-        state(ctx).server.description.clone()
+        tessera(ctx).server_info().await.description.clone()
     }
 
     async fn admin_contact(&self, ctx: &Context<'_>) -> Option<String> {
-        state(ctx).server.admin_contact.clone()
+        tessera(ctx).server_info().await.admin_contact.clone()
     }
 
     async fn terms_of_service(&self, ctx: &Context<'_>) -> Option<String> {
-        state(ctx).server.terms_of_service.clone()
+        tessera(ctx).server_info().await.terms_of_service.clone()
     }
 
     /// The server's public URL.

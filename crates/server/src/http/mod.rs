@@ -1,6 +1,7 @@
 //! HTTP: routes and middleware. Handlers extract, call one domain function, and map the result.
 
 mod accesscode;
+mod admin;
 mod auth;
 mod body;
 mod client;
@@ -141,6 +142,12 @@ pub fn router(state: AppState) -> Router {
             post(settings::end_session),
         )
         .route("/settings/activity", get(settings::activity))
+        .route(
+            "/settings/server",
+            get(admin::server).post(admin::update_server),
+        )
+        .route("/settings/users", get(admin::users))
+        .route("/settings/users/{id}/role", post(admin::change_role))
         .merge(authenticated)
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

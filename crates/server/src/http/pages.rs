@@ -202,8 +202,9 @@ fn login_redirect(next: &str) -> Response {
 }
 
 fn error_page(state: &AppState, status: StatusCode, title: &str, message: &str) -> Response {
+    let info = state.core.server_info_cached();
     let page = ErrorPage {
-        server_name: &state.server.name,
+        server_name: &info.name,
         title,
         message,
     };
@@ -305,7 +306,8 @@ async fn form_page(
     let (csrf, cookies) = csrf(state, headers, None)?;
     let app_name = pending_app_name(state, next).await;
     let field = |k: &str| typed.get(k).map(String::as_str).unwrap_or_default();
-    let server_name = &state.server.name;
+    let info = state.core.server_info().await;
+    let server_name = &info.name;
     Ok(match form {
         Form::Login => {
             let page = Login {
@@ -526,8 +528,9 @@ pub async fn consent_page(
         let author = pages::registered_by(&registered_by);
         let (csrf, cookies) = csrf(&state, &visit.headers, Some(&session))?;
         let app = &request.app;
+        let info = state.core.server_info().await;
         let page = Consent {
-            server_name: &state.server.name,
+            server_name: &info.name,
             app_name: &app.name,
             app_initial: initial(&app.name),
             author,
@@ -644,8 +647,9 @@ pub async fn home(State(state): State<AppState>, visit: Visit) -> Response {
             })
             .collect();
         let (csrf, cookies) = csrf(&state, &visit.headers, Some(&session))?;
+        let info = state.core.server_info().await;
         let page = Home {
-            server_name: &state.server.name,
+            server_name: &info.name,
             user_name: &session.user.name,
             user_email: &session.user.email,
             user_initial: initial(&session.user.name),

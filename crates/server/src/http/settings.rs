@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use tessera_proto::{Scope, ScopeSet};
+use tessera_proto::{Scope, ScopeSet, ServerRole};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -35,7 +35,7 @@ const ACTIVITY_PAGE: i64 = 50;
 /// Lifespans this long or longer are shown as "never".
 const FOREVER: i64 = 50 * 365 * DAY;
 
-fn date(millis: i64) -> String {
+pub(super) fn date(millis: i64) -> String {
     let nanos = i128::from(millis) * 1_000_000;
     OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
@@ -43,8 +43,23 @@ fn date(millis: i64) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The link to the next page of a list at `path`, keeping its filter (when not empty).
+pub(super) fn older_link(
+    path: &str,
+    (key, value): (&str, &str),
+    next: Option<&crate::model::Cursor>,
+) -> Option<String> {
+    let cursor = next?;
+    let mut link = url::form_urlencoded::Serializer::new(String::new());
+    if !value.is_empty() {
+        link.append_pair(key, value);
+    }
+    link.append_pair("cursor", &paging::encode(cursor));
+    Some(format!("{path}?{}", link.finish()))
+}
+
 /// A moment as the pages show it, to the minute, in UTC.
-fn moment(millis: i64) -> String {
+pub(super) fn moment(millis: i64) -> String {
     let nanos = i128::from(millis) * 1_000_000;
     OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
@@ -58,7 +73,7 @@ fn moment(millis: i64) -> String {
 }
 
 /// The avatar menu, sidebar and CSRF token of a settings page, and the cookies that go with it.
-fn chrome<'a>(
+pub(super) fn chrome<'a>(
     state: &AppState,
     headers: &HeaderMap,
     session: &'a Session,
@@ -70,6 +85,7 @@ fn chrome<'a>(
         user_initial: initial(&session.user.name),
         csrf,
         current,
+        admin: session.user.role == ServerRole::Admin,
     };
     Ok((chrome, cookies))
 }
@@ -156,8 +172,9 @@ async fn tokens_page(
     if carried.is_some() {
         cookies.push(state.cookies.clear(state.cookies.new_token()));
     }
+    let info = state.core.server_info().await;
     let page = Tokens {
-        server_name: &state.server.name,
+        server_name: &info.name,
         chrome,
         tokens,
         scope_groups: scope_groups(session.auth.scopes),
@@ -346,8 +363,9 @@ async fn apps_page(
         .map(|a| (a.id.to_string(), a.name, a.redirect_url))
         .collect();
     let (chrome, cookies) = chrome(state, headers, session, "apps")?;
+    let info = state.core.server_info().await;
     let page = Apps {
-        server_name: &state.server.name,
+        server_name: &info.name,
         chrome,
         apps,
         form: fields.map(typed_form).unwrap_or_default(),
@@ -420,8 +438,9 @@ async fn app_page(
     };
     let chosen = typed.map(typed_scopes).unwrap_or(app.scopes);
     let (chrome, cookies) = chrome(state, headers, session, "apps")?;
+    let info = state.core.server_info().await;
     let page = AppPage {
-        server_name: &state.server.name,
+        server_name: &info.name,
         chrome,
         app_id: app.id.to_string(),
         app_name: app.name,
@@ -538,8 +557,9 @@ pub async fn authorized_apps(State(state): State<AppState>, visit: Visit) -> Res
                 })
                 .collect();
             let (chrome, cookies) = chrome(&state, &visit.headers, &session, "authorized")?;
+            let info = state.core.server_info().await;
             let page = AuthorizedApps {
-                server_name: &state.server.name,
+                server_name: &info.name,
                 chrome,
                 grants,
             };
@@ -572,8 +592,9 @@ async fn profile_page(
         None => stored.clone().unwrap_or_default(),
     };
     let (chrome, cookies) = chrome(state, headers, session, "profile")?;
+    let info = state.core.server_info().await;
     let page = ProfilePage {
-        server_name: &state.server.name,
+        server_name: &info.name,
         chrome,
         email: &user.email,
         name: field("name", &Some(user.name.clone())),
@@ -706,8 +727,9 @@ async fn sessions_page(state: &AppState, visit: &Visit, session: &Session) -> Re
         })
         .collect();
     let (chrome, cookies) = chrome(state, &visit.headers, session, "sessions")?;
+    let info = state.core.server_info().await;
     let page = SessionsPage {
-        server_name: &state.server.name,
+        server_name: &info.name,
         chrome,
         sessions,
         others,
@@ -769,14 +791,7 @@ pub async fn activity(
             let cursor = query.get("cursor").map(String::as_str);
             let request = paging::request(ACTIVITY_PAGE, cursor)?;
             let page = state.core.activity(&session.auth, kinds, &request).await?;
-            let next = page.next.as_ref().map(|c| {
-                let mut link = url::form_urlencoded::Serializer::new(String::new());
-                if !kind.is_empty() {
-                    link.append_pair("kind", &kind);
-                }
-                link.append_pair("cursor", &paging::encode(c));
-                format!("/settings/activity?{}", link.finish())
-            });
+            let next = older_link("/settings/activity", ("kind", &kind), page.next.as_ref());
             let lines = page
                 .items
                 .into_iter()
@@ -793,8 +808,9 @@ pub async fn activity(
                 })
                 .collect();
             let (chrome, cookies) = chrome(&state, &visit.headers, &session, "activity")?;
+            let info = state.core.server_info().await;
             let page = ActivityPage {
-                server_name: &state.server.name,
+                server_name: &info.name,
                 chrome,
                 lines,
                 kinds: ActivityKind::ALL

@@ -91,6 +91,47 @@ pub struct Chrome<'a> {
     pub csrf: String,
     /// The sidebar entry of this page.
     pub current: &'static str,
+    /// Whether the person is a server administrator (the sidebar then shows Server admin).
+    pub admin: bool,
+}
+
+#[derive(Template)]
+#[template(path = "server.html")]
+pub struct ServerPage<'a> {
+    pub server_name: &'a str,
+    pub chrome: Chrome<'a>,
+    pub name: String,
+    pub company: String,
+    pub description: String,
+    pub admin_contact: String,
+    pub terms_of_service: String,
+    pub saved: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub struct UsersPage<'a> {
+    pub server_name: &'a str,
+    pub chrome: Chrome<'a>,
+    pub users: Vec<UserItem>,
+    /// The roles an administrator can give: name and title.
+    pub roles: Vec<(&'static str, &'static str)>,
+    pub query: String,
+    pub total: i64,
+    pub next: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A user in the administrator's list.
+pub struct UserItem {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub joined: String,
+    pub role: &'static str,
+    pub role_title: &'static str,
+    pub is_self: bool,
 }
 
 #[derive(Template)]

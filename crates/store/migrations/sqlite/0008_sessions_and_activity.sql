@@ -29,3 +29,15 @@ CREATE TABLE token_addresses (
     first_used BIGINT NOT NULL,
     PRIMARY KEY (token_id, address)
 );
+
+-- What an administrator set under Server (serverInfoUpdate); until then the configuration's
+-- [server] table is shown. One row, id 'server', shared by every replica.
+CREATE TABLE server_info (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    company TEXT,
+    description TEXT,
+    admin_contact TEXT,
+    terms_of_service TEXT,
+    updated_at BIGINT NOT NULL
+);
