@@ -325,7 +325,7 @@ impl Tessera {
                 id: Some(id.to_owned()),
             },
             None => Subject {
-                name: Some(format!("{} other sessions", revoked.len())),
+                name: Some(other_sessions(revoked.len())),
                 id: None,
             },
         };
@@ -350,6 +350,14 @@ impl Tessera {
                 self.now(),
             )
             .await
+    }
+}
+
+/// "1 other session", "3 other sessions".
+pub(crate) fn other_sessions(n: usize) -> String {
+    match n {
+        1 => "1 other session".to_owned(),
+        n => format!("{n} other sessions"),
     }
 }
 

@@ -360,7 +360,10 @@ impl Tessera {
             .await?;
         self.revoked(&revoked).await?;
         let subject = Subject {
-            name: Some(format!("{} other sessions signed out", revoked.len())),
+            name: Some(format!(
+                "{} signed out",
+                super::activity::other_sessions(revoked.len())
+            )),
             id: None,
         };
         self.note_for(session, ActivityKind::PasswordChanged, subject);
