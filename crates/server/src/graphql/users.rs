@@ -175,8 +175,8 @@ impl User {
     }
 
     /// Your access log, newest first: sign-ins, tokens, apps, password changes and sign-outs,
-    /// with where they came from (docs/ARCHITECTURE.md, "Activity"). Only of kinds in `kinds`,
-    /// when given.
+    /// with where they came from; only of kinds in `kinds`, when given. Kept 90 days unless the
+    /// server says otherwise; never holds a secret.
     #[graphql(guard = "HasScope(Scope::TokensRead).and(HasRole(ServerRole::Guest))")]
     async fn activity(
         &self,
