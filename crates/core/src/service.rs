@@ -174,16 +174,20 @@ impl Tessera {
 
     /// Writes remembered `lastUsed` times and access-log lines, forgets access-log lines past
     /// their retention, idle rate-limit buckets, old sign-in failures and expired access codes.
+    /// Each step runs even when an earlier one failed; the first failure is returned.
     pub async fn housekeeping(&self) -> Result<()> {
-        self.tokens.flush_uses(self.store()).await?;
-        self.flush_activity().await?;
-        self.prune_activity().await?;
-        self.limits.forget_idle();
         let now = self.now();
-        self.store
-            .purge_sign_in_failures(now.saturating_sub(FAILURE_WINDOW))
-            .await?;
-        self.store.purge_expired_codes(now).await
+        let steps = [
+            self.tokens.flush_uses(self.store()).await,
+            self.flush_activity().await,
+            self.prune_activity().await.map(|_| ()),
+            self.store
+                .purge_sign_in_failures(now.saturating_sub(FAILURE_WINDOW))
+                .await,
+            self.store.purge_expired_codes(now).await,
+        ];
+        self.limits.forget_idle();
+        steps.into_iter().collect()
     }
 }
 

@@ -77,6 +77,8 @@ scopes! {
     TokensWrite = "tokens:write", false, Core, "Create and delete API tokens.";
     AppsRead = "apps:read", false, Core, "See created or authorized applications.";
     AppsWrite = "apps:write", false, Core, "Register new applications.";
+    TokensIntrospect = "tokens:introspect", false, Core,
+        "Ask what any token is (RFC 7662 introspection). Only works for server admins.";
     AutomateReportResults = "automate:report-results", true, Automate,
         "Report automation results to the server.";
     AutomateFunctionsRead = "automate-functions:read", true, Automate,

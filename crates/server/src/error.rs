@@ -103,6 +103,10 @@ pub fn legacy_grant_message(g: &GrantError) -> Cow<'static, str> {
         GrantError::RefreshReplayed => "Refresh token already used. Every token issued from \
             it has been revoked; sign in again."
             .into(),
+        // Only the standard endpoints raise these; said in their words.
+        g @ (GrantError::ClientSecretRequired | GrantError::UnsupportedTokenType) => {
+            oauth_grant_error(g).1.into()
+        }
     }
 }
 
@@ -131,6 +135,16 @@ pub fn oauth_grant_error(g: &GrantError) -> (&'static str, String) {
             "This refresh token was issued to a client that authenticated with its app \
              secret: send the secret too."
                 .into(),
+        ),
+        GrantError::ClientSecretRequired => (
+            "invalid_client",
+            "Introspection is for confidential clients: send the app secret (HTTP Basic or \
+             client_secret), or a server admin's token with tokens:introspect."
+                .into(),
+        ),
+        GrantError::UnsupportedTokenType => (
+            "unsupported_token_type",
+            "token_type_hint must be access_token or refresh_token.".into(),
         ),
         GrantError::RefreshInvalid => grant("The refresh token is not valid."),
         GrantError::RefreshExpired => grant("The refresh token has expired."),

@@ -360,20 +360,16 @@ async fn end_sessions(
     };
     match which {
         SessionsToEnd::One(token_id) => {
-            let family = Query::select()
-                .column(ApiTokens::FamilyId)
-                .from(ApiTokens::Table)
+            // Delete first (returning the chain it came from): no read before the write.
+            let token = Query::delete()
+                .from_table(ApiTokens::Table)
                 .cond_where(theirs().add(Expr::col(ApiTokens::Id).eq(token_id)))
+                .returning_col(ApiTokens::FamilyId)
                 .to_owned();
-            let Some(MaybeText(family)) = tx.conn().optional(&family).await? else {
+            let Some(MaybeText(family)) = tx.conn().optional(&token).await? else {
                 return Ok(Vec::new());
             };
-            let token = delete_returning_ids(
-                ApiTokens::Table,
-                ApiTokens::Id,
-                theirs().add(Expr::col(ApiTokens::Id).eq(token_id)),
-            );
-            let mut revoked = ids(tx.conn().all(&token).await?);
+            let mut revoked = vec![token_id.to_owned()];
             if let Some(family) = family {
                 revoked.extend(delete_family(tx, &family).await?);
             }
@@ -1922,22 +1918,31 @@ impl Store for SqlStore {
     }
 
     async fn record_activity(&self, lines: &[ActivityRecord]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        // A line of a user deleted meanwhile has nowhere to go (its row would break the foreign
+        // key): keep only the lines of users that exist.
+        let mut users: Vec<String> = lines.iter().map(|l| l.user_id.to_string()).collect();
+        users.sort();
+        users.dedup();
+        let mut known = std::collections::HashSet::new();
+        for chunk in users.chunks(500) {
+            let select = Query::select()
+                .column(Users::Id)
+                .from(Users::Table)
+                .and_where(one_of(Users::Id, chunk))
+                .to_owned();
+            known.extend(ids(self.pool.all(&select).await?));
+        }
+        let kept: Vec<ActivityRecord> = lines
+            .iter()
+            .filter(|l| known.contains(&*l.user_id))
+            .cloned()
+            .collect();
         // A few hundred rows per statement keeps well under either backend's parameter limit.
-        for chunk in lines.chunks(500) {
-            if self.pool.run(&activity_insert(chunk)?).await.is_ok() {
-                continue;
-            }
-            // A line of a user deleted meanwhile has nowhere to go: write the lines one by one,
-            // so the others are kept.
-            for line in chunk {
-                if let Err(e) = self
-                    .pool
-                    .run(&activity_insert(std::slice::from_ref(line))?)
-                    .await
-                {
-                    tracing::debug!(error = %e, "an activity line was dropped");
-                }
-            }
+        for chunk in kept.chunks(500) {
+            self.pool.run(&activity_insert(chunk)?).await?;
         }
         Ok(())
     }
@@ -1971,6 +1976,13 @@ impl Store for SqlStore {
             .from_table(Activity::Table)
             .and_where(Expr::col(Activity::CreatedAt).lt(before))
             .to_owned();
+        // An address first seen longer ago than that is "new" again: a line about it would be
+        // gone anyway.
+        let addresses = Query::delete()
+            .from_table(TokenAddresses::Table)
+            .and_where(Expr::col(TokenAddresses::FirstUsed).lt(before))
+            .to_owned();
+        self.pool.run(&addresses).await?;
         self.pool.run(&delete).await
     }
 
@@ -2080,14 +2092,22 @@ impl Store for SqlStore {
             .and_where(Expr::col(Users::Id).eq(user_id))
             .to_owned();
         let select = by_id(Users::Table, Users::Id, &UserRow::COLUMNS, user_id);
+        // Write first: on SQLite the transaction then holds the write lock before it reads, so
+        // no other write can slip in between (a read-then-write transaction would fail busy).
+        let touch = Query::update()
+            .table(Users::Table)
+            .value(Users::Role, Expr::col(Users::Role))
+            .and_where(Expr::col(Users::Id).eq(user_id))
+            .to_owned();
         let mut tx = self.pool.begin().await?;
+        if tx.conn().run(&touch).await? == 0 {
+            return Ok(ServerRoleChange::NoSuchUser);
+        }
         let admins = ids(tx.conn().all(&admins).await?);
         if role != ServerRole::Admin && admins.len() <= 1 && admins.iter().any(|a| a == user_id) {
             return Ok(ServerRoleChange::LastAdmin);
         }
-        if tx.conn().run(&update).await? == 0 {
-            return Ok(ServerRoleChange::NoSuchUser);
-        }
+        tx.conn().run(&update).await?;
         let row: UserRow = tx.conn().one(&select).await?;
         tx.commit().await?;
         Ok(ServerRoleChange::Changed(Box::new(row.try_into()?)))

@@ -186,6 +186,18 @@ impl Tessera {
         client: &Client,
         subject: Subject,
     ) {
+        self.note_at(self.now(), user_id, kind, client, subject);
+    }
+
+    /// Notes a line of something that happened at `at` (a sighting, written later).
+    fn note_at(
+        &self,
+        at: Millis,
+        user_id: &UserId,
+        kind: ActivityKind,
+        client: &Client,
+        subject: Subject,
+    ) {
         let Ok(id) = random_hex(16) else {
             return;
         };
@@ -193,7 +205,7 @@ impl Tessera {
             id,
             user_id: user_id.clone(),
             kind,
-            created_at: self.now(),
+            created_at: at,
             address: client.address.map(|a| a.to_string()),
             user_agent: client.user_agent.clone(),
             subject: subject.name,
@@ -206,40 +218,68 @@ impl Tessera {
         self.note(&caller.user_id, kind, &caller.client, subject);
     }
 
-    /// Writes the lines noted so far, and turns sightings of tokens from new addresses into lines
-    /// (once per token and address, whichever replica saw it first).
+    /// Turns sightings of tokens from new addresses into lines (once per token and address,
+    /// whichever replica saw it first), then writes the lines noted so far. The housekeeping's
+    /// work; a failure keeps what is not written for the next pass.
     pub async fn flush_activity(&self) -> Result<()> {
         let log = self.activity_log();
         let sightings: Vec<Sighting> = match log.sightings.lock() {
             Ok(mut s) => s.drain(..).collect(),
             Err(_) => Vec::new(),
         };
-        for s in sightings {
-            let Some(address) = s.client.address.map(|a| a.to_string()) else {
-                continue;
-            };
-            if !self
-                .store()
-                .note_token_address(&s.token_id, &address, s.at)
-                .await?
-            {
-                continue;
+        let mut rest = sightings.into_iter();
+        while let Some(s) = rest.next() {
+            if let Err(e) = self.sighted(&s).await {
+                // Back in line, this one and the others, for the next pass.
+                if let Ok(mut pending) = log.sightings.lock() {
+                    pending.push(s);
+                    pending.extend(rest);
+                    pending.truncate(MAX_PENDING);
+                }
+                return Err(e);
             }
-            if let Some(token) = self.store().token_for_auth(&s.token_id).await? {
-                self.note(
-                    &token.owner_id,
-                    ActivityKind::TokenNewAddress,
-                    &s.client,
-                    Subject::new(&token.name, &token.id),
-                );
-            }
+        }
+        self.write_lines().await
+    }
+
+    async fn sighted(&self, s: &Sighting) -> Result<()> {
+        let Some(address) = s.client.address.map(|a| a.to_string()) else {
+            return Ok(());
+        };
+        if !self
+            .store()
+            .note_token_address(&s.token_id, &address, s.at)
+            .await?
+        {
+            return Ok(());
+        }
+        if let Some(token) = self.store().token_for_auth(&s.token_id).await? {
+            self.note_at(
+                s.at,
+                &token.owner_id,
+                ActivityKind::TokenNewAddress,
+                &s.client,
+                Subject::new(&token.name, &token.id),
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes the lines noted so far in one batch; on failure they wait for the next attempt.
+    async fn write_lines(&self) -> Result<()> {
+        let log = self.activity_log();
+        let dropped = log.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "activity lines were dropped: the database fell behind"
+            );
         }
         let lines: Vec<ActivityRecord> = match log.pending.lock() {
             Ok(mut p) => p.drain(..).collect(),
             Err(_) => Vec::new(),
         };
         if let Err(e) = self.store().record_activity(&lines).await {
-            // Put them back for the next attempt, within the bound.
             if let Ok(mut pending) = log.pending.lock() {
                 let room = MAX_PENDING.saturating_sub(pending.len());
                 let kept = lines.len().min(room);
@@ -264,17 +304,22 @@ impl Tessera {
         self.store().purge_activity(before).await
     }
 
-    /// The caller's access log, newest first, of the given kinds (all when empty). Lines noted but
-    /// not yet written are written first, so the log shows what just happened.
+    /// The caller's access log, newest first, of the given kinds (all when empty; each at most
+    /// once, so the list stays short whatever is asked).
     pub async fn activity(
         &self,
         caller: &Auth,
         kinds: Vec<ActivityKind>,
         page: &PageRequest,
     ) -> Result<Page<ActivityRecord>> {
-        if let Err(e) = self.flush_activity().await {
+        // One batch insert of what is pending (sightings wait for the housekeeping), so the log
+        // shows what was just done; if it fails, the read goes on without it.
+        if let Err(e) = self.write_lines().await {
             tracing::warn!(error = %e, "activity could not be written before reading");
         }
+        let mut kinds = kinds;
+        kinds.sort_by_key(|k| k.as_str());
+        kinds.dedup();
         let filter = ActivityFilter {
             user_id: caller.user_id.clone(),
             kinds,
@@ -333,15 +378,11 @@ impl Tessera {
         Ok(revoked.len())
     }
 
-    /// Notes where a new session was started.
-    pub(crate) async fn record_session(
-        &self,
-        token_id: &str,
-        user_id: &str,
-        client: &Client,
-    ) -> Result<()> {
+    /// Notes where a new session was started; never fails.
+    pub(crate) async fn record_session(&self, token_id: &str, user_id: &str, client: &Client) {
         let address = client.address.map(|a| a.to_string());
-        self.store()
+        let recorded = self
+            .store()
             .record_session(
                 token_id,
                 user_id,
@@ -349,7 +390,12 @@ impl Tessera {
                 client.user_agent.as_deref(),
                 self.now(),
             )
-            .await
+            .await;
+        // Where a session started is for the Sessions list; not knowing it never fails a
+        // sign-in (the session then lists as an unknown device).
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "where a session started could not be recorded");
+        }
     }
 }
 

@@ -10,12 +10,15 @@ use std::sync::Arc;
 
 use tessera_proto::ServerRole;
 
+use super::apps::WEB_APP_ID;
 use super::auth::{Auth, require_role};
 use super::paging::check_search;
 use super::users::{at_most, check_visible};
 use crate::clock::Millis;
 use crate::error::{Error, Missing, Result};
-use crate::model::{Page, PageRequest, ServerInfoRecord, ServerRoleChange, UserRecord};
+use crate::model::{
+    Page, PageRequest, ServerInfoRecord, ServerRoleChange, SessionsToEnd, UserRecord,
+};
 use crate::service::Tessera;
 
 /// How long another replica's change of the server's description can take to show here.
@@ -169,6 +172,15 @@ impl Tessera {
         }
         match self.store().set_server_role(user_id, role).await? {
             ServerRoleChange::Changed(user) => {
+                if user.role == ServerRole::ArchivedUser {
+                    // Archived: signed out of every browser at once (their other tokens stay,
+                    // but every rule that needs a user refuses them).
+                    let ended = self
+                        .store()
+                        .end_sessions(user_id, WEB_APP_ID, SessionsToEnd::AllBut(""))
+                        .await?;
+                    self.revoked(&ended).await?;
+                }
                 let tokens = self.store().user_token_ids(user_id).await?;
                 // Not a revocation: the tokens stay valid, but their cached checks hold the old
                 // role. Forgetting them here and announcing them to the other replicas is what

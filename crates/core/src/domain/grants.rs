@@ -56,6 +56,10 @@ pub enum GrantError {
     RefreshExpired,
     RefreshTampered,
     RefreshReplayed,
+    /// Introspection is for confidential clients: the app secret is required.
+    ClientSecretRequired,
+    /// A `token_type_hint` that is neither `access_token` nor `refresh_token`.
+    UnsupportedTokenType,
 }
 
 impl From<GrantError> for Error {
@@ -351,7 +355,7 @@ impl Tessera {
             now,
         )?;
         store.insert_token(&record).await?;
-        self.record_session(token.id(), user_id, client).await?;
+        self.record_session(token.id(), user_id, client).await;
         Ok(token)
     }
 
@@ -570,7 +574,7 @@ impl TokenRequest {
     }
 }
 
-fn secrets_match(a: &str, b: &str) -> bool {
+pub(crate) fn secrets_match(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod grants;
 pub mod invites;
 pub mod limits;
+pub mod oauth;
 pub mod paging;
 pub mod passwords;
 pub mod projects;

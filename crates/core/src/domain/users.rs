@@ -398,32 +398,31 @@ impl Tessera {
             None => (None, None),
         };
         let matched = passwords.verify(attempt.password.to_owned(), hash).await?;
-        match user {
-            Some(user) if matched => {
+        let Some(user) = user else {
+            return Err(Error::InvalidCredentials);
+        };
+        let (kind, why, outcome) = match (matched, user.role) {
+            (true, ServerRole::ArchivedUser) => (
+                ActivityKind::SignInFailed,
+                Some("archived account"),
+                Err(Error::forbidden(ARCHIVED)),
+            ),
+            (true, _) => {
                 limits.succeeded(store, counted).await?;
-                self.note(
-                    &user.id,
-                    ActivityKind::SignIn,
-                    attempt.client,
-                    Subject::default(),
-                );
-                Ok(user)
+                (ActivityKind::SignIn, None, Ok(()))
             }
-            Some(user) => {
-                let subject = Subject {
-                    name: Some("wrong password".into()),
-                    id: None,
-                };
-                self.note(
-                    &user.id,
-                    ActivityKind::SignInFailed,
-                    attempt.client,
-                    subject,
-                );
-                Err(Error::InvalidCredentials)
-            }
-            None => Err(Error::InvalidCredentials),
-        }
+            (false, _) => (
+                ActivityKind::SignInFailed,
+                Some("wrong password"),
+                Err(Error::InvalidCredentials),
+            ),
+        };
+        let subject = Subject {
+            name: why.map(str::to_owned),
+            id: None,
+        };
+        self.note(&user.id, kind, attempt.client, subject);
+        outcome.map(|()| user)
     }
 
     /// Brings stored emails to their normalised form, once (the data migration of issue 7). Two
@@ -473,6 +472,10 @@ impl Tessera {
         store.mark_data_migration_done(NAME, now).await
     }
 }
+
+/// What an archived user is told when they sign in with the right password.
+pub const ARCHIVED: &str =
+    "This account has been archived by an administrator of this server; ask them to restore it.";
 
 /// A sign-in: who is trying, from where, with what.
 pub struct SignIn<'a> {

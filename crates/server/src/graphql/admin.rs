@@ -1,5 +1,5 @@
-//! Speckle's administration mutations: `serverInfoUpdate` (scope `server:setup`) and
-//! `userRoleChange` (scope `profile:write`), both for `server:admin` only. The rules are the
+//! Speckle's administration mutations: `serverInfoUpdate` and `userRoleChange`, both for
+//! `server:admin` with the non-public scope `server:setup`. The rules are the
 //! core's (`domain::admin`); the Server and Users pages call the same ones.
 
 use async_graphql::{Context, InputObject, Object, Result};
@@ -61,7 +61,9 @@ impl AdminMutation {
     }
 
     /// Gives a user another server role (not yourself; the last administrator stays one).
-    #[graphql(guard = "HasScope(Scope::ProfileWrite).and(HasRole(ServerRole::Admin))")]
+    /// Needs `server:setup` (Speckle asks only `profile:write`, a public scope any app may be
+    /// given: an administrator's authorized app could promote its author).
+    #[graphql(guard = "HasScope(Scope::ServerSetup).and(HasRole(ServerRole::Admin))")]
     async fn user_role_change(
         &self,
         ctx: &Context<'_>,

@@ -86,6 +86,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readiness", get(health::check))
         .route("/liveness", get(health::check))
         .route("/oauth/token", get(oauth::describe).post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/oauth/introspect", post(oauth::introspect))
         .route("/", get(pages::home))
         .route("/assets/tessera.css", get(pages::stylesheet))
         .route("/assets/tessera.js", get(pages::script))

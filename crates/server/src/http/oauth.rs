@@ -9,13 +9,17 @@
 //!
 //! It sits outside the bearer middleware: clients authenticate here with their app credentials
 //! (possibly in an `Authorization: Basic` header), not with a token.
+//!
+//! `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect` (RFC 7662) sit beside it, with the
+//! same client authentication; introspection also takes a server admin's personal access token
+//! with `tokens:introspect` as a bearer (the rules are in `domain::oauth`).
 
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Extension, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -26,7 +30,9 @@ use super::body::Fields;
 use super::error::{Result, WebError};
 use super::token::token_pair_response;
 use crate::AppState;
+use crate::domain::activity::Client;
 use crate::domain::grants::CodeProof;
+use crate::domain::oauth::{ClientCredentials, Introspector, TokenHint};
 
 fn invalid_request(description: impl Into<String>) -> WebError {
     WebError::OAuth {
@@ -130,6 +136,108 @@ async fn exchange(
         }
     };
     Ok(token_pair_response(pair))
+}
+
+/// The client of a revocation or introspection request: HTTP Basic, or `client_id` (with
+/// `client_secret` when the client has one to show) in the form.
+fn credentials<'a>(
+    basic: &'a Option<(String, String)>,
+    fields: &'a HashMap<String, String>,
+) -> Result<ClientCredentials<'a>> {
+    if let Some((client_id, secret)) = basic {
+        return Ok(ClientCredentials {
+            client_id,
+            secret: Some(secret),
+        });
+    }
+    let client_id = field(fields, &["client_id", "appId"])
+        .ok_or_else(|| invalid_request("client_id is required (or HTTP Basic credentials)."))?;
+    Ok(ClientCredentials {
+        client_id,
+        secret: field(fields, &["client_secret", "appSecret"]),
+    })
+}
+
+fn presented_token(fields: &HashMap<String, String>) -> Result<&str> {
+    field(fields, &["token"]).ok_or_else(|| invalid_request("token is required."))
+}
+
+/// `POST /oauth/revoke` (RFC 7009): 200 with an empty body whether or not the token was live.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let basic = basic_credentials(&headers)?;
+        let credentials = credentials(&basic, &fields)?;
+        let token = presented_token(&fields)?;
+        let hint = TokenHint::parse(field(&fields, &["token_type_hint"]))?;
+        state
+            .core
+            .revoke_for_client(credentials, token, hint)
+            .await?;
+        Ok::<_, WebError>(StatusCode::OK.into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| e.into_oauth().into_response())
+}
+
+/// `POST /oauth/introspect` (RFC 7662): `{"active": false}` or what the token is.
+pub async fn introspect(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let token = presented_token(&fields)?;
+        let hint = TokenHint::parse(field(&fields, &["token_type_hint"]))?;
+        let bearer = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.get(..7)
+                    .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                    .map(|_| v[7..].trim())
+            });
+        let basic = match bearer {
+            Some(_) => None,
+            None => basic_credentials(&headers)?,
+        };
+        let found = match bearer {
+            Some(bearer) => {
+                let auth = state.core.authenticate(bearer, &client).await?;
+                state
+                    .core
+                    .introspect(Introspector::Bearer(&auth), token, hint)
+                    .await?
+            }
+            None => {
+                let credentials = credentials(&basic, &fields)?;
+                state
+                    .core
+                    .introspect(Introspector::Client(credentials), token, hint)
+                    .await?
+            }
+        };
+        let body = match found {
+            None => json!({ "active": false }),
+            Some(t) => json!({
+                "active": true,
+                "scope": t.scopes.iter().map(|s| s.name()).collect::<Vec<_>>().join(" "),
+                "client_id": t.client_id.map(String::from),
+                "sub": String::from(t.user_id),
+                "token_type": if t.refresh { "refresh_token" } else { "Bearer" },
+                "iat": t.issued_at / 1000,
+                "exp": t.expires_at / 1000,
+                "iss": state.public_url,
+            }),
+        };
+        Ok::<_, WebError>(Json(body).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| e.into_oauth().into_response())
 }
 
 /// The capability probe of Speckle's C# SDK: 200 means "the S256 flow is here".

@@ -75,10 +75,12 @@ pub(super) async fn session(
         Ok(_) | Err(Error::InvalidToken) => return Ok(None),
         Err(e) => return Err(e),
     };
+    // An archived account is signed out, whatever its browser still holds.
     Ok(state
         .core
         .user(&auth.user_id)
         .await?
+        .filter(|user| user.role != tessera_proto::ServerRole::ArchivedUser)
         .map(|user| Session { auth, user }))
 }
 
@@ -411,6 +413,11 @@ pub async fn login_submit(
             Err(Error::InvalidCredentials) => {
                 let error = Some("Wrong email or password.".into());
                 let status = StatusCode::UNAUTHORIZED;
+                form_page(&state, &headers, Form::Login, &next, &fields, error, status).await
+            }
+            Err(e @ Error::Forbidden(_)) => {
+                let error = Some(e.public_message());
+                let status = StatusCode::FORBIDDEN;
                 form_page(&state, &headers, Form::Login, &next, &fields, error, status).await
             }
             Err(e @ Error::RateLimited { .. }) => {

@@ -186,7 +186,29 @@ async fn server_roles_are_changed_by_administrators_only(app: TestApp) {
         .await;
     assert_eq!(body["data"]["serverInfoUpdate"], true, "{body}");
 
-    // Archived, a user's token no longer reaches what needs a user.
+    // An administrator's token without server:setup cannot change roles (profile:write, which
+    // Speckle asks for, is a scope any app may be given).
+    let narrow = app
+        .pat(&admin.token, &["profile:write", "profile:read"])
+        .await;
+    let (_, body) = app
+        .graphql(
+            Some(&narrow),
+            ROLE,
+            json!({ "i": { "id": other.id, "role": "server:admin" } }),
+        )
+        .await;
+    assert_eq!(
+        first_error(&body).2.as_deref(),
+        Some("server:setup"),
+        "{body}"
+    );
+
+    // Archived: signed out of the browser, cannot sign in again, and the token no longer reaches
+    // what needs a user.
+    let browser = Browser::new(&app);
+    browser.sign_in(&other).await;
+    let script = app.pat(&other.token, &["profile:read"]).await;
     let (_, body) = app
         .graphql(
             Some(&member.token),
@@ -195,8 +217,41 @@ async fn server_roles_are_changed_by_administrators_only(app: TestApp) {
         )
         .await;
     assert_eq!(body["data"]["userRoleChange"], true, "{body}");
-    let (_, body) = app.whoami(&other.token).await;
+    let (status, _) = app.whoami(&other.token).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the web-app token is a session: ended"
+    );
+    let (_, body) = app.whoami(&script).await;
     assert_eq!(first_error(&body).0, "FORBIDDEN", "{body}");
+    let res = browser.get("/settings/tokens").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "the session ended");
+    browser.get("/authn/login").await;
+    let csrf = browser.csrf();
+    let res = browser
+        .post(
+            "/authn/login",
+            &[
+                ("csrf", &csrf),
+                ("email", &other.email),
+                ("password", &other.password),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("archived by an administrator")
+    );
+    let res = app.login(&other.email, &other.password).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "nor through Speckle's sign-in"
+    );
 
     // Two administrators left; demoting each other at once leaves at least one.
     let (a, b) = tokio::join!(

@@ -20,4 +20,5 @@ mod projects;
 mod schema;
 mod security;
 mod specklepy;
+mod standard;
 mod token_exchange;
