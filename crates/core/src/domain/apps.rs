@@ -408,20 +408,30 @@ pub fn check_redirect_url(raw: &str) -> Result<Url> {
 /// as Speckle keeps it: `http://localhost:29363` becomes `http://localhost:29363?access_code=…`,
 /// not `…29363/?…`.
 pub fn redirect_with(redirect_url: &str, key: &str, value: &str) -> Result<String> {
+    redirect_with_all(redirect_url, &[(key, value)])
+}
+
+/// `redirect_url` with each `key=value` pair added to its query (before any fragment).
+pub fn redirect_with_all(redirect_url: &str, pairs: &[(&str, &str)]) -> Result<String> {
     Url::parse(redirect_url)
         .map_err(|_| Error::Internal(format!("stored redirect URL {redirect_url:?} is invalid")))?;
     let (base, fragment) = match redirect_url.split_once('#') {
         Some((base, fragment)) => (base, Some(fragment)),
         None => (redirect_url, None),
     };
-    let separator = match base.find('?') {
+    let mut separator = match base.find('?') {
         None => "?",
         Some(_) if base.ends_with('?') || base.ends_with('&') => "",
         Some(_) => "&",
     };
     let encode =
         |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
-    let mut target = format!("{base}{separator}{}={}", encode(key), encode(value));
+    let mut target = base.to_owned();
+    for (key, value) in pairs {
+        target.push_str(separator);
+        target.push_str(&format!("{}={}", encode(key), encode(value)));
+        separator = "&";
+    }
     if let Some(fragment) = fragment {
         target.push('#');
         target.push_str(fragment);

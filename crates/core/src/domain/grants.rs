@@ -128,6 +128,21 @@ pub struct AuthorizationRequest {
     pub app: AppRecord,
     pub challenge: String,
     pub method: ChallengeMethod,
+    /// The client's `state`, handed back unchanged with the answer (as OAuth's `state` is).
+    pub state: Option<String>,
+}
+
+/// The longest `state` a client may pass through a sign-in.
+pub const MAX_STATE_CHARS: usize = 1024;
+
+impl AuthorizationRequest {
+    /// Where the browser goes back to the app with `pairs`, after the client's `state` if it sent
+    /// one (Speckle's clients read `access_code` as the last parameter).
+    pub fn back_to_app(&self, pairs: &[(&str, &str)]) -> Result<String> {
+        let mut all: Vec<(&str, &str)> = self.state.iter().map(|s| ("state", s.as_str())).collect();
+        all.extend_from_slice(pairs);
+        super::apps::redirect_with_all(&self.app.redirect_url, &all)
+    }
 }
 
 /// Who registered an app, as the consent page says it.
@@ -155,6 +170,9 @@ pub enum Authorization {
 pub struct TokenPair {
     pub token: PlainToken,
     pub refresh_token: PlainToken,
+    /// What the access token grants, and how long it lives (for RFC 6749 §5.1 answers).
+    pub scopes: ScopeSet,
+    pub lifespan: Millis,
 }
 
 impl Tessera {
@@ -416,6 +434,7 @@ impl Tessera {
         app_id: &str,
         challenge: &str,
         method: Option<&str>,
+        state: Option<&str>,
     ) -> Result<AuthorizationRequest> {
         let app = self
             .store()
@@ -427,10 +446,17 @@ impl Tessera {
                     .into(),
             })?;
         let (challenge, method) = parse_challenge(challenge, method)?;
+        let state = state.filter(|s| !s.is_empty());
+        if state.is_some_and(|s| s.chars().count() > MAX_STATE_CHARS) {
+            return Err(Error::user_input(format!(
+                "The state can be at most {MAX_STATE_CHARS} characters."
+            )));
+        }
         Ok(AuthorizationRequest {
             app,
             challenge,
             method,
+            state: state.map(str::to_owned),
         })
     }
 
@@ -477,7 +503,7 @@ impl Tessera {
             let subject = super::activity::Subject::new(&request.app.name, &request.app.id);
             self.note_for(session, ActivityKind::AppAuthorized, subject);
         }
-        super::apps::redirect_with(&request.app.redirect_url, "access_code", code.expose())
+        request.back_to_app(&[("access_code", code.expose())])
     }
 
     /// Ends a session on Tessera's own pages: the session's token stops working at once.
@@ -640,6 +666,8 @@ fn new_pair(
         TokenPair {
             token,
             refresh_token,
+            scopes,
+            lifespan: super::tokens::DEFAULT_LIFESPAN,
         },
     ))
 }

@@ -3,8 +3,10 @@
 //! It takes the docs' JSON (`{appId, accessCode, codeVerifier}`, or `{appId, refreshToken}`) and
 //! the RFC 6749 form (`grant_type=authorization_code&code&code_verifier&client_id`, or
 //! `grant_type=refresh_token&refresh_token&client_id`), with the app secret optional
-//! (`appSecret`, `client_secret`, or HTTP Basic). It answers exactly `{"token","refreshToken"}`,
-//! and refusals as RFC 6749 errors. `GET /oauth/token` answers 200: the C# SDK probes it to choose
+//! (`appSecret`, `client_secret`, or HTTP Basic). A request in RFC 6749 form (with `grant_type`)
+//! gets the RFC 6749 §5.1 answer (`access_token`, `token_type`, `expires_in`, `refresh_token`,
+//! `scope`); the docs' JSON gets exactly `{"token","refreshToken"}`, as Speckle answers. Refusals
+//! are RFC 6749 errors. `GET /oauth/token` answers 200: the C# SDK probes it to choose
 //! this flow.
 //!
 //! It sits outside the bearer middleware: clients authenticate here with their app credentials
@@ -18,7 +20,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -28,7 +30,7 @@ use tessera_proto::pkce;
 
 use super::body::Fields;
 use super::error::{Result, WebError};
-use super::token::token_pair_response;
+use super::token::{rfc_token_response, token_pair_response};
 use crate::AppState;
 use crate::domain::activity::Client;
 use crate::domain::grants::CodeProof;
@@ -96,6 +98,13 @@ async fn exchange(
         .as_ref()
         .map(|(_, secret)| secret.as_str())
         .or_else(|| field(fields, &["appSecret", "client_secret"]));
+    // RFC 6749's request (a form with `grant_type`) gets RFC 6749's answer; the docs' JSON gets
+    // Speckle's, which its SDKs read strictly.
+    let form_encoded = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let rfc_form = form_encoded && field(fields, &["grant_type"]).is_some();
     let grant_type = match field(fields, &["grant_type"]) {
         Some(g) => g,
         None if fields.contains_key("refreshToken") => "refresh_token",
@@ -135,7 +144,11 @@ async fn exchange(
             });
         }
     };
-    Ok(token_pair_response(pair))
+    Ok(if rfc_form {
+        rfc_token_response(pair)
+    } else {
+        token_pair_response(pair)
+    })
 }
 
 /// The client of a revocation or introspection request: HTTP Basic, or `client_id` (with

@@ -24,7 +24,7 @@ use super::body::Fields;
 use super::cookies::cookie;
 use crate::AppState;
 use crate::domain::activity::Client;
-use crate::domain::apps::{WEB_APP_ID, redirect_with};
+use crate::domain::apps::WEB_APP_ID;
 use crate::domain::auth::Auth;
 use crate::domain::grants::{Authorization, AuthorizationRequest, SESSION_LIFESPAN};
 use crate::domain::{random_hex, users};
@@ -481,9 +481,10 @@ async fn authorization(
     query: &HashMap<String, String>,
 ) -> Result<AuthorizationRequest, Response> {
     let method = query.get("code_challenge_method").map(String::as_str);
+    let client_state = query.get("state").map(String::as_str);
     match state
         .core
-        .authorization_request(app_id, challenge, method)
+        .authorization_request(app_id, challenge, method, client_state)
         .await
     {
         Ok(request) => Ok(request),
@@ -585,7 +586,7 @@ pub async fn consent_submit(
                 Ok(see_other(&redirect, &[]))
             }
             Some("deny") => {
-                let target = redirect_with(&request.app.redirect_url, "denied", "true")?;
+                let target = request.back_to_app(&[("denied", "true")])?;
                 Ok(see_other(&target, &[]))
             }
             _ => Err(Error::user_input("Choose Allow or Deny.")),

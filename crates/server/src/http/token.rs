@@ -14,16 +14,32 @@ use crate::error::Error;
 
 /// Exactly `{"token","refreshToken"}`, never cached.
 pub fn token_pair_response(pair: TokenPair) -> Response {
+    never_cached(json!({
+        "token": pair.token.expose(),
+        "refreshToken": pair.refresh_token.expose(),
+    }))
+}
+
+/// RFC 6749 §5.1: `access_token`, `token_type`, `expires_in`, `refresh_token`, `scope`.
+pub fn rfc_token_response(pair: TokenPair) -> Response {
+    let scope: Vec<&str> = pair.scopes.iter().map(|s| s.name()).collect();
+    never_cached(json!({
+        "access_token": pair.token.expose(),
+        "token_type": "Bearer",
+        "expires_in": pair.lifespan / 1000,
+        "refresh_token": pair.refresh_token.expose(),
+        "scope": scope.join(" "),
+    }))
+}
+
+fn never_cached(body: serde_json::Value) -> Response {
     (
         [
             (CACHE_CONTROL, "no-cache, no-store"),
             (PRAGMA, "no-cache"),
             (EXPIRES, "0"),
         ],
-        Json(json!({
-            "token": pair.token.expose(),
-            "refreshToken": pair.refresh_token.expose(),
-        })),
+        Json(body),
     )
         .into_response()
 }

@@ -17,6 +17,7 @@ on_both_backends!(
     code_for_another_app_is_refused,
     no_downgrade_in_either_direction,
     deny_redirects_with_denied_true,
+    state_comes_back_unchanged,
     refresh_at_oauth_token_rotates_and_keeps_scopes,
     confidential_chains_need_their_secret,
     app_tokens_carry_the_apps_scopes,
@@ -111,10 +112,41 @@ async fn pkce_method_as_query_parameter_and_rfc_6749_form(app: TestApp) {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
+    // The RFC 6749 request gets the RFC 6749 §5.1 answer.
+    let mut keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
     assert_eq!(
-        app.whoami(body["token"].as_str().unwrap()).await.0,
+        keys,
+        [
+            "access_token",
+            "expires_in",
+            "refresh_token",
+            "scope",
+            "token_type"
+        ],
+        "{body}"
+    );
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "profile:read profile:email");
+    assert!(body["expires_in"].as_i64().unwrap() > 0);
+    assert_eq!(
+        app.whoami(body["access_token"].as_str().unwrap()).await.0,
         StatusCode::OK
     );
+    // Refreshing in RFC form answers in RFC form too.
+    let res = app
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+                ("client_id", &id),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let refreshed: Value = res.json().await.unwrap();
+    assert!(refreshed["access_token"].is_string(), "{refreshed}");
 }
 
 async fn oauth_token_probe_answers_200(app: TestApp) {
@@ -335,6 +367,53 @@ async fn deny_redirects_with_denied_true(app: TestApp) {
         location(res.headers()),
         "http://127.0.0.1:5173/callback?denied=true"
     );
+}
+
+async fn state_comes_back_unchanged(app: TestApp) {
+    let (user, browser) = signed_in(&app, "Stateful").await;
+    let (id, _) = client_app(&app, &user).await;
+    let state = "xyz/+= &é";
+    let encoded: String = url::form_urlencoded::byte_serialize(state.as_bytes()).collect();
+    // Allowed: the state comes back before the access code (which Speckle's clients read last).
+    let location = browser
+        .authorize(&format!(
+            "/authn/verify/{id}/statechallenge?state={encoded}"
+        ))
+        .await;
+    let url = url::Url::parse(&location).unwrap();
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        pairs[0],
+        ("state".to_owned(), state.to_owned()),
+        "{location}"
+    );
+    assert_eq!(pairs[1].0, "access_code", "{location}");
+    // Denied: with the state too.
+    let path = format!("/authn/verify/{id}/statechallenge?state={encoded}");
+    browser.get(&path).await;
+    let csrf = browser.csrf();
+    let res = browser
+        .post(&path, &[("csrf", &csrf), ("decision", "deny")])
+        .await;
+    assert_eq!(
+        location_of(&res),
+        format!("http://127.0.0.1:5173/callback?state={encoded}&denied=true")
+    );
+    // Without one, nothing is added (the C# SDK's flow is unchanged).
+    let location = browser
+        .authorize(&format!("/authn/verify/{id}/statechallenge"))
+        .await;
+    assert!(location.starts_with("http://127.0.0.1:5173/callback?access_code="));
+    // A state that is too long is refused on an error page, never redirected.
+    let long = "s".repeat(2000);
+    let res = browser
+        .get(&format!("/authn/verify/{id}/statechallenge?state={long}"))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+fn location_of(res: &reqwest::Response) -> String {
+    location(res.headers())
 }
 
 async fn refresh_at_oauth_token_rotates_and_keeps_scopes(app: TestApp) {
