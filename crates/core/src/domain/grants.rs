@@ -130,6 +130,21 @@ pub struct AuthorizationRequest {
     pub method: ChallengeMethod,
     /// The client's `state`, handed back unchanged with the answer (as OAuth's `state` is).
     pub state: Option<String>,
+    /// What the app asks for this time (`scope` of a standard request), within its registered
+    /// scopes; `None` means all of them.
+    pub scopes: Option<ScopeSet>,
+    /// A standard request (`/oauth/authorize`): where to answer and whom to name; `None` for
+    /// Speckle's `/authn/verify`.
+    pub standard: Option<Standard>,
+}
+
+/// How a standard authorization request is answered.
+#[derive(Debug, Clone)]
+pub struct Standard {
+    /// The registered redirect URI the client named (a loopback one with its port).
+    pub redirect_uri: String,
+    /// This server, named as `iss` in every answer (RFC 9207).
+    pub issuer: String,
 }
 
 /// The longest `state` a client may pass through a sign-in.
@@ -141,7 +156,31 @@ impl AuthorizationRequest {
     pub fn back_to_app(&self, pairs: &[(&str, &str)]) -> Result<String> {
         let mut all: Vec<(&str, &str)> = self.state.iter().map(|s| ("state", s.as_str())).collect();
         all.extend_from_slice(pairs);
-        super::apps::redirect_with_all(&self.app.redirect_url, &all)
+        match &self.standard {
+            None => super::apps::redirect_with_all(&self.app.redirect_url, &all),
+            Some(standard) => {
+                all.push(("iss", &standard.issuer));
+                super::apps::redirect_with_all(&standard.redirect_uri, &all)
+            }
+        }
+    }
+
+    /// Where the browser goes when the person denies: Speckle's `denied=true`, or OAuth's
+    /// `error=access_denied`.
+    pub fn denied(&self) -> Result<String> {
+        match self.standard {
+            None => self.back_to_app(&[("denied", "true")]),
+            Some(_) => self.back_to_app(&[
+                ("error", "access_denied"),
+                ("error_description", "The person did not allow the app."),
+            ]),
+        }
+    }
+
+    /// The scopes the consent page lists and a code grants at most.
+    pub fn asked_scopes(&self) -> ScopeSet {
+        self.scopes
+            .map_or(self.app.scopes, |asked| asked.intersection(self.app.scopes))
     }
 }
 
@@ -457,6 +496,8 @@ impl Tessera {
             challenge,
             method,
             state: state.map(str::to_owned),
+            scopes: None,
+            standard: None,
         })
     }
 
@@ -494,7 +535,7 @@ impl Tessera {
             .issue_code(
                 &request.app,
                 &session.user_id,
-                session.scopes,
+                session.scopes.intersection(request.asked_scopes()),
                 &request.challenge,
                 request.method,
             )
@@ -503,7 +544,12 @@ impl Tessera {
             let subject = super::activity::Subject::new(&request.app.name, &request.app.id);
             self.note_for(session, ActivityKind::AppAuthorized, subject);
         }
-        request.back_to_app(&[("access_code", code.expose())])
+        let name = if request.standard.is_some() {
+            "code"
+        } else {
+            "access_code"
+        };
+        request.back_to_app(&[(name, code.expose())])
     }
 
     /// Ends a session on Tessera's own pages: the session's token stops working at once.

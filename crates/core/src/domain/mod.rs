@@ -5,6 +5,7 @@ pub mod activity;
 pub mod admin;
 pub mod apps;
 pub mod auth;
+pub mod authorize;
 pub mod grants;
 pub mod invites;
 pub mod limits;

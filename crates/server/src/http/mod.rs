@@ -86,6 +86,14 @@ pub fn router(state: AppState) -> Router {
         .route("/readiness", get(health::check))
         .route("/liveness", get(health::check))
         .route("/oauth/token", get(oauth::describe).post(oauth::token))
+        .route(
+            "/oauth/authorize",
+            get(pages::oauth_authorize_page).post(pages::oauth_authorize_submit),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))
         .route("/", get(pages::home))

@@ -253,6 +253,34 @@ pub async fn introspect(
     result.unwrap_or_else(|e| e.into_oauth().into_response())
 }
 
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414): what a standard OAuth client needs
+/// to know, so libraries configure themselves from the issuer URL alone.
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    let base = &state.public_url;
+    let scopes: Vec<&str> = tessera_proto::Scope::ALL
+        .iter()
+        .filter(|s| s.is_registered() && s.is_public())
+        .map(|s| s.name())
+        .collect();
+    Json(json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/oauth/authorize"),
+        "token_endpoint": format!("{base}/oauth/token"),
+        "revocation_endpoint": format!("{base}/oauth/revoke"),
+        "introspection_endpoint": format!("{base}/oauth/introspect"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": scopes,
+        "authorization_response_iss_parameter_supported": true,
+    }))
+    .into_response()
+}
+
 /// The capability probe of Speckle's C# SDK: 200 means "the S256 flow is here".
 pub async fn describe() -> Response {
     Json(json!({

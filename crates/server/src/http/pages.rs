@@ -26,6 +26,7 @@ use crate::AppState;
 use crate::domain::activity::Client;
 use crate::domain::apps::WEB_APP_ID;
 use crate::domain::auth::Auth;
+use crate::domain::authorize::AuthorizeProblem;
 use crate::domain::grants::{Authorization, AuthorizationRequest, SESSION_LIFESPAN};
 use crate::domain::{random_hex, users};
 use crate::error::{self as wire, Error};
@@ -488,19 +489,26 @@ async fn authorization(
         .await
     {
         Ok(request) => Ok(request),
-        Err(e @ Error::NotFound { .. }) => Err(error_page(
+        Err(e) => Err(broken_request_page(state, e)),
+    }
+}
+
+/// The page for a sign-in request that cannot go on: an unknown app, a broken link.
+fn broken_request_page(state: &AppState, e: Error) -> Response {
+    match e {
+        e @ Error::NotFound { .. } => error_page(
             state,
             StatusCode::NOT_FOUND,
             "Unknown app",
             &e.public_message(),
-        )),
-        Err(e @ Error::UserInput(_)) => Err(error_page(
+        ),
+        e @ Error::UserInput(_) => error_page(
             state,
             StatusCode::BAD_REQUEST,
             "This sign-in link is broken",
             &e.public_message(),
-        )),
-        Err(e) => Err(page_result(state, Err(e))),
+        ),
+        e => page_result(state, Err(e)),
     }
 }
 
@@ -520,22 +528,91 @@ pub async fn consent_page(
     Path((app_id, challenge)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let request = match authorization(&state, &app_id, &challenge, &query).await {
-        Ok(request) => request,
-        Err(page) => return page,
-    };
+    match authorization(&state, &app_id, &challenge, &query).await {
+        Ok(request) => show_consent(&state, &visit, &uri, &request).await,
+        Err(page) => page,
+    }
+}
+
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    visit: Visit,
+    OriginalUri(uri): OriginalUri,
+    Path((app_id, challenge)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    Fields(fields): Fields,
+) -> Response {
+    match authorization(&state, &app_id, &challenge, &query).await {
+        Ok(request) => answer_consent(&state, &visit, &uri, &request, &fields).await,
+        Err(page) => page,
+    }
+}
+
+/// `GET /oauth/authorize`: the standard authorization request, on the same consent page.
+pub async fn oauth_authorize_page(
+    State(state): State<AppState>,
+    visit: Visit,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    match standard_authorization(&state, &params).await {
+        Ok(request) => show_consent(&state, &visit, &uri, &request).await,
+        Err(page) => page,
+    }
+}
+
+/// `POST /oauth/authorize`: the consent form's answer to a standard request.
+pub async fn oauth_authorize_submit(
+    State(state): State<AppState>,
+    visit: Visit,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<HashMap<String, String>>,
+    Fields(fields): Fields,
+) -> Response {
+    match standard_authorization(&state, &params).await {
+        Ok(request) => answer_consent(&state, &visit, &uri, &request, &fields).await,
+        Err(page) => page,
+    }
+}
+
+async fn standard_authorization(
+    state: &AppState,
+    params: &HashMap<String, String>,
+) -> Result<AuthorizationRequest, Response> {
+    match state
+        .core
+        .standard_authorization_request(params, &state.public_url)
+        .await
+    {
+        Ok(request) => Ok(request),
+        Err(AuthorizeProblem::Client(redirect)) => Err(see_other(&redirect, &[])),
+        Err(AuthorizeProblem::Page(e)) => Err(broken_request_page(state, e)),
+    }
+}
+
+/// The consent page of a sign-in request (or straight back to the app, for a trusted one).
+async fn show_consent(
+    state: &AppState,
+    visit: &Visit,
+    uri: &axum::http::Uri,
+    request: &AuthorizationRequest,
+) -> Response {
     let here = uri
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| uri.path().to_owned());
-    as_signed_in(&state, &visit, None, &here, async |session| {
-        let registered_by = match state.core.authorize(&session.auth, &request).await? {
+    as_signed_in(state, visit, None, &here, async |session| {
+        let registered_by = match state.core.authorize(&session.auth, request).await? {
             Authorization::Permitted { redirect } => return Ok(see_other(&redirect, &[])),
             Authorization::ConsentRequested { registered_by } => registered_by,
         };
         let author = pages::registered_by(&registered_by);
-        let (csrf, cookies) = csrf(&state, &visit.headers, Some(&session))?;
+        let (csrf, cookies) = csrf(state, &visit.headers, Some(&session))?;
         let app = &request.app;
+        let redirect_url = request
+            .standard
+            .as_ref()
+            .map_or(app.redirect_url.as_str(), |s| s.redirect_uri.as_str());
         let info = state.core.server_info().await;
         let page = Consent {
             server_name: &info.name,
@@ -547,53 +624,46 @@ pub async fn consent_page(
             user_name: &session.user.name,
             user_email: &session.user.email,
             user_initial: initial(&session.user.name),
-            scopes: app
-                .scopes
+            scopes: request
+                .asked_scopes()
                 .iter()
                 .map(|s| (s.name(), s.description()))
                 .collect(),
-            redirect_url: &app.redirect_url,
+            redirect_url,
             action: &here,
             csrf: &csrf,
         };
-        let target = form_target(&app.redirect_url);
+        let target = form_target(redirect_url);
         Ok(render(&page, StatusCode::OK, &cookies, target.as_deref()))
     })
     .await
 }
 
-pub async fn consent_submit(
-    State(state): State<AppState>,
-    Visit { headers, client }: Visit,
-    OriginalUri(uri): OriginalUri,
-    Path((app_id, challenge)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    Fields(fields): Fields,
+/// The person's answer on the consent page: Allow issues the code, Deny tells the app.
+async fn answer_consent(
+    state: &AppState,
+    visit: &Visit,
+    uri: &axum::http::Uri,
+    request: &AuthorizationRequest,
+    fields: &HashMap<String, String>,
 ) -> Response {
-    let request = match authorization(&state, &app_id, &challenge, &query).await {
-        Ok(request) => request,
-        Err(page) => return page,
-    };
     let result = async {
-        let Some(session) = session(&state, &headers, &client).await? else {
+        let Some(session) = session(state, &visit.headers, &visit.client).await? else {
             let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             return Ok(login_redirect(here));
         };
-        check_csrf(&state, &headers, &fields, Some(&session))?;
+        check_csrf(state, &visit.headers, fields, Some(&session))?;
         match fields.get("decision").map(String::as_str) {
             Some("allow") => {
-                let redirect = state.core.approve(&session.auth, &request).await?;
+                let redirect = state.core.approve(&session.auth, request).await?;
                 Ok(see_other(&redirect, &[]))
             }
-            Some("deny") => {
-                let target = request.back_to_app(&[("denied", "true")])?;
-                Ok(see_other(&target, &[]))
-            }
+            Some("deny") => Ok(see_other(&request.denied()?, &[])),
             _ => Err(Error::user_input("Choose Allow or Deny.")),
         }
     }
     .await;
-    page_result(&state, result)
+    page_result(state, result)
 }
 
 pub async fn home(State(state): State<AppState>, visit: Visit) -> Response {

@@ -1,9 +1,13 @@
-//! The standard endpoints beside Speckle's flows: RFC 7662 introspection driven by a standard
-//! client library (the `oauth2` crate), and RFC 7009 revocation in the RFC's own request form
-//! (the `oauth2` crate refuses to revoke over plain http, which the test server speaks).
+//! The standard endpoints beside Speckle's flows: the authorization code flow with PKCE (RFC 6749,
+//! RFC 7636, RFC 9207) and RFC 7662 introspection driven by a standard client library (the
+//! `oauth2` crate), RFC 8414 metadata, and RFC 7009 revocation in the RFC's own request form (the
+//! `oauth2` crate refuses to revoke over plain http, which the test server speaks).
 
 use oauth2::basic::BasicClient;
-use oauth2::{AccessToken, ClientId, ClientSecret, IntrospectionUrl, TokenIntrospectionResponse};
+use oauth2::{
+    AccessToken, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IntrospectionUrl,
+    PkceCodeChallenge, RedirectUrl, TokenIntrospectionResponse, TokenResponse, TokenUrl,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -11,6 +15,9 @@ use crate::on_both_backends;
 use crate::support::*;
 
 on_both_backends!(
+    a_standard_client_signs_a_person_in_with_pkce,
+    authorization_errors_go_back_to_the_client_or_stay_on_a_page,
+    metadata_describes_the_endpoints,
     a_client_revokes_its_tokens_with_a_standard_library,
     introspection_says_what_a_token_is_and_stops_after_revocation,
     introspection_and_revocation_refuse_what_they_must,
@@ -334,4 +341,226 @@ async fn introspection_and_revocation_refuse_what_they_must(app: TestApp) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let _ = secret;
+}
+
+/// The query pairs of a URL.
+fn query(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// The path and query of an absolute URL on the test server.
+fn local(url: &url::Url) -> String {
+    format!("{}?{}", url.path(), url.query().unwrap_or_default())
+}
+
+async fn a_standard_client_signs_a_person_in_with_pkce(app: TestApp) {
+    let user = app.user("Library User").await;
+    // Registered without a port: a native app's loopback listener may use any (RFC 8252 §7.3).
+    let (id, _) = app
+        .register_app(
+            &user.token,
+            "http://127.0.0.1/callback",
+            &["profile:read", "profile:email", "streams:read"],
+        )
+        .await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&user).await;
+    let client = BasicClient::new(ClientId::new(id.clone()))
+        .set_auth_uri(AuthUrl::new(format!("{}/oauth/authorize", app.url)).unwrap())
+        .set_token_uri(TokenUrl::new(format!("{}/oauth/token", app.url)).unwrap())
+        .set_redirect_uri(RedirectUrl::new("http://127.0.0.1:53682/callback".into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(oauth2::Scope::new("profile:read".into()))
+        .add_scope(oauth2::Scope::new("profile:email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    // The consent page lists what is asked, not everything the app may ask.
+    let page = browser.get(&local(&url)).await.text().await.unwrap();
+    assert!(
+        page.contains("profile:email") && !page.contains("streams:read"),
+        "{page}"
+    );
+    let location = browser.authorize(&local(&url)).await;
+    assert!(
+        location.starts_with("http://127.0.0.1:53682/callback?"),
+        "{location}"
+    );
+    let answer = query(&location);
+    assert_eq!(
+        answer["state"],
+        *csrf.secret(),
+        "state comes back unchanged"
+    );
+    assert_eq!(answer["iss"], app.url, "RFC 9207");
+    let token = client
+        .exchange_code(AuthorizationCode::new(answer["code"].clone()))
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .expect("the code exchange");
+    let scopes: Vec<String> = token
+        .scopes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(scopes, ["profile:read", "profile:email"]);
+    assert!(token.expires_in().is_some());
+    let (status, me) = app
+        .graphql(
+            Some(token.access_token().secret()),
+            "{ activeUser { email } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["data"]["activeUser"]["email"], user.email.as_str());
+    // Refresh with the library; the chain still rotates.
+    let refresh = token.refresh_token().unwrap().clone();
+    let next = client
+        .exchange_refresh_token(&refresh)
+        .request_async(&http())
+        .await
+        .expect("refresh");
+    assert_ne!(next.access_token().secret(), token.access_token().secret());
+    assert!(
+        client
+            .exchange_refresh_token(&refresh)
+            .request_async(&http())
+            .await
+            .is_err(),
+        "a used refresh token is refused"
+    );
+    // A code is spent once.
+    assert!(
+        client
+            .exchange_code(AuthorizationCode::new(answer["code"].clone()))
+            .set_pkce_verifier(oauth2::PkceCodeVerifier::new("x".repeat(43)))
+            .request_async(&http())
+            .await
+            .is_err()
+    );
+}
+
+async fn authorization_errors_go_back_to_the_client_or_stay_on_a_page(app: TestApp) {
+    let user = app.user("Careful Client").await;
+    let (id, _) = app
+        .register_app(&user.token, "https://client.example/cb", &["profile:read"])
+        .await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&user).await;
+    let (_, challenge) = pkce_pair();
+    let base = |extra: &str| {
+        format!(
+            "/oauth/authorize?response_type=code&client_id={id}&state=st8&code_challenge={challenge}&code_challenge_method=S256{extra}"
+        )
+    };
+    // Unknown client, or a redirect that is not the registered one: a page, never a redirect.
+    for (path, status) in [
+        (
+            format!(
+                "/oauth/authorize?response_type=code&client_id=nosuchapp0&code_challenge={challenge}&code_challenge_method=S256"
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            base("&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            base("&redirect_uri=https%3A%2F%2Fclient.example%2Fcb%2Fmore"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/oauth/authorize?response_type=code".to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let res = browser.get(&path).await;
+        assert_eq!(res.status(), status, "{path}");
+        assert!(
+            res.headers().get("location").is_none(),
+            "never redirected: {path}"
+        );
+    }
+    // Everything else goes back to the client with the error, the state and the issuer.
+    let no_pkce = format!("/oauth/authorize?response_type=code&client_id={id}&state=st8");
+    let plain = format!(
+        "/oauth/authorize?response_type=code&client_id={id}&state=st8&code_challenge={challenge}&code_challenge_method=plain"
+    );
+    let token_type = format!(
+        "/oauth/authorize?response_type=token&client_id={id}&state=st8&code_challenge={challenge}&code_challenge_method=S256"
+    );
+    for (path, error) in [
+        (no_pkce, "invalid_request"),
+        (plain, "invalid_request"),
+        (token_type, "unsupported_response_type"),
+        (base("&scope=streams%3Awrite"), "invalid_scope"),
+        (base("&scope=nonsense"), "invalid_scope"),
+    ] {
+        let res = browser.get(&path).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+        let location = location(res.headers());
+        assert!(
+            location.starts_with("https://client.example/cb?"),
+            "{location}"
+        );
+        let answer = query(&location);
+        assert_eq!(answer["error"], error, "{path}: {location}");
+        assert_eq!(answer["state"], "st8");
+        assert_eq!(answer["iss"], app.url);
+        assert!(!answer["error_description"].is_empty());
+    }
+    // Denied on the consent page: access_denied, with the state.
+    let path = base("");
+    browser.get(&path).await;
+    let csrf = browser.csrf();
+    let res = browser
+        .post(&path, &[("csrf", &csrf), ("decision", "deny")])
+        .await;
+    let answer = query(&location(res.headers()));
+    assert_eq!(answer["error"], "access_denied");
+    assert_eq!(answer["state"], "st8");
+    // Signed out, the person signs in first and comes back to the request.
+    let res = Browser::new(&app).get(&path).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(location(res.headers()).starts_with("/authn/login?next="));
+}
+
+async fn metadata_describes_the_endpoints(app: TestApp) {
+    let res = app
+        .client
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            app.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let meta: Value = res.json().await.unwrap();
+    assert_eq!(meta["issuer"], app.url);
+    for (key, path) in [
+        ("authorization_endpoint", "/oauth/authorize"),
+        ("token_endpoint", "/oauth/token"),
+        ("revocation_endpoint", "/oauth/revoke"),
+        ("introspection_endpoint", "/oauth/introspect"),
+    ] {
+        assert_eq!(meta[key], format!("{}{path}", app.url));
+    }
+    assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(meta["response_types_supported"], json!(["code"]));
+    assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
+    let scopes = meta["scopes_supported"].as_array().unwrap();
+    assert!(scopes.contains(&json!("streams:read")));
+    assert!(
+        !scopes.contains(&json!("tokens:write")),
+        "public scopes only"
+    );
 }
