@@ -216,11 +216,13 @@ impl fmt::Debug for ScopeSet {
 mod tests {
     use super::*;
 
+    /// Speckle's 23 scopes, and Tessera's own `tokens:introspect` (RFC 7662).
     #[test]
-    fn there_are_23_scopes_with_unique_names() {
-        assert_eq!(Scope::ALL.len(), 23);
+    fn there_are_24_scopes_with_unique_names() {
+        assert_eq!(Scope::ALL.len(), 24);
         let names: std::collections::HashSet<_> = Scope::ALL.iter().map(|s| s.name()).collect();
-        assert_eq!(names.len(), 23);
+        assert_eq!(names.len(), 24);
+        assert!(!Scope::TokensIntrospect.is_public());
         for scope in Scope::ALL {
             assert_eq!(Scope::from_name(scope.name()), Some(*scope));
             assert!(!scope.description().is_empty());
@@ -228,9 +230,9 @@ mod tests {
     }
 
     #[test]
-    fn core_module_registers_15_scopes_of_which_7_are_public() {
+    fn core_module_registers_16_scopes_of_which_7_are_public() {
         let registered = ScopeSet::registered();
-        assert_eq!(registered.len(), 15);
+        assert_eq!(registered.len(), 16, "Speckle's 15 and tokens:introspect");
         let public: Vec<_> = registered
             .iter()
             .filter(|s| s.is_public())

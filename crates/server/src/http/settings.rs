@@ -114,9 +114,11 @@ fn item(t: TokenListing, now: i64) -> TokenItem {
 
 /// The scopes a new token may have, grouped by resource: what the session holds, registered on
 /// this server, except `tokens:write` (a token cannot mint tokens).
-fn scope_groups(held: ScopeSet) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
+fn scope_groups(held: ScopeSet, admin: bool) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
     let mut groups: Vec<(String, Vec<(&'static str, &'static str)>)> = Vec::new();
-    for scope in held.iter().filter(|s| *s != Scope::TokensWrite) {
+    // `tokens:introspect` only works for administrators: nobody else is offered it.
+    let offered = |s: &Scope| *s != Scope::TokensWrite && (admin || *s != Scope::TokensIntrospect);
+    for scope in held.iter().filter(offered) {
         let resource = scope.name().split(':').next().unwrap_or_default();
         let title = match resource {
             "streams" => "Projects",
@@ -177,7 +179,7 @@ async fn tokens_page(
         server_name: &info.name,
         chrome,
         tokens,
-        scope_groups: scope_groups(session.auth.scopes),
+        scope_groups: scope_groups(session.auth.scopes, session.user.role == ServerRole::Admin),
         new_token,
         error,
         name,
