@@ -170,6 +170,9 @@ pub struct AppRecord {
     pub logo: Option<String>,
     pub trust_by_default: bool,
     pub public: bool,
+    /// A confidential client (a server-side app) must show its secret at the token endpoint; a
+    /// public one (a browser or desktop app) proves its codes with PKCE alone.
+    pub confidential: bool,
     pub redirect_url: String,
     pub scopes: ScopeSet,
     pub author_id: Option<UserId>,

@@ -104,9 +104,9 @@ pub fn legacy_grant_message(g: &GrantError) -> Cow<'static, str> {
             it has been revoked; sign in again."
             .into(),
         // Only the standard endpoints raise these; said in their words.
-        g @ (GrantError::ClientSecretRequired | GrantError::UnsupportedTokenType) => {
-            oauth_grant_error(g).1.into()
-        }
+        g @ (GrantError::ClientSecretRequired
+        | GrantError::SecretRequired
+        | GrantError::UnsupportedTokenType) => oauth_grant_error(g).1.into(),
     }
 }
 
@@ -140,6 +140,12 @@ pub fn oauth_grant_error(g: &GrantError) -> (&'static str, String) {
             "invalid_client",
             "Introspection is for confidential clients: send the app secret (HTTP Basic or \
              client_secret), or a server admin's token with tokens:introspect."
+                .into(),
+        ),
+        GrantError::SecretRequired => (
+            "invalid_client",
+            "This app is a confidential client: send its app secret (HTTP Basic or \
+             client_secret) with the code."
                 .into(),
         ),
         GrantError::UnsupportedTokenType => (

@@ -85,6 +85,7 @@ impl SqlStore {
                 ServerApps::TermsAndConditionsLink,
                 ServerApps::Logo,
                 ServerApps::Public,
+                ServerApps::Confidential,
                 ServerApps::TrustByDefault,
                 ServerApps::AuthorId,
                 ServerApps::RedirectUrl,
@@ -99,6 +100,7 @@ impl SqlStore {
                 a.terms_and_conditions_link.clone().into(),
                 a.logo.clone().into(),
                 a.public.into(),
+                a.confidential.into(),
                 a.trust_by_default.into(),
                 a.author_id.clone().map(String::from).into(),
                 a.redirect_url.clone().into(),
@@ -1321,6 +1323,7 @@ impl Store for SqlStore {
                 ),
                 (ServerApps::Logo, a.logo.clone().into()),
                 (ServerApps::Public, a.public.into()),
+                (ServerApps::Confidential, a.confidential.into()),
                 (ServerApps::RedirectUrl, a.redirect_url.clone().into()),
                 (ServerApps::Scopes, a.scopes.to_names().into()),
             ])

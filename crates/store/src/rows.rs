@@ -130,6 +130,7 @@ pub struct AppRow {
     logo: Option<String>,
     trust_by_default: bool,
     public: bool,
+    confidential: bool,
     redirect_url: String,
     scopes: String,
     author_id: Option<String>,
@@ -137,7 +138,7 @@ pub struct AppRow {
 }
 
 impl AppRow {
-    pub const COLUMNS: [ServerApps; 12] = [
+    pub const COLUMNS: [ServerApps; 13] = [
         ServerApps::Id,
         ServerApps::Secret,
         ServerApps::Name,
@@ -146,6 +147,7 @@ impl AppRow {
         ServerApps::Logo,
         ServerApps::TrustByDefault,
         ServerApps::Public,
+        ServerApps::Confidential,
         ServerApps::RedirectUrl,
         ServerApps::Scopes,
         ServerApps::AuthorId,
@@ -166,6 +168,7 @@ impl TryFrom<AppRow> for AppRecord {
             logo: r.logo,
             trust_by_default: r.trust_by_default,
             public: r.public,
+            confidential: r.confidential,
             redirect_url: r.redirect_url,
             author_id: r.author_id.map(Into::into),
             created_at: r.created_at,

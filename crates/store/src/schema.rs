@@ -23,6 +23,7 @@ pub enum Users {
 #[derive(Iden, Clone, Copy)]
 pub enum ServerApps {
     Table,
+    Confidential,
     Id,
     Secret,
     Name,

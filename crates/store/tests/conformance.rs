@@ -110,6 +110,7 @@ fn new_app(id: &str, author: Option<&str>) -> AppRecord {
         logo: None,
         trust_by_default: false,
         public: false,
+        confidential: false,
         redirect_url: "https://example.com/cb".into(),
         scopes: scopes(&[Scope::StreamsRead, Scope::ProfileRead]),
         author_id: author.map(Into::into),

@@ -54,6 +54,7 @@ fn first_party(
         logo: None,
         trust_by_default: trusted,
         public: true,
+        confidential: false,
         redirect_url,
         scopes,
         author_id: None,
@@ -218,6 +219,7 @@ impl Tessera {
             logo: None,
             trust_by_default: false,
             public: false,
+            confidential: false,
             redirect_url: String::new(),
             scopes: ScopeSet::EMPTY,
             author_id: Some(caller.user_id.clone()),
@@ -447,6 +449,8 @@ pub struct AppInput {
     pub terms_and_conditions_link: Option<String>,
     pub logo: Option<String>,
     pub public: Option<bool>,
+    /// A confidential client (its secret required at the token endpoint); unchanged when `None`.
+    pub confidential: Option<bool>,
     pub redirect_url: String,
     pub scopes: Vec<String>,
 }
@@ -518,6 +522,7 @@ impl AppInput {
         app.terms_and_conditions_link = terms;
         app.logo = logo;
         app.public = self.public.unwrap_or(app.public);
+        app.confidential = self.confidential.unwrap_or(app.confidential);
         Ok(())
     }
 }

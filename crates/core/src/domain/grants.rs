@@ -58,6 +58,8 @@ pub enum GrantError {
     RefreshReplayed,
     /// Introspection is for confidential clients: the app secret is required.
     ClientSecretRequired,
+    /// The app is a confidential client: its secret is required to exchange a code.
+    SecretRequired,
     /// A `token_type_hint` that is neither `access_token` nor `refresh_token`.
     UnsupportedTokenType,
 }
@@ -358,7 +360,7 @@ impl Tessera {
             Some(secret) if !secrets_match(&app.secret, secret) => {
                 return Err(GrantError::RefreshWrongSecret.into());
             }
-            None if stored.client_authenticated => {
+            None if stored.client_authenticated || app.confidential => {
                 return Err(GrantError::RefreshSecretRequired.into());
             }
             _ => {}
@@ -764,6 +766,9 @@ async fn redeem(
         && !secrets_match(&app.secret, secret)
     {
         return Err(GrantError::WrongAppSecret.into());
+    }
+    if app.confidential && app_secret.is_none() {
+        return Err(GrantError::SecretRequired.into());
     }
     // What the code granted, and never more than the app may still ask for.
     let scopes = stored.scopes.unwrap_or(app.scopes).intersection(app.scopes);

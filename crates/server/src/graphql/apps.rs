@@ -43,6 +43,8 @@ pub struct ServerApp {
     #[graphql(flatten)]
     item: ServerAppListItem,
     public: Option<bool>,
+    /// Whether the token endpoint requires the app's secret (a Tessera extension).
+    confidential: bool,
     created_at: DateTime,
     scopes: Vec<ScopeInfo>,
     #[graphql(skip)]
@@ -86,6 +88,7 @@ pub async fn server_app(tessera: &Tessera, app: AppRecord) -> Result<ServerApp, 
     Ok(ServerApp {
         item: list_item(tessera, &app).await?,
         public: Some(app.public),
+        confidential: app.confidential,
         created_at: DateTime(app.created_at),
         scopes: app.scopes.iter().map(ScopeInfo::from).collect(),
         secret: app.secret,
@@ -139,6 +142,10 @@ pub struct AppCreateInput {
     terms_and_conditions_link: Option<String>,
     logo: Option<String>,
     public: Option<bool>,
+    /// A confidential client: a server-side app that keeps its secret, which the token endpoint
+    /// then requires. Public clients (the default: browser and desktop apps) prove their codes
+    /// with PKCE alone. A Tessera extension.
+    confidential: Option<bool>,
     /// Where the browser is sent back with `?access_code=…`: an https URL, an http URL to this
     /// machine, or a custom scheme such as `speckle://account`.
     redirect_url: String,
@@ -160,6 +167,7 @@ impl From<AppCreateInput> for AppInput {
             terms_and_conditions_link: app.terms_and_conditions_link,
             logo: app.logo,
             public: app.public,
+            confidential: app.confidential,
             redirect_url: app.redirect_url,
             scopes: app.scopes.into_iter().flatten().collect(),
         }

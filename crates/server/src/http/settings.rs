@@ -326,6 +326,8 @@ fn app_input(fields: &HashMap<String, String>) -> AppInput {
         terms_and_conditions_link: text("termsAndConditionsLink"),
         logo: text("logo"),
         public: None,
+        // An unticked checkbox is not sent: the form always says what it wants.
+        confidential: Some(fields.contains_key("confidential")),
         redirect_url: fields.get("redirectUrl").cloned().unwrap_or_default(),
         scopes: chosen_scopes(fields),
     }
@@ -339,6 +341,7 @@ fn typed_form(fields: &HashMap<String, String>) -> AppForm {
         redirect_url: field("redirectUrl"),
         logo: field("logo"),
         terms: field("termsAndConditionsLink"),
+        confidential: fields.contains_key("confidential"),
     }
 }
 
@@ -436,6 +439,7 @@ async fn app_page(
             redirect_url: app.redirect_url.clone(),
             logo: app.logo.clone().unwrap_or_default(),
             terms: app.terms_and_conditions_link.clone().unwrap_or_default(),
+            confidential: app.confidential,
         },
     };
     let chosen = typed.map(typed_scopes).unwrap_or(app.scopes);

@@ -235,6 +235,8 @@ pub struct AppForm {
     pub redirect_url: String,
     pub logo: String,
     pub terms: String,
+    /// A confidential client (its secret required at the token endpoint).
+    pub confidential: bool,
 }
 
 #[derive(Template)]

@@ -18,6 +18,7 @@ on_both_backends!(
     a_standard_client_signs_a_person_in_with_pkce,
     authorization_errors_go_back_to_the_client_or_stay_on_a_page,
     metadata_describes_the_endpoints,
+    confidential_clients_need_their_secret,
     a_client_revokes_its_tokens_with_a_standard_library,
     introspection_says_what_a_token_is_and_stops_after_revocation,
     introspection_and_revocation_refuse_what_they_must,
@@ -562,5 +563,93 @@ async fn metadata_describes_the_endpoints(app: TestApp) {
     assert!(
         !scopes.contains(&json!("tokens:write")),
         "public scopes only"
+    );
+}
+
+async fn confidential_clients_need_their_secret(app: TestApp) {
+    let user = app.user("Server Side").await;
+    let (_, body) = app
+        .graphql(
+            Some(&user.token),
+            "mutation($a: AppCreateInput!) { appCreate(app: $a) }",
+            json!({"a": {"name": "Backend", "description": "A server-side app",
+                         "redirectUrl": "https://backend.example/cb", "scopes": ["profile:read"],
+                         "confidential": true}}),
+        )
+        .await;
+    let id = body["data"]["appCreate"].as_str().unwrap().to_owned();
+    let (_, body) = app
+        .graphql(
+            Some(&user.token),
+            "query($id: String!) { app(id: $id) { secret confidential } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(body["data"]["app"]["confidential"], true, "{body}");
+    let secret = body["data"]["app"]["secret"].as_str().unwrap().to_owned();
+    let browser = Browser::new(&app);
+    browser.sign_in(&user).await;
+    let public = BasicClient::new(ClientId::new(id.clone()))
+        .set_auth_uri(AuthUrl::new(format!("{}/oauth/authorize", app.url)).unwrap())
+        .set_token_uri(TokenUrl::new(format!("{}/oauth/token", app.url)).unwrap())
+        .set_redirect_uri(RedirectUrl::new("https://backend.example/cb".into()).unwrap());
+    let confidential = public.clone().set_client_secret(ClientSecret::new(secret));
+    let sign_in = async || {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _) = public
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(challenge)
+            .url();
+        let location = browser.authorize(&local(&url)).await;
+        (
+            AuthorizationCode::new(query(&location)["code"].clone()),
+            verifier,
+        )
+    };
+    // Without the secret: refused, even with the right verifier.
+    let (code, verifier) = sign_in().await;
+    let refused = public
+        .exchange_code(code)
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await;
+    match refused {
+        Err(oauth2::RequestTokenError::ServerResponse(e)) => {
+            assert_eq!(e.error().as_ref(), "invalid_client", "{e:?}");
+        }
+        other => panic!("a confidential client without its secret: {other:?}"),
+    }
+    // With it (HTTP Basic, as the library sends it): a token, and refreshing needs it too.
+    let (code, verifier) = sign_in().await;
+    let token = confidential
+        .exchange_code(code)
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .expect("with the secret");
+    let refresh = token.refresh_token().unwrap();
+    assert!(
+        public
+            .exchange_refresh_token(refresh)
+            .request_async(&http())
+            .await
+            .is_err(),
+        "no refresh without the secret"
+    );
+    confidential
+        .exchange_refresh_token(refresh)
+        .request_async(&http())
+        .await
+        .expect("refresh with the secret");
+    // The Apps page shows and keeps the choice.
+    let page = browser
+        .get(&format!("/settings/apps/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("name=\"confidential\" value=\"on\" checked"),
+        "{page}"
     );
 }

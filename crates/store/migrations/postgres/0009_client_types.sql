@@ -1,0 +1,4 @@
+-- An app is a public client (no secret to keep: PKCE proves the code is its own) or a
+-- confidential one (a server-side app: its secret is required at the token endpoint). Apps
+-- registered before are public, as Speckle's apps behave.
+ALTER TABLE server_apps ADD COLUMN confidential BOOLEAN NOT NULL DEFAULT false;
