@@ -533,6 +533,8 @@ activity_kinds! {
     AppDeleted => "app_deleted", "App deleted";
     PasswordChanged => "password_changed", "Password changed";
     SessionEnded => "session_ended", "Signed out";
+    ServerInfoChanged => "server_info_changed", "Server description changed";
+    ServerRoleChanged => "server_role_changed", "Server role changed";
 }
 
 impl ActivityKind {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tessera_proto::ServerRole;
 
+use super::activity::Subject;
 use super::apps::WEB_APP_ID;
 use super::auth::{Auth, require_role};
 use super::paging::check_search;
@@ -17,7 +18,7 @@ use super::users::{at_most, check_visible};
 use crate::clock::Millis;
 use crate::error::{Error, Missing, Result};
 use crate::model::{
-    Page, PageRequest, ServerInfoRecord, ServerRoleChange, SessionsToEnd, UserRecord,
+    ActivityKind, Page, PageRequest, ServerInfoRecord, ServerRoleChange, SessionsToEnd, UserRecord,
 };
 use crate::service::Tessera;
 
@@ -127,6 +128,11 @@ impl Tessera {
         require_role(Some(caller), ServerRole::Admin)?;
         let info = input.validate()?;
         self.store().set_server_info(&info, self.now()).await?;
+        let subject = Subject {
+            name: Some(info.name.clone()),
+            id: None,
+        };
+        self.note_for(caller, ActivityKind::ServerInfoChanged, subject);
         if let Ok(mut loaded) = self.server_info_cache().loaded.write() {
             *loaded = Some((Arc::new(info), self.now()));
         }
@@ -187,6 +193,18 @@ impl Tessera {
                 // a revocation does to the cache.
                 self.revoked(&tokens).await?;
                 tracing::info!(user = %user.id, role = %user.role, by = %caller.user_id, "server role changed");
+                // In both logs: the administrator's (what they did) and the user's (what was
+                // done to them).
+                let role = user.role.title();
+                let theirs = Subject::new(&format!("{}: {role}", user.name), &user.id);
+                self.note_for(caller, ActivityKind::ServerRoleChanged, theirs);
+                let mine = Subject::new(&format!("{role}, by an administrator"), &user.id);
+                self.note(
+                    &user.id,
+                    ActivityKind::ServerRoleChanged,
+                    &caller.client,
+                    mine,
+                );
                 Ok(*user)
             }
             ServerRoleChange::NoSuchUser => Err(Error::NotFound {

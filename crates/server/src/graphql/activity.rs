@@ -28,6 +28,8 @@ pub enum ActivityKind {
     AppDeleted,
     PasswordChanged,
     SessionEnded,
+    ServerInfoChanged,
+    ServerRoleChanged,
 }
 
 /// A line of the access log. It never holds a secret.

@@ -405,6 +405,25 @@ async fn admin_pages_change_the_server_and_roles(app: TestApp) {
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(role_of(&app, &admin, &member.id).await, "server:admin");
+    // Both changes are in the administrator's activity, the role change in the member's too.
+    let log = browser
+        .get("/settings/activity")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        log.contains("Server description changed") && log.contains("Atelier"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Server role changed") && log.contains("Zed Member: Admin"),
+        "{log}"
+    );
+    let theirs = Browser::new(&app);
+    theirs.sign_in(&member).await;
+    let log = theirs.get("/settings/activity").await.text().await.unwrap();
+    assert!(log.contains("Admin, by an administrator"), "{log}");
     let res = browser
         .post(
             &format!("/settings/users/{}/role", admin.id),
