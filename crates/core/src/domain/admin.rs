@@ -7,6 +7,7 @@
 //! [`SERVER_INFO_TTL`].
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tessera_proto::ServerRole;
 
@@ -70,6 +71,9 @@ impl ServerInfoInput {
 pub(crate) struct ServerInfoCache {
     pub(crate) defaults: ServerInfoRecord,
     pub(crate) loaded: std::sync::RwLock<Option<(Arc<ServerInfoRecord>, Millis)>>,
+    /// Bumped by every change made here: a read that started before it does not overwrite what
+    /// the change put in the cache (as the token cache's epoch does for revocations).
+    pub(crate) generation: std::sync::atomic::AtomicU64,
 }
 
 /// The roles an administrator can give. Guests exist only in Speckle's guest mode, which
@@ -99,6 +103,7 @@ impl Tessera {
         {
             return info.clone();
         }
+        let generation = cache.generation.load(Ordering::SeqCst);
         let info = match self.store().server_info().await {
             Ok(stored) => Arc::new(stored.unwrap_or_else(|| cache.defaults.clone())),
             Err(e) => {
@@ -106,7 +111,9 @@ impl Tessera {
                 return self.server_info_cached();
             }
         };
-        if let Ok(mut loaded) = cache.loaded.write() {
+        if let Ok(mut loaded) = cache.loaded.write()
+            && cache.generation.load(Ordering::SeqCst) == generation
+        {
             *loaded = Some((info.clone(), now));
         }
         info
@@ -133,7 +140,9 @@ impl Tessera {
             id: None,
         };
         self.note_for(caller, ActivityKind::ServerInfoChanged, subject);
-        if let Ok(mut loaded) = self.server_info_cache().loaded.write() {
+        let cache = self.server_info_cache();
+        if let Ok(mut loaded) = cache.loaded.write() {
+            cache.generation.fetch_add(1, Ordering::SeqCst);
             *loaded = Some((Arc::new(info), self.now()));
         }
         Ok(())
