@@ -1975,9 +1975,18 @@ impl Store for SqlStore {
     }
 
     async fn purge_activity(&self, before: Millis) -> Result<u64> {
+        // In batches: after the retention is shortened, a large backlog never holds the (SQLite)
+        // writer for long in one statement.
+        const BATCH: u64 = 5_000;
+        let old = Query::select()
+            .column(Activity::Id)
+            .from(Activity::Table)
+            .and_where(Expr::col(Activity::CreatedAt).lt(before))
+            .limit(BATCH)
+            .to_owned();
         let delete = Query::delete()
             .from_table(Activity::Table)
-            .and_where(Expr::col(Activity::CreatedAt).lt(before))
+            .and_where(Expr::col(Activity::Id).in_subquery(old))
             .to_owned();
         // An address first seen longer ago than that is "new" again: a line about it would be
         // gone anyway.
@@ -1986,7 +1995,14 @@ impl Store for SqlStore {
             .and_where(Expr::col(TokenAddresses::FirstUsed).lt(before))
             .to_owned();
         self.pool.run(&addresses).await?;
-        self.pool.run(&delete).await
+        let mut purged = 0;
+        loop {
+            let deleted = self.pool.run(&delete).await?;
+            purged += deleted;
+            if deleted < BATCH {
+                return Ok(purged);
+            }
+        }
     }
 
     async fn note_token_address(&self, token_id: &str, address: &str, now: Millis) -> Result<bool> {
