@@ -1402,6 +1402,21 @@ async fn activity_pages_newest_first_filters_and_purges(store: Arc<SqlStore>) {
             .total,
         1
     );
+
+    // A backlog larger than one purge batch goes entirely.
+    let backlog: Vec<ActivityRecord> = (0..5_003)
+        .map(|i| line(&format!("old{i}"), &me.id, ActivityKind::SignIn, 50))
+        .collect();
+    store.record_activity(&backlog).await.unwrap();
+    assert_eq!(store.purge_activity(60).await.unwrap(), 5_003);
+    assert_eq!(
+        store
+            .activity(&filter, &first_page(10))
+            .await
+            .unwrap()
+            .total,
+        4
+    );
 }
 
 async fn a_token_address_is_new_once(store: Arc<SqlStore>) {
