@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 use tessera_proto::{ChallengeMethod, PlainToken, ScopeSet, pkce};
 
+use super::activity::Client;
 use super::apps::WEB_APP_ID;
 use super::auth::Auth;
 use super::{is_expired, new_token, random_hex};
@@ -265,7 +266,7 @@ impl Tessera {
     }
 
     /// Answers `POST /auth/token`.
-    pub async fn legacy_token(&self, request: TokenRequest) -> Result<TokenPair> {
+    pub async fn legacy_token(&self, request: TokenRequest, client: &Client) -> Result<TokenPair> {
         match request {
             TokenRequest::Code {
                 app_id,
@@ -277,14 +278,15 @@ impl Tessera {
                     app_secret: &app_secret,
                     challenge: &challenge,
                 };
-                self.exchange_code(&app_id, &access_code, proof).await
+                self.exchange_code(&app_id, &access_code, proof, client)
+                    .await
             }
             TokenRequest::Refresh {
                 app_id,
                 app_secret,
                 refresh_token,
             } => {
-                self.refresh(&app_id, Some(&app_secret), &refresh_token)
+                self.refresh(&app_id, Some(&app_secret), &refresh_token, client)
                     .await
             }
         }
@@ -298,6 +300,7 @@ impl Tessera {
         app_id: &str,
         access_code: &str,
         proof: CodeProof<'_>,
+        client: &Client,
     ) -> Result<TokenPair> {
         let store = self.store();
         let now = self.now();
@@ -326,7 +329,24 @@ impl Tessera {
             }
             return Err(GrantError::CodeNotFound.into());
         }
-        redeemed.map(|(_, _, pair)| pair)
+        let pair = redeemed.map(|(_, _, pair)| pair)?;
+        self.browser_session(app_id, &pair, &stored.user_id, client)
+            .await;
+        Ok(pair)
+    }
+
+    /// A web-app token bought through Speckle's own sign-in (the frontend's code exchange or
+    /// refresh) is a browser session: note where it started, as `issue_session` does.
+    async fn browser_session(
+        &self,
+        app_id: &str,
+        pair: &TokenPair,
+        user_id: &str,
+        client: &Client,
+    ) {
+        if app_id == WEB_APP_ID {
+            self.record_session(pair.token.id(), user_id, client).await;
+        }
     }
 
     /// The refresh grant. A refresh token is spent by its first use; a second presentation means it
@@ -336,6 +356,7 @@ impl Tessera {
         app_id: &str,
         app_secret: Option<&str>,
         refresh_token: &str,
+        client: &Client,
     ) -> Result<TokenPair> {
         let store = self.store();
         let now = self.now();
@@ -383,7 +404,11 @@ impl Tessera {
             .rotate_refresh_token(&stored.id, now, &token, &refresh)
             .await?
         {
-            Rotation::Rotated => Ok(pair),
+            Rotation::Rotated => {
+                self.browser_session(app_id, &pair, &stored.user_id, client)
+                    .await;
+                Ok(pair)
+            }
             Rotation::AlreadyUsed => {
                 self.revoke_family(&stored.family_id).await?;
                 Err(GrantError::RefreshReplayed.into())

@@ -74,10 +74,11 @@ fn field<'a>(fields: &'a HashMap<String, String>, names: &[&str]) -> Option<&'a 
 
 pub async fn token(
     State(state): State<AppState>,
+    Extension(client): Extension<Client>,
     headers: HeaderMap,
     Fields(fields): Fields,
 ) -> Response {
-    match exchange(&state, &headers, &fields).await {
+    match exchange(&state, &client, &headers, &fields).await {
         Ok(response) => response,
         Err(e) => e.into_oauth().into_response(),
     }
@@ -85,6 +86,7 @@ pub async fn token(
 
 async fn exchange(
     state: &AppState,
+    client: &Client,
     headers: &HeaderMap,
     fields: &HashMap<String, String>,
 ) -> Result<Response> {
@@ -126,12 +128,18 @@ async fn exchange(
                 verifier,
                 app_secret,
             };
-            state.core.exchange_code(app_id, code, proof).await?
+            state
+                .core
+                .exchange_code(app_id, code, proof, client)
+                .await?
         }
         "refresh_token" => {
             let refresh = field(fields, &["refreshToken", "refresh_token"])
                 .ok_or_else(|| invalid_request("refreshToken (refresh_token) is required."))?;
-            state.core.refresh(app_id, app_secret, refresh).await?
+            state
+                .core
+                .refresh(app_id, app_secret, refresh, client)
+                .await?
         }
         other => {
             return Err(WebError::OAuth {

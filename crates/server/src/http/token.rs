@@ -1,7 +1,7 @@
 //! `POST /auth/token` (code exchange and refresh, Speckle's legacy endpoint) and `POST /auth/logout`.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::header::{CACHE_CONTROL, EXPIRES, PRAGMA};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -9,6 +9,7 @@ use serde_json::json;
 use super::body::Fields;
 use super::error::Result;
 use crate::AppState;
+use crate::domain::activity::Client;
 use crate::domain::grants::{TokenPair, TokenRequest};
 use crate::error::Error;
 
@@ -44,9 +45,13 @@ fn never_cached(body: serde_json::Value) -> Response {
         .into_response()
 }
 
-pub async fn token(State(state): State<AppState>, Fields(fields): Fields) -> Result<Response> {
+pub async fn token(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    Fields(fields): Fields,
+) -> Result<Response> {
     let request = TokenRequest::from_fields(&fields).map_err(Error::Grant)?;
-    let pair = state.core.legacy_token(request).await?;
+    let pair = state.core.legacy_token(request, &client).await?;
     Ok(token_pair_response(pair))
 }
 

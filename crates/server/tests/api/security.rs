@@ -14,6 +14,7 @@ on_both_backends!(
     activity_is_kept_for_the_retention_period,
     expired_and_newly_located_tokens_are_noted,
     activity_page_filters_and_refuses_bad_input,
+    speckle_sign_ins_are_sessions_with_a_device,
 );
 
 const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
@@ -449,3 +450,52 @@ async fn activity_page_filters_and_refuses_bad_input(app: TestApp) {
 }
 
 const DAY: i64 = 24 * 3600 * 1000;
+
+const FIREFOX: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 \
+                       Firefox/121.0";
+
+/// Speckle's frontend signs in with `/auth/local/login` and exchanges the code at `/auth/token`
+/// from the browser: that token, and each refresh of it, is a session with the browser's device.
+async fn speckle_sign_ins_are_sessions_with_a_device(app: TestApp) {
+    let user = app.user("Frontend User").await;
+    let res = app.login(&user.email, &user.password).await;
+    let code = access_code(&location(res.headers()));
+    let post = |body: Value| {
+        app.client
+            .post(format!("{}/auth/token", app.url))
+            .header("user-agent", FIREFOX)
+            .json(&body)
+            .send()
+    };
+    let pair: Value = post(json!({
+        "appId": "spklwebapp", "appSecret": "spklwebapp", "accessCode": code, "challenge": CHALLENGE
+    }))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let browser = Browser::new(&app);
+    browser.sign_in(&user).await;
+    let page = browser
+        .get("/settings/sessions")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(page.matches("<strong>Firefox on Windows</strong>").count(), 1, "{page}");
+    // A refresh buys a new session token; it keeps the device.
+    let refreshed = post(json!({
+        "appId": "spklwebapp", "appSecret": "spklwebapp", "refreshToken": pair["refreshToken"]
+    }))
+    .await
+    .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let page = browser
+        .get("/settings/sessions")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(page.matches("<strong>Firefox on Windows</strong>").count(), 2, "{page}");
+}
