@@ -483,7 +483,11 @@ async fn speckle_sign_ins_are_sessions_with_a_device(app: TestApp) {
         .text()
         .await
         .unwrap();
-    assert_eq!(page.matches("<strong>Firefox on Windows</strong>").count(), 1, "{page}");
+    assert_eq!(
+        page.matches("<strong>Firefox on Windows</strong>").count(),
+        1,
+        "{page}"
+    );
     // A refresh buys a new session token; it keeps the device.
     let refreshed = post(json!({
         "appId": "spklwebapp", "appSecret": "spklwebapp", "refreshToken": pair["refreshToken"]
@@ -497,5 +501,9 @@ async fn speckle_sign_ins_are_sessions_with_a_device(app: TestApp) {
         .text()
         .await
         .unwrap();
-    assert_eq!(page.matches("<strong>Firefox on Windows</strong>").count(), 2, "{page}");
+    assert_eq!(
+        page.matches("<strong>Firefox on Windows</strong>").count(),
+        2,
+        "{page}"
+    );
 }
