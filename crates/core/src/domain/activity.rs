@@ -8,9 +8,10 @@
 //! a secret.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::apps::WEB_APP_ID;
 use super::auth::Auth;
@@ -37,7 +38,8 @@ pub const MAX_USER_AGENT_CHARS: usize = 256;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Client {
     pub address: Option<IpAddr>,
-    pub user_agent: Option<String>,
+    /// Shared: every bearer check copies the client into the caller's `Auth`.
+    pub user_agent: Option<Arc<str>>,
 }
 
 impl Client {
@@ -51,7 +53,7 @@ impl Client {
                     .take(MAX_USER_AGENT_CHARS)
                     .collect::<String>()
             })
-            .map(|ua| ua.trim().to_owned())
+            .map(|ua| Arc::<str>::from(ua.trim()))
             .filter(|ua| !ua.is_empty());
         Client {
             address: Some(address),
@@ -87,7 +89,9 @@ struct Sighting {
 pub struct ActivityLog {
     pending: Mutex<Vec<ActivityRecord>>,
     sightings: Mutex<Vec<Sighting>>,
-    seen: Mutex<HashSet<(TokenId, IpAddr)>>,
+    /// Hashes of (token, address) pairs seen here: a repeat use allocates nothing.
+    seen: Mutex<HashSet<u64>>,
+    hasher: RandomState,
     dropped: AtomicU64,
     retention_days: u32,
 }
@@ -98,6 +102,7 @@ impl ActivityLog {
             pending: Mutex::new(Vec::new()),
             sightings: Mutex::new(Vec::new()),
             seen: Mutex::new(HashSet::new()),
+            hasher: RandomState::new(),
             dropped: AtomicU64::new(0),
             retention_days: retention_days.max(1),
         }
@@ -126,7 +131,8 @@ impl ActivityLog {
         if seen.len() >= MAX_SEEN {
             seen.clear();
         }
-        if !seen.insert((auth.token_id.clone(), address)) {
+        // A 64-bit collision only costs a missed "new address" line; the store decides anyway.
+        if !seen.insert(self.hasher.hash_one((auth.token_id.as_str(), address))) {
             return;
         }
         drop(seen);
@@ -207,7 +213,7 @@ impl Tessera {
             kind,
             created_at: at,
             address: client.address.map(|a| a.to_string()),
-            user_agent: client.user_agent.clone(),
+            user_agent: client.user_agent.as_deref().map(str::to_owned),
             subject: subject.name,
             subject_id: subject.id,
         });
