@@ -6,6 +6,7 @@
 // Prints one JSON line describing what was seen.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -49,6 +50,7 @@ const browser = await chromium.launch({
 });
 const email = `terry.${Date.now()}@example.org`;
 let password = 'a very long password';
+const callback = createServer((req, res) => res.end('the app'));
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server });
@@ -126,7 +128,10 @@ try {
   check(!log.includes(token.slice(10)) && !log.includes(fresh.slice(10)), 'no secret in the log');
 
   // Developer → Apps → a new app.
-  const redirect = 'https://sketch.example/callback';
+  // The app's callback is a real page on loopback, so the browser lands there at once (a name
+  // that does not resolve would turn into an error page at a moment of its own choosing).
+  await new Promise((resolve) => callback.listen(0, '127.0.0.1', resolve));
+  const redirect = `http://127.0.0.1:${callback.address().port}/callback`;
   await page.getByRole('link', { name: 'Apps', exact: true }).click();
   await page.waitForURL(/\/settings\/apps$/);
   await page.getByLabel('Name').fill('Sketch viewer');
@@ -143,13 +148,12 @@ try {
   const appPagePath = new URL(page.url()).pathname;
 
   // The app sends the person to the consent page; they allow it; the app gets a token.
-  await page.route(`${redirect}**`, (route) => route.fulfill({ body: 'the app' }));
   const signIn = async (challenge) => {
     await page.goto(`${server}/authn/verify/${appId}/${challenge}`);
     await page.getByRole('heading', { name: /Sketch viewer wants to access your account/ }).waitFor();
-    const back = page.waitForRequest((req) => req.url().startsWith(redirect));
     await page.getByRole('button', { name: 'Allow' }).click();
-    return new URL((await back).url()).searchParams.get('access_code');
+    await page.waitForURL((url) => url.href.startsWith(redirect));
+    return new URL(page.url()).searchParams.get('access_code');
   };
   const challenge = 'journeychallenge0123456789';
   const code = await signIn(challenge);
@@ -262,4 +266,6 @@ try {
   }));
 } finally {
   await browser.close();
+  callback.closeAllConnections();
+  callback.close();
 }
