@@ -59,6 +59,11 @@ struct ServeArgs {
     /// How many days Security -> Activity keeps its lines; older ones are pruned [default: 90]
     #[arg(long, env = "TESSERA_ACTIVITY_RETENTION_DAYS", value_name = "DAYS")]
     activity_retention_days: Option<u32>,
+    /// The file that seals the OpenID Connect signing keys stored in the database: 32 random
+    /// bytes as hex, created (mode 0600) on first start. Give every replica the same file
+    /// [default: <data dir>/tessera.key]
+    #[arg(long, env = "TESSERA_KEY_FILE", value_name = "FILE")]
+    key_file: Option<PathBuf>,
     /// A TOML file with any of the settings above, plus a [server] table
     /// (name, company, description, admin_contact, terms_of_service) and a [rate_limits] table
     #[arg(long, env = "TESSERA_CONFIG", value_name = "FILE")]
@@ -111,6 +116,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies: args.trusted_proxies.map(|p| vec![p]),
         max_connections: args.max_connections,
         activity_retention_days: args.activity_retention_days,
+        key_file: args.key_file,
     };
     let config = Config::resolve(overrides, file).map_err(anyhow::Error::msg)?;
     let database = match &config.database_url {
@@ -121,6 +127,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("could not start the server")?;
     tracing::info!(database = %database, "store ready");
+    app.state()
+        .core
+        .prepare_signing_keys(true)
+        .await
+        .context("could not prepare the ID token signing keys")?;
     println!("Tessera is serving {}", app.state().public_url);
     println!("  listening on {} (database: {database})", app.address());
     println!("  press Ctrl-C to stop");

@@ -16,6 +16,8 @@ struct Served {
     child: Child,
     url: String,
     stdout: BufReader<std::process::ChildStdout>,
+    /// The log, read as it comes (a full pipe would stop the server mid-request).
+    stderr: std::thread::JoinHandle<String>,
 }
 
 /// Starts `tessera serve` in `dir` with extra arguments and environment, and waits for the line
@@ -33,6 +35,12 @@ fn serve(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Served {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("start tessera");
+    let mut log = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = log.read_to_string(&mut text);
+        text
+    });
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
@@ -41,32 +49,35 @@ fn serve(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Served {
         .strip_prefix("Tessera is serving ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_owned();
-    Served { child, url, stdout }
+    Served {
+        child,
+        url,
+        stdout,
+        stderr,
+    }
 }
 
-fn terminate(served: &mut Served) -> (bool, String, String) {
-    let pid = served.child.id().to_string();
+fn terminate(served: Served) -> (bool, String, String) {
+    let Served {
+        mut child,
+        mut stdout,
+        stderr,
+        ..
+    } = served;
+    let pid = child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
-    let status = served.child.wait().unwrap();
+    let status = child.wait().unwrap();
     let mut rest = String::new();
-    served.stdout.read_to_string(&mut rest).unwrap();
-    let mut stderr = String::new();
-    served
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status.success(), rest, stderr)
+    stdout.read_to_string(&mut rest).unwrap();
+    (status.success(), rest, stderr.join().unwrap())
 }
 
 #[tokio::test]
 async fn serve_starts_on_embedded_sqlite_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     // The bind address comes from the environment, the data directory from the default.
-    let mut served = serve(dir.path(), &[], &[("TESSERA_BIND", "127.0.0.1:0")]);
+    let served = serve(dir.path(), &[], &[("TESSERA_BIND", "127.0.0.1:0")]);
     assert!(
         served.url.starts_with("http://127.0.0.1:"),
         "{}",
@@ -83,19 +94,19 @@ async fn serve_starts_on_embedded_sqlite_and_stops_on_sigterm() {
         dir.path().join("tessera-data/tessera.db").exists(),
         "created on first start"
     );
-    let (clean, stdout, _) = terminate(&mut served);
+    let (clean, stdout, _) = terminate(served);
     assert!(clean, "exit status after SIGTERM");
     assert!(stdout.contains("Tessera stopped."), "{stdout}");
 
     // It starts again on the same data, with the users it had.
-    let mut again = serve(dir.path(), &["--bind", "127.0.0.1:0"], &[]);
+    let again = serve(dir.path(), &["--bind", "127.0.0.1:0"], &[]);
     let res = client()
         .get(format!("{}/liveness", again.url))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(terminate(&mut again).0);
+    assert!(terminate(again).0);
 }
 
 #[test]
@@ -144,7 +155,7 @@ fn bad_settings_are_explained() {
 #[tokio::test]
 async fn no_secret_reaches_the_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut served = serve(
+    let served = serve(
         dir.path(),
         &["--bind", "127.0.0.1:0"],
         &[("TESSERA_LOG", "trace")],
@@ -261,7 +272,7 @@ async fn no_secret_reaches_the_logs() {
         secrets.push(t.clone());
         secrets.push(t[10..].to_owned());
     }
-    let (clean, _, logs) = terminate(&mut served);
+    let (clean, _, logs) = terminate(served);
     assert!(clean);
     assert!(
         logs.contains("/auth/token")
@@ -294,7 +305,7 @@ async fn readme_walkthrough_works() {
         .trim_end_matches("```");
     assert!(script.contains("SERVER=http://localhost:3000"));
     let dir = tempfile::tempdir().unwrap();
-    let mut served = serve(dir.path(), &["--bind", "127.0.0.1:0"], &[]);
+    let served = serve(dir.path(), &["--bind", "127.0.0.1:0"], &[]);
     let script = script.replace(
         "SERVER=http://localhost:3000",
         &format!("SERVER={}", served.url),
@@ -326,5 +337,5 @@ async fn readme_walkthrough_works() {
     let body: Value = serde_json::from_str(last).unwrap();
     assert_eq!(body["data"]["activeUser"]["name"], "Ada Lovelace");
     assert_eq!(body["data"]["activeUser"]["email"], "ada@example.com");
-    assert!(terminate(&mut served).0);
+    assert!(terminate(served).0);
 }

@@ -179,6 +179,16 @@ pub struct AppRecord {
     pub created_at: Millis,
 }
 
+impl AppRecord {
+    /// What a sign-in to the app can grant: its registered scopes, and `openid` (who the person
+    /// is), which every app may ask for at the standard endpoint.
+    pub fn grantable(&self) -> ScopeSet {
+        let mut scopes = self.scopes;
+        scopes.insert(tessera_proto::Scope::OpenId);
+        scopes
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
     Personal,
@@ -260,6 +270,10 @@ pub struct AccessCode {
     pub lifespan: Millis,
     /// When the code was exchanged (a code is spent once).
     pub used: bool,
+    /// OpenID Connect: the client's `nonce`, repeated in the ID token.
+    pub nonce: Option<String>,
+    /// When the person signed in (the ID token's `auth_time`); `None` for older codes.
+    pub auth_time: Option<Millis>,
 }
 
 /// What happened when a code was spent.
@@ -616,4 +630,86 @@ pub enum ServerRoleChange {
     NoSuchUser,
     /// It would leave the server without an administrator.
     LastAdmin,
+}
+
+/// A key ID tokens are signed with, as stored (docs/ARCHITECTURE.md, "Signing keys").
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// The key id (`kid`) tokens name it by.
+    pub kid: String,
+    /// 1 for the first key, one more for each rotation.
+    pub generation: i64,
+    /// `RS256`.
+    pub algorithm: String,
+    /// The public key as a JWK (RFC 7517), as the JWKS publishes it.
+    pub public_jwk: String,
+    /// The private key, sealed with the server's key file.
+    pub sealed_private_key: String,
+    pub created_at: Millis,
+    /// From when it signs (a new key is published first, so every replica and client knows it).
+    pub active_from: Millis,
+    /// Until when it is published; `None` while it is the newest key.
+    pub retires_at: Option<Millis>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("generation", &self.generation)
+            .field("active_from", &self.active_from)
+            .field("retires_at", &self.retires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the person said on the `/device` page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceDecision {
+    Pending,
+    Allowed,
+    Denied,
+}
+
+impl DeviceDecision {
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            DeviceDecision::Pending => None,
+            DeviceDecision::Allowed => Some("allowed"),
+            DeviceDecision::Denied => Some("denied"),
+        }
+    }
+
+    pub fn parse(stored: Option<&str>) -> Option<DeviceDecision> {
+        match stored {
+            None => Some(DeviceDecision::Pending),
+            Some("allowed") => Some(DeviceDecision::Allowed),
+            Some("denied") => Some(DeviceDecision::Denied),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A device authorization (RFC 8628), as stored: the device polls with its device code, the
+/// person approves it on `/device` with the user code. Neither code is stored, only digests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceGrant {
+    /// The digest of the whole device code.
+    pub device_digest: TokenDigest,
+    /// The hex SHA-256 of the normalised user code.
+    pub user_code_digest: String,
+    pub app_id: AppId,
+    /// What the device asked for; once allowed, what the person granted.
+    pub scopes: ScopeSet,
+    pub created_at: Millis,
+    pub lifespan: Millis,
+    /// How long the device must wait between polls (grows by 5 s with each `slow_down`).
+    pub interval: Millis,
+    pub polled_at: Option<Millis>,
+    pub decision: DeviceDecision,
+    pub user_id: Option<UserId>,
+    /// When the person who allowed it signed in.
+    pub auth_time: Option<Millis>,
+    /// Whether its tokens were issued (a device code buys them once).
+    pub spent: bool,
 }

@@ -11,6 +11,7 @@ use crate::domain::activity::{ActivityLog, Client, DEFAULT_RETENTION_DAYS, Subje
 use crate::domain::admin::ServerInfoCache;
 use crate::domain::auth::{Auth, Checked, TokenCache};
 use crate::domain::invites::Mailer;
+use crate::domain::keys::{KeyFile, SigningKeys};
 use crate::domain::limits::{Bucket, FAILURE_WINDOW, Limiter, RateLimits};
 use crate::domain::passwords::Passwords;
 use crate::error::Result;
@@ -40,6 +41,9 @@ pub struct Tessera {
     mailer: Option<Arc<dyn Mailer>>,
     activity: ActivityLog,
     server_info: ServerInfoCache,
+    keys: SigningKeys,
+    /// This server's public URL: the `iss` of the ID tokens it signs.
+    issuer: String,
 }
 
 impl Tessera {
@@ -59,7 +63,30 @@ impl Tessera {
             mailer: None,
             activity: ActivityLog::new(DEFAULT_RETENTION_DAYS),
             server_info: ServerInfoCache::default(),
+            keys: SigningKeys::new(KeyFile::generate()?),
+            issuer: String::new(),
         })
+    }
+
+    /// Seals the signing keys with `key_file` (a fresh random one by default, which only a
+    /// single process can use).
+    pub fn with_key_file(mut self, key_file: KeyFile) -> Tessera {
+        self.keys = SigningKeys::new(key_file);
+        self
+    }
+
+    /// Names this server `issuer` in the tokens it signs.
+    pub fn with_issuer(mut self, issuer: &str) -> Tessera {
+        self.issuer = issuer.trim_end_matches('/').to_owned();
+        self
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub(crate) fn signing_keys_state(&self) -> &SigningKeys {
+        &self.keys
     }
 
     /// Sends invitation emails through `mailer`.
@@ -185,6 +212,7 @@ impl Tessera {
                 .purge_sign_in_failures(now.saturating_sub(FAILURE_WINDOW))
                 .await,
             self.store.purge_expired_codes(now).await,
+            self.rotate_signing_keys(now).await,
         ];
         self.limits.forget_idle();
         steps.into_iter().collect()

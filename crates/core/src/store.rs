@@ -4,7 +4,7 @@
 //! crate's conformance suite holds every implementation to it (docs/ARCHITECTURE.md, "Storage").
 
 use async_trait::async_trait;
-use tessera_proto::{ServerRole, StreamRole, TokenDigest};
+use tessera_proto::{ScopeSet, ServerRole, StreamRole, TokenDigest};
 use tokio::sync::mpsc;
 
 use crate::clock::Millis;
@@ -284,6 +284,57 @@ pub trait Store: Send + Sync + 'static {
     async fn user_token_ids(&self, user_id: &str) -> Result<Vec<String>>;
 
     // Server secrets and data migrations.
+
+    // Device authorizations (RFC 8628).
+
+    /// Stores a new device authorization; `false` when its user code is taken (the caller draws
+    /// another).
+    async fn insert_device_grant(&self, grant: &DeviceGrant) -> Result<bool>;
+    async fn device_grant(&self, device_digest: &TokenDigest) -> Result<Option<DeviceGrant>>;
+    async fn device_grant_by_user_code(
+        &self,
+        user_code_digest: &str,
+    ) -> Result<Option<DeviceGrant>>;
+    /// Records the person's answer, if the grant is still pending; `false` if it was not.
+    async fn decide_device_grant(
+        &self,
+        user_code_digest: &str,
+        decision: DeviceDecision,
+        user_id: &str,
+        scopes: ScopeSet,
+        auth_time: Millis,
+    ) -> Result<bool>;
+    /// Notes a poll at `now`, with the interval the device must keep from now on.
+    async fn note_device_poll(
+        &self,
+        device_digest: &TokenDigest,
+        now: Millis,
+        interval: Millis,
+    ) -> Result<()>;
+    /// Spends an allowed grant and stores the token pair it buys, in one transaction; `false`
+    /// (nothing stored) when it was spent already.
+    async fn spend_device_grant(
+        &self,
+        device_digest: &TokenDigest,
+        pair: (&NewToken, &NewRefresh),
+    ) -> Result<bool>;
+    /// Forgets device authorizations that have expired.
+    async fn purge_expired_device_grants(&self, now: Millis) -> Result<()>;
+
+    // Signing keys (docs/ARCHITECTURE.md, "Signing keys").
+
+    /// Every stored signing key, oldest generation first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+    /// Adds `key` and, in the same transaction, sets `retires_at` on every older key that has
+    /// none. `false` (and nothing changed) when its generation is taken: another replica rotated
+    /// first.
+    async fn add_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        older_retire_at: Millis,
+    ) -> Result<bool>;
+    /// Forgets keys whose `retires_at` has passed.
+    async fn purge_retired_signing_keys(&self, now: Millis) -> Result<()>;
 
     /// The secret stored under `name`, storing `fresh` first if there is none (the first replica
     /// to start decides; the others read it).

@@ -4,6 +4,10 @@
 //! the Automate, Workspaces and Gatekeeper modules are known (a client may ask for them by name)
 //! but not *registered*: no token, app or `serverInfo` ever carries them, exactly as on a Speckle
 //! server with those modules switched off.
+//!
+//! OpenID Connect's `openid` is Tessera's own and not registered either: no app registers it and
+//! no personal token holds it. A client asks for it at `/oauth/authorize`, and the tokens that
+//! sign-in buys carry it (they may then read `/oauth/userinfo`, and the answer has an `id_token`).
 
 use std::fmt;
 
@@ -16,6 +20,8 @@ pub enum Module {
     Automate,
     Workspaces,
     Gatekeeper,
+    /// OpenID Connect: granted at the standard authorization endpoint only.
+    OpenIdConnect,
 }
 
 macro_rules! scopes {
@@ -90,6 +96,7 @@ scopes! {
     WorkspaceUpdate = "workspace:update", true, Workspaces, "Required for editing workspace information";
     WorkspaceDelete = "workspace:delete", true, Workspaces, "Required for deleting workspaces";
     WorkspaceBilling = "workspace:billing", false, Gatekeeper, "Scope for managing workspace billing";
+    OpenId = "openid", false, OpenIdConnect, "Sign you in to the app with your Tessera identity.";
 }
 
 impl Scope {
@@ -123,7 +130,7 @@ impl<'de> Deserialize<'de> for Scope {
     }
 }
 
-/// A set of scopes, as a bit set (23 scopes fit in a `u32`): cheap to copy into the token cache
+/// A set of scopes, as a bit set (25 scopes fit in a `u32`): cheap to copy into the token cache
 /// and to check on every field.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ScopeSet(u32);
@@ -146,6 +153,10 @@ impl ScopeSet {
 
     pub fn insert(&mut self, scope: Scope) {
         self.0 |= scope.bit();
+    }
+
+    pub fn remove(&mut self, scope: Scope) {
+        self.0 &= !scope.bit();
     }
 
     pub fn is_empty(self) -> bool {
@@ -216,13 +227,14 @@ impl fmt::Debug for ScopeSet {
 mod tests {
     use super::*;
 
-    /// Speckle's 23 scopes, and Tessera's own `tokens:introspect` (RFC 7662).
+    /// Speckle's 23 scopes, and Tessera's own `tokens:introspect` (RFC 7662) and `openid`.
     #[test]
-    fn there_are_24_scopes_with_unique_names() {
-        assert_eq!(Scope::ALL.len(), 24);
+    fn there_are_25_scopes_with_unique_names() {
+        assert_eq!(Scope::ALL.len(), 25);
         let names: std::collections::HashSet<_> = Scope::ALL.iter().map(|s| s.name()).collect();
-        assert_eq!(names.len(), 24);
+        assert_eq!(names.len(), 25);
         assert!(!Scope::TokensIntrospect.is_public());
+        assert!(!Scope::OpenId.is_public() && !Scope::OpenId.is_registered());
         for scope in Scope::ALL {
             assert_eq!(Scope::from_name(scope.name()), Some(*scope));
             assert!(!scope.description().is_empty());

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 use tessera_core::domain::activity::DEFAULT_RETENTION_DAYS;
+use tessera_core::domain::keys::KeyFile;
 pub use tessera_core::domain::limits::RateLimits;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -72,7 +73,11 @@ pub struct Overrides {
     pub trusted_proxies: Option<Vec<String>>,
     pub max_connections: Option<usize>,
     pub activity_retention_days: Option<u32>,
+    pub key_file: Option<PathBuf>,
 }
+
+/// The file the ID token signing keys are sealed with, in the data directory unless named.
+pub const DEFAULT_KEY_FILE: &str = "tessera.key";
 
 /// How to reach the SMTP server.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -159,6 +164,7 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     pub max_connections: Option<usize>,
     pub activity_retention_days: Option<u32>,
+    pub key_file: Option<PathBuf>,
     #[serde(default)]
     pub server: Option<ServerDetails>,
     pub smtp: Option<SmtpSettings>,
@@ -191,6 +197,10 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     /// How many days the access log keeps its lines.
     pub activity_retention_days: u32,
+    /// The key file that seals the signing keys in the database (docs/ARCHITECTURE.md, "Signing
+    /// keys"), created on first start; `None` keeps a random key in memory (tests, embedding:
+    /// only that process can then use the keys it makes).
+    pub key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -252,17 +262,23 @@ impl Config {
                 "activity_retention_days must be between 1 and 3650, not {activity_retention_days}"
             ));
         }
+        let data_dir: PathBuf = overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let key_file = overrides
+            .key_file
+            .or(file.key_file)
+            .unwrap_or_else(|| data_dir.join(DEFAULT_KEY_FILE));
         Ok(Config {
+            key_file: Some(key_file),
             activity_retention_days,
             smtp: file.smtp,
             rate_limits,
             trusted_proxies,
             max_connections,
             bind,
-            data_dir: overrides
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            data_dir,
             database_url,
             public_url,
             server: file.server.unwrap_or_default(),
@@ -282,6 +298,43 @@ impl Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             smtp: None,
             activity_retention_days: DEFAULT_RETENTION_DAYS,
+            key_file: None,
+        }
+    }
+
+    /// The key file's key, creating the file (mode 0600, with its directory) if it does not
+    /// exist; a random key kept in memory when no file is configured.
+    pub fn load_key_file(&self) -> Result<KeyFile, String> {
+        let Some(path) = &self.key_file else {
+            return KeyFile::generate().map_err(|e| e.to_string());
+        };
+        let shown = path.display();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                warn_if_shared(path);
+                KeyFile::parse(&text).map_err(|e| format!("key file {shown}: {e}"))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = KeyFile::generate().map_err(|e| e.to_string())?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+                match write_private(path, &key.to_text()) {
+                    Ok(()) => {
+                        tracing::info!(path = %shown, "created the key file that seals the signing keys");
+                        Ok(key)
+                    }
+                    // Another process made it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let text = std::fs::read_to_string(path)
+                            .map_err(|e| format!("cannot read key file {shown}: {e}"))?;
+                        KeyFile::parse(&text).map_err(|e| format!("key file {shown}: {e}"))
+                    }
+                    Err(e) => Err(format!("cannot create key file {shown}: {e}")),
+                }
+            }
+            Err(e) => Err(format!("cannot read key file {shown}: {e}")),
         }
     }
 
@@ -356,6 +409,38 @@ pub fn redact_url(url: &str) -> String {
             None => url.to_owned(),
         },
         None => url.to_owned(),
+    }
+}
+
+/// Writes a new file only its owner can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// A key file others can read is worth a warning (it still works: a secret mount may be 0444).
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the key file can be read by other users; chmod 600 it"
+            );
+        }
     }
 }
 

@@ -106,7 +106,13 @@ pub fn legacy_grant_message(g: &GrantError) -> Cow<'static, str> {
         // Only the standard endpoints raise these; said in their words.
         g @ (GrantError::ClientSecretRequired
         | GrantError::SecretRequired
-        | GrantError::UnsupportedTokenType) => oauth_grant_error(g).1.into(),
+        | GrantError::UnsupportedTokenType
+        | GrantError::InvalidScope
+        | GrantError::DeviceCodeInvalid
+        | GrantError::AuthorizationPending
+        | GrantError::SlowDown
+        | GrantError::AccessDenied
+        | GrantError::ExpiredToken) => oauth_grant_error(g).1.into(),
     }
 }
 
@@ -158,6 +164,26 @@ pub fn oauth_grant_error(g: &GrantError) -> (&'static str, String) {
         GrantError::RefreshReplayed => grant(
             "The refresh token was already used; every token issued from it has been \
              revoked. Sign in again.",
+        ),
+        GrantError::InvalidScope => (
+            "invalid_scope",
+            "Ask only for scopes the app is registered with (and openid).".into(),
+        ),
+        GrantError::DeviceCodeInvalid => {
+            grant("The device code is not valid, was issued to another client or was used.")
+        }
+        GrantError::AuthorizationPending => (
+            "authorization_pending",
+            "The person has not answered yet: keep polling at the interval.".into(),
+        ),
+        GrantError::SlowDown => (
+            "slow_down",
+            "Polled too soon: wait five seconds more between polls from now on.".into(),
+        ),
+        GrantError::AccessDenied => ("access_denied", "The person denied the device.".into()),
+        GrantError::ExpiredToken => (
+            "expired_token",
+            "The device code has expired: start the sign-in again.".into(),
         ),
     }
 }

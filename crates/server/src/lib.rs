@@ -98,9 +98,12 @@ impl Application {
         // Listen before serving, so no revocation announced after start-up is missed.
         let revocations = store.revocations().await?;
         let store_connections = store.connection_counter();
+        let key_file = config.load_key_file().map_err(Error::Startup)?;
         let mut core = Tessera::new(Arc::new(store), clock, config.rate_limits, cores)?
             .with_activity_retention(config.activity_retention_days)
-            .with_server_defaults(config.server.clone());
+            .with_server_defaults(config.server.clone())
+            .with_key_file(key_file)
+            .with_issuer(&public_url);
         if let Some(smtp) = &config.smtp {
             let mailer = mail::SmtpMailer::new(smtp, &public_url, &config.server.name)?;
             core = core.with_mailer(Arc::new(mailer));
@@ -108,6 +111,7 @@ impl Application {
         }
         core.seed_default_apps(&public_url).await?;
         core.normalize_stored_emails().await?;
+        core.prepare_signing_keys(false).await?;
         let csrf_key = core
             .server_secret("csrf", &domain::random_hex(64)?)
             .await?

@@ -1595,6 +1595,8 @@ impl Store for SqlStore {
                 AccessCodes::Scopes,
                 AccessCodes::CreatedAt,
                 AccessCodes::Lifespan,
+                AccessCodes::Nonce,
+                AccessCodes::AuthTime,
             ])
             .values([
                 code.digest.to_hex().into(),
@@ -1605,6 +1607,8 @@ impl Store for SqlStore {
                 code.scopes.map(ScopeSet::to_names).into(),
                 code.created_at.into(),
                 code.lifespan.into(),
+                code.nonce.clone().into(),
+                code.auth_time.into(),
             ])
             .map_err(built)?
             .to_owned();
@@ -2139,6 +2143,190 @@ impl Store for SqlStore {
             .and_where(Expr::col(ApiTokens::OwnerId).eq(user_id))
             .to_owned();
         Ok(ids(self.pool.all(&select).await?))
+    }
+
+    async fn insert_device_grant(&self, grant: &DeviceGrant) -> Result<bool> {
+        let insert = Query::insert()
+            .into_table(DeviceGrants::Table)
+            .columns(DeviceGrantRow::COLUMNS)
+            .values([
+                grant.device_digest.to_hex().into(),
+                grant.user_code_digest.clone().into(),
+                String::from(grant.app_id.clone()).into(),
+                grant.scopes.to_names().into(),
+                grant.created_at.into(),
+                grant.lifespan.into(),
+                grant.interval.into(),
+                grant.polled_at.into(),
+                grant.decision.as_str().into(),
+                grant.user_id.clone().map(String::from).into(),
+                grant.auth_time.into(),
+                None::<i64>.into(),
+            ])
+            .map_err(built)?
+            .to_owned();
+        match self.pool.try_run(&insert).await? {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(db::fault(e)),
+        }
+    }
+
+    async fn device_grant(&self, device_digest: &TokenDigest) -> Result<Option<DeviceGrant>> {
+        let select = by_id(
+            DeviceGrants::Table,
+            DeviceGrants::DeviceDigest,
+            &DeviceGrantRow::COLUMNS,
+            &device_digest.to_hex(),
+        );
+        let row: Option<DeviceGrantRow> = self.pool.optional(&select).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn device_grant_by_user_code(
+        &self,
+        user_code_digest: &str,
+    ) -> Result<Option<DeviceGrant>> {
+        let select = by_id(
+            DeviceGrants::Table,
+            DeviceGrants::UserCodeDigest,
+            &DeviceGrantRow::COLUMNS,
+            user_code_digest,
+        );
+        let row: Option<DeviceGrantRow> = self.pool.optional(&select).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn decide_device_grant(
+        &self,
+        user_code_digest: &str,
+        decision: DeviceDecision,
+        user_id: &str,
+        scopes: ScopeSet,
+        auth_time: Millis,
+    ) -> Result<bool> {
+        let update = Query::update()
+            .table(DeviceGrants::Table)
+            .values([
+                (DeviceGrants::Decision, decision.as_str().into()),
+                (DeviceGrants::UserId, user_id.into()),
+                (DeviceGrants::Scopes, scopes.to_names().into()),
+                (DeviceGrants::AuthTime, auth_time.into()),
+            ])
+            .and_where(Expr::col(DeviceGrants::UserCodeDigest).eq(user_code_digest))
+            .and_where(Expr::col(DeviceGrants::Decision).is_null())
+            .to_owned();
+        Ok(self.pool.run(&update).await? == 1)
+    }
+
+    async fn note_device_poll(
+        &self,
+        device_digest: &TokenDigest,
+        now: Millis,
+        interval: Millis,
+    ) -> Result<()> {
+        let update = Query::update()
+            .table(DeviceGrants::Table)
+            .values([
+                (DeviceGrants::PolledAt, now.into()),
+                (DeviceGrants::IntervalMs, interval.into()),
+            ])
+            .and_where(Expr::col(DeviceGrants::DeviceDigest).eq(device_digest.to_hex()))
+            .to_owned();
+        self.pool.run(&update).await?;
+        Ok(())
+    }
+
+    async fn spend_device_grant(
+        &self,
+        device_digest: &TokenDigest,
+        (token, refresh): (&NewToken, &NewRefresh),
+    ) -> Result<bool> {
+        let spend = Query::update()
+            .table(DeviceGrants::Table)
+            .value(DeviceGrants::SpentAt, token.created_at)
+            .and_where(Expr::col(DeviceGrants::DeviceDigest).eq(device_digest.to_hex()))
+            .and_where(Expr::col(DeviceGrants::SpentAt).is_null())
+            .and_where(Expr::col(DeviceGrants::Decision).eq("allowed"))
+            .to_owned();
+        let mut tx = self.pool.begin().await?;
+        if tx.conn().run(&spend).await? == 0 {
+            return Ok(false);
+        }
+        insert_token(&mut tx, token).await?;
+        insert_refresh(&mut tx, refresh).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn purge_expired_device_grants(&self, now: Millis) -> Result<()> {
+        let delete = Query::delete()
+            .from_table(DeviceGrants::Table)
+            .and_where(
+                Expr::expr(
+                    Expr::col(DeviceGrants::CreatedAt).add(Expr::col(DeviceGrants::Lifespan)),
+                )
+                .lt(now),
+            )
+            .to_owned();
+        self.pool.run(&delete).await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+        let select = Query::select()
+            .columns(SigningKeyRow::COLUMNS)
+            .from(SigningKeys::Table)
+            .order_by(SigningKeys::Generation, Order::Asc)
+            .to_owned();
+        let rows: Vec<SigningKeyRow> = self.pool.all(&select).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn add_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        older_retire_at: Millis,
+    ) -> Result<bool> {
+        let insert = Query::insert()
+            .into_table(SigningKeys::Table)
+            .columns(SigningKeyRow::COLUMNS)
+            .values([
+                key.kid.clone().into(),
+                key.generation.into(),
+                key.algorithm.clone().into(),
+                key.public_jwk.clone().into(),
+                key.sealed_private_key.clone().into(),
+                key.created_at.into(),
+                key.active_from.into(),
+                key.retires_at.into(),
+            ])
+            .map_err(built)?
+            .to_owned();
+        let retire = Query::update()
+            .table(SigningKeys::Table)
+            .value(SigningKeys::RetiresAt, older_retire_at)
+            .and_where(Expr::col(SigningKeys::Generation).lt(key.generation))
+            .and_where(Expr::col(SigningKeys::RetiresAt).is_null())
+            .to_owned();
+        let mut tx = self.pool.begin().await?;
+        match tx.conn().try_run(&insert).await {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(db::fault(e)),
+        }
+        tx.conn().run(&retire).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn purge_retired_signing_keys(&self, now: Millis) -> Result<()> {
+        let delete = Query::delete()
+            .from_table(SigningKeys::Table)
+            .and_where(Expr::col(SigningKeys::RetiresAt).lt(now))
+            .to_owned();
+        self.pool.run(&delete).await?;
+        Ok(())
     }
 
     async fn server_secret(&self, name: &str, fresh: &str) -> Result<String> {

@@ -287,10 +287,12 @@ pub struct CodeRow {
     created_at: i64,
     lifespan: i64,
     used_at: Option<i64>,
+    nonce: Option<String>,
+    auth_time: Option<i64>,
 }
 
 impl CodeRow {
-    pub const COLUMNS: [AccessCodes; 9] = [
+    pub const COLUMNS: [AccessCodes; 11] = [
         AccessCodes::Digest,
         AccessCodes::AppId,
         AccessCodes::UserId,
@@ -300,6 +302,8 @@ impl CodeRow {
         AccessCodes::CreatedAt,
         AccessCodes::Lifespan,
         AccessCodes::UsedAt,
+        AccessCodes::Nonce,
+        AccessCodes::AuthTime,
     ];
 }
 
@@ -317,7 +321,103 @@ impl TryFrom<CodeRow> for AccessCode {
             created_at: r.created_at,
             lifespan: r.lifespan,
             used: r.used_at.is_some(),
+            nonce: r.nonce,
+            auth_time: r.auth_time,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct DeviceGrantRow {
+    device_digest: String,
+    user_code_digest: String,
+    app_id: String,
+    scopes: String,
+    created_at: i64,
+    lifespan: i64,
+    interval_ms: i64,
+    polled_at: Option<i64>,
+    decision: Option<String>,
+    user_id: Option<String>,
+    auth_time: Option<i64>,
+    spent_at: Option<i64>,
+}
+
+impl DeviceGrantRow {
+    pub const COLUMNS: [DeviceGrants; 12] = [
+        DeviceGrants::DeviceDigest,
+        DeviceGrants::UserCodeDigest,
+        DeviceGrants::AppId,
+        DeviceGrants::Scopes,
+        DeviceGrants::CreatedAt,
+        DeviceGrants::Lifespan,
+        DeviceGrants::IntervalMs,
+        DeviceGrants::PolledAt,
+        DeviceGrants::Decision,
+        DeviceGrants::UserId,
+        DeviceGrants::AuthTime,
+        DeviceGrants::SpentAt,
+    ];
+}
+
+impl TryFrom<DeviceGrantRow> for DeviceGrant {
+    type Error = Error;
+    fn try_from(r: DeviceGrantRow) -> Result<DeviceGrant> {
+        Ok(DeviceGrant {
+            device_digest: digest(&r.device_digest)?,
+            decision: DeviceDecision::parse(r.decision.as_deref())
+                .ok_or_else(|| corrupt("device decision", r.decision.as_deref().unwrap_or("")))?,
+            user_code_digest: r.user_code_digest,
+            app_id: r.app_id.into(),
+            scopes: scopes(&r.scopes),
+            created_at: r.created_at,
+            lifespan: r.lifespan,
+            interval: r.interval_ms,
+            polled_at: r.polled_at,
+            user_id: r.user_id.map(Into::into),
+            auth_time: r.auth_time,
+            spent: r.spent_at.is_some(),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct SigningKeyRow {
+    kid: String,
+    generation: i64,
+    algorithm: String,
+    public_jwk: String,
+    sealed_private_key: String,
+    created_at: i64,
+    active_from: i64,
+    retires_at: Option<i64>,
+}
+
+impl SigningKeyRow {
+    pub const COLUMNS: [SigningKeys; 8] = [
+        SigningKeys::Kid,
+        SigningKeys::Generation,
+        SigningKeys::Algorithm,
+        SigningKeys::PublicJwk,
+        SigningKeys::SealedPrivateKey,
+        SigningKeys::CreatedAt,
+        SigningKeys::ActiveFrom,
+        SigningKeys::RetiresAt,
+    ];
+}
+
+impl From<SigningKeyRow> for SigningKeyRecord {
+    fn from(r: SigningKeyRow) -> SigningKeyRecord {
+        SigningKeyRecord {
+            kid: r.kid,
+            generation: r.generation,
+            algorithm: r.algorithm,
+            public_jwk: r.public_jwk,
+            sealed_private_key: r.sealed_private_key,
+            created_at: r.created_at,
+            active_from: r.active_from,
+            retires_at: r.retires_at,
+        }
     }
 }
 

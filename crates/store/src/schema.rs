@@ -76,6 +76,8 @@ pub enum AccessCodes {
     Lifespan,
     UsedAt,
     FamilyId,
+    Nonce,
+    AuthTime,
 }
 
 #[derive(Iden, Clone, Copy)]
@@ -149,6 +151,36 @@ pub enum SignInFailures {
     Address,
     Failures,
     LastFailureAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum DeviceGrants {
+    Table,
+    DeviceDigest,
+    UserCodeDigest,
+    AppId,
+    Scopes,
+    CreatedAt,
+    Lifespan,
+    IntervalMs,
+    PolledAt,
+    Decision,
+    UserId,
+    AuthTime,
+    SpentAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum SigningKeys {
+    Table,
+    Kid,
+    Generation,
+    Algorithm,
+    PublicJwk,
+    SealedPrivateKey,
+    CreatedAt,
+    ActiveFrom,
+    RetiresAt,
 }
 
 #[derive(Iden, Clone, Copy)]

@@ -62,6 +62,7 @@ conformance!(
     activity_pages_newest_first_filters_and_purges,
     a_token_address_is_new_once,
     server_info_and_roles_with_the_last_administrator_kept,
+    signing_keys_rotate_once_even_when_raced,
 );
 
 async fn open(backend: Backend) -> Option<(SqlStore, TestDb)> {
@@ -885,6 +886,8 @@ fn code(user: &str, app: &str, at: i64) -> (PlainToken, AccessCode) {
         created_at: at,
         lifespan: 100,
         used: false,
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        auth_time: Some(at - 5),
     };
     (plain, code)
 }
@@ -897,6 +900,11 @@ async fn a_code_is_spent_once_even_by_racing_exchanges(store: Arc<SqlStore>) {
     let read = store.code(&plain.whole_digest()).await.unwrap().unwrap();
     assert_eq!((read.method, read.used), (ChallengeMethod::S256, false));
     assert_eq!(read.scopes, stored.scopes);
+    assert_eq!(
+        (read.nonce.as_deref(), read.auth_time),
+        (Some("n-0S6_WzA2Mj"), Some(995)),
+        "what OpenID Connect needs"
+    );
     let race = |family: &'static str| {
         let store = store.clone();
         let digest = plain.whole_digest();
@@ -1530,4 +1538,50 @@ async fn server_info_and_roles_with_the_last_administrator_kept(store: Arc<SqlSt
         store.user_token_ids(&third.id).await.unwrap(),
         [plain.id().to_owned()]
     );
+}
+
+fn signing_key(kid: &str, generation: i64, active_from: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        generation,
+        algorithm: "RS256".into(),
+        public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
+        sealed_private_key: format!("v1.sealed-{kid}"),
+        created_at: active_from - 10,
+        active_from,
+        retires_at: None,
+    }
+}
+
+async fn signing_keys_rotate_once_even_when_raced(store: Arc<SqlStore>) {
+    assert!(store.signing_keys().await.unwrap().is_empty());
+    let first = signing_key("k1", 1, 1_000);
+    assert!(store.add_signing_key(&first, 1_000).await.unwrap());
+    assert_eq!(store.signing_keys().await.unwrap(), vec![first.clone()]);
+    // Two replicas rotate at the same moment: one successor is stored, the older key retires once.
+    let (a, b) = (signing_key("k2a", 2, 5_000), signing_key("k2b", 2, 5_000));
+    let (sa, sb) = (store.clone(), store.clone());
+    let (ra, rb) = tokio::join!(
+        async move { sa.add_signing_key(&a, 9_000).await.unwrap() },
+        async move { sb.add_signing_key(&b, 9_000).await.unwrap() },
+    );
+    assert!(ra ^ rb, "exactly one rotation wins: {ra} {rb}");
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        (keys[0].kid.as_str(), keys[0].retires_at),
+        ("k1", Some(9_000))
+    );
+    assert_eq!(keys[1].retires_at, None, "the newest key does not retire");
+    assert_eq!(
+        keys[1].sealed_private_key,
+        format!("v1.sealed-{}", keys[1].kid)
+    );
+    // A retired key goes after its grace period, and only then.
+    store.purge_retired_signing_keys(9_000).await.unwrap();
+    assert_eq!(store.signing_keys().await.unwrap().len(), 2);
+    store.purge_retired_signing_keys(9_001).await.unwrap();
+    let left = store.signing_keys().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].generation, 2);
 }

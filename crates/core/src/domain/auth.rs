@@ -53,6 +53,9 @@ pub struct Auth {
     pub resources: Option<Arc<[ResourceRule]>>,
     /// Where this request came from (the access log records it).
     pub client: Client,
+    /// When the token was issued: for a session on Tessera's pages, when the person signed in
+    /// (OpenID Connect's `auth_time`).
+    pub issued_at: Millis,
 }
 
 /// Speckle's `@hasServerRole`: a signed-in caller whose server role is at least `role`.
@@ -216,6 +219,7 @@ impl TokenCache {
                     app_id: record.app_id,
                     resources: (!record.resources.is_empty()).then(|| Arc::from(record.resources)),
                     client: Client::default(),
+                    issued_at: record.created_at,
                 },
             };
             if self.remember(id.to_owned(), entry.clone(), now, epoch) || attempt == ATTEMPTS {

@@ -13,8 +13,65 @@ use tessera_proto::{ChallengeMethod, Scope, ScopeSet};
 use url::{Host, Url};
 
 use super::grants::{AuthorizationRequest, MAX_STATE_CHARS, Standard, parse_challenge};
+use super::oidc::MAX_NONCE_CHARS;
 use crate::error::{Error, Missing};
 use crate::service::Tessera;
+
+/// What `prompt` asks of the sign-in (OpenID Connect Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// `none`: show nothing; answer `login_required` or `consent_required` if something would
+    /// have to be shown.
+    pub none: bool,
+    /// `login` (or `select_account`): the person signs in again, even with a session.
+    pub login: bool,
+    /// `consent`: ask, even for an app the server trusts or one already allowed.
+    pub consent: bool,
+}
+
+impl Prompt {
+    fn parse(value: Option<&str>) -> Result<Prompt, String> {
+        let mut prompt = Prompt::default();
+        for word in value.unwrap_or_default().split_whitespace() {
+            match word {
+                "none" => prompt.none = true,
+                "login" | "select_account" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                other => {
+                    return Err(format!(
+                        "prompt {other:?} is not supported: use none, login, consent or \
+                         select_account."
+                    ));
+                }
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err("prompt=none cannot be combined with other values.".into());
+        }
+        Ok(prompt)
+    }
+}
+
+/// Reads a standard `scope` parameter against what the app may be granted: Speckle's scope names
+/// and `openid`. OpenID Connect's `profile` and `email` stand for `profile:read` and
+/// `profile:email` when the app has those and are left out when it has not, as is
+/// `offline_access` (a refresh token always comes with the access token); `None` when a name is
+/// neither known nor the app's.
+pub(crate) fn asked_scopes(asked: &str, grantable: ScopeSet) -> Option<ScopeSet> {
+    let mut scopes = ScopeSet::EMPTY;
+    for name in asked.split_whitespace() {
+        let scope = match name {
+            "profile" => Scope::ProfileRead,
+            "email" => Scope::ProfileEmail,
+            "offline_access" => continue,
+            name => Scope::from_name(name).filter(|s| grantable.contains(*s))?,
+        };
+        if grantable.contains(scope) {
+            scopes.insert(scope);
+        }
+    }
+    Some(scopes)
+}
 
 /// Why an authorization request cannot go on.
 #[derive(Debug)]
@@ -99,6 +156,8 @@ impl Tessera {
             standard: Some(Standard {
                 redirect_uri,
                 issuer: issuer.to_owned(),
+                nonce: None,
+                prompt: Prompt::default(),
             }),
         };
         let refuse = |request: &AuthorizationRequest, error: &str, description: &str| {
@@ -155,21 +214,32 @@ impl Tessera {
             Err(e) => return Err(refuse(&request, "invalid_request", &e.public_message())),
         }
         if let Some(asked) = get("scope") {
-            let names: Vec<String> = asked.split_whitespace().map(str::to_owned).collect();
-            let scopes: Option<ScopeSet> = names
-                .iter()
-                .map(|n| Scope::from_name(n).filter(|s| request.app.scopes.contains(*s)))
-                .collect();
-            match scopes {
+            match asked_scopes(asked, request.app.grantable()) {
                 Some(scopes) if !scopes.is_empty() => request.scopes = Some(scopes),
                 _ => {
                     return Err(refuse(
                         &request,
                         "invalid_scope",
-                        "Ask only for scopes the app is registered with.",
+                        "Ask only for scopes the app is registered with (and openid).",
                     ));
                 }
             }
+        }
+        let nonce = get("nonce");
+        if nonce.is_some_and(|n| n.chars().count() > MAX_NONCE_CHARS) {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                &format!("The nonce can be at most {MAX_NONCE_CHARS} characters."),
+            ));
+        }
+        let prompt = match Prompt::parse(get("prompt")) {
+            Ok(prompt) => prompt,
+            Err(message) => return Err(refuse(&request, "invalid_request", &message)),
+        };
+        if let Some(standard) = request.standard.as_mut() {
+            standard.nonce = nonce.map(str::to_owned);
+            standard.prompt = prompt;
         }
         Ok(request)
     }
@@ -178,6 +248,32 @@ impl Tessera {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standard_scope_names() {
+        let app: ScopeSet = [Scope::StreamsRead, Scope::ProfileRead, Scope::OpenId]
+            .into_iter()
+            .collect();
+        let names = |s: &str| asked_scopes(s, app).map(ScopeSet::to_names);
+        assert_eq!(
+            names("openid profile email offline_access").as_deref(),
+            Some("profile:read openid"),
+            "email is left out: the app cannot read it"
+        );
+        assert_eq!(names("streams:read").as_deref(), Some("streams:read"));
+        assert_eq!(names("streams:write"), None, "not the app's");
+        assert_eq!(names("nope"), None);
+    }
+
+    #[test]
+    fn prompt_values() {
+        assert_eq!(Prompt::parse(None), Ok(Prompt::default()));
+        let p = Prompt::parse(Some("login consent")).unwrap();
+        assert!(p.login && p.consent && !p.none);
+        assert!(Prompt::parse(Some("select_account")).unwrap().login);
+        assert!(Prompt::parse(Some("none login")).is_err());
+        assert!(Prompt::parse(Some("create")).is_err());
+    }
 
     #[test]
     fn redirects_match_exactly_or_on_any_loopback_port() {

@@ -17,6 +17,7 @@ use tessera_proto::{ChallengeMethod, PlainToken, ScopeSet, pkce};
 use super::activity::Client;
 use super::apps::WEB_APP_ID;
 use super::auth::Auth;
+use super::oidc::SignedIn;
 use super::{is_expired, new_token, random_hex};
 use crate::clock::Millis;
 use crate::error::{Error, Result};
@@ -63,6 +64,18 @@ pub enum GrantError {
     SecretRequired,
     /// A `token_type_hint` that is neither `access_token` nor `refresh_token`.
     UnsupportedTokenType,
+    /// A scope the app may not be granted.
+    InvalidScope,
+    /// RFC 8628: an unknown or spent device code, or one issued to another client.
+    DeviceCodeInvalid,
+    /// RFC 8628 §3.5: the person has not answered yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled faster than the interval.
+    SlowDown,
+    /// RFC 8628 §3.5: the person denied the device.
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
 }
 
 impl From<GrantError> for Error {
@@ -148,6 +161,10 @@ pub struct Standard {
     pub redirect_uri: String,
     /// This server, named as `iss` in every answer (RFC 9207).
     pub issuer: String,
+    /// OpenID Connect's `nonce`, repeated in the ID token.
+    pub nonce: Option<String>,
+    /// What the client asks the sign-in to show, or not.
+    pub prompt: super::authorize::Prompt,
 }
 
 /// The longest `state` a client may pass through a sign-in.
@@ -180,10 +197,24 @@ impl AuthorizationRequest {
         }
     }
 
+    /// What the client asked the sign-in to show (nothing special for Speckle's flows).
+    pub fn prompt(&self) -> super::authorize::Prompt {
+        self.standard.as_ref().map(|s| s.prompt).unwrap_or_default()
+    }
+
+    /// Back to the app: the person is not signed in and the app asked for no page.
+    pub fn login_required(&self) -> Result<String> {
+        self.back_to_app(&[
+            ("error", "login_required"),
+            ("error_description", "The person is not signed in."),
+        ])
+    }
+
     /// The scopes the consent page lists and a code grants at most.
     pub fn asked_scopes(&self) -> ScopeSet {
-        self.scopes
-            .map_or(self.app.scopes, |asked| asked.intersection(self.app.scopes))
+        self.scopes.map_or(self.app.scopes, |asked| {
+            asked.intersection(self.app.grantable())
+        })
     }
 }
 
@@ -205,6 +236,8 @@ pub enum Authorization {
     Permitted { redirect: String },
     /// Ask the person first.
     ConsentRequested { registered_by: RegisteredBy },
+    /// Back to the app without a code: it asked for no page (`prompt=none`) and one was needed.
+    Declined { redirect: String },
 }
 
 /// A freshly issued access token and its refresh token.
@@ -215,6 +248,16 @@ pub struct TokenPair {
     /// What the access token grants, and how long it lives (for RFC 6749 §5.1 answers).
     pub scopes: ScopeSet,
     pub lifespan: Millis,
+    /// OpenID Connect's ID token, for a sign-in granted `openid`.
+    pub id_token: Option<String>,
+}
+
+/// What a code remembers of the sign-in that issued it, for the ID token its exchange returns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CodeSignIn<'a> {
+    pub nonce: Option<&'a str>,
+    /// When the person signed in, if known.
+    pub auth_time: Option<Millis>,
 }
 
 impl Tessera {
@@ -232,11 +275,12 @@ impl Tessera {
         held: ScopeSet,
         challenge: &str,
         method: ChallengeMethod,
+        sign_in: CodeSignIn<'_>,
     ) -> Result<PlainToken> {
         let store = self.store();
         let now = self.now();
 
-        let scopes = app.scopes.intersection(held);
+        let scopes = app.grantable().intersection(held);
         if scopes.is_empty() {
             return Err(Error::forbidden(
                 "Your auth token holds none of the scopes this app asks for.",
@@ -254,6 +298,8 @@ impl Tessera {
                 created_at: now,
                 lifespan: CODE_LIFESPAN,
                 used: false,
+                nonce: sign_in.nonce.map(str::to_owned),
+                auth_time: sign_in.auth_time,
             })
             .await?;
         Ok(code)
@@ -329,7 +375,16 @@ impl Tessera {
             }
             return Err(GrantError::CodeNotFound.into());
         }
-        let pair = redeemed.map(|(_, _, pair)| pair)?;
+        let mut pair = redeemed.map(|(_, _, pair)| pair)?;
+        pair.id_token = self
+            .id_token(SignedIn {
+                app_id,
+                user_id: &stored.user_id,
+                scopes: pair.scopes,
+                nonce: stored.nonce.as_deref(),
+                auth_time: stored.auth_time,
+            })
+            .await?;
         self.browser_session(app_id, &pair, &stored.user_id, client)
             .await;
         Ok(pair)
@@ -391,7 +446,7 @@ impl Tessera {
             return Err(GrantError::RefreshReplayed.into());
         }
         // Never wider than what the chain was granted, nor than what the app may still ask for.
-        let scopes = stored.scopes.intersection(app.scopes);
+        let scopes = stored.scopes.intersection(app.grantable());
         let (token, refresh, pair) = new_pair(
             &app,
             &stored.user_id,
@@ -460,6 +515,10 @@ impl Tessera {
             ScopeSet::registered(),
             challenge,
             ChallengeMethod::Plain,
+            CodeSignIn {
+                nonce: None,
+                auth_time: Some(self.now()),
+            },
         )
         .await
     }
@@ -488,7 +547,14 @@ impl Tessera {
             None => (challenge.to_owned(), ChallengeMethod::Plain),
         };
         let code = self
-            .issue_code(app, &auth.user_id, auth.scopes, &challenge, method)
+            .issue_code(
+                app,
+                &auth.user_id,
+                auth.scopes,
+                &challenge,
+                method,
+                CodeSignIn::default(),
+            )
             .await?;
         super::apps::redirect_with(&app.redirect_url, "access_code", code.expose())
     }
@@ -535,13 +601,43 @@ impl Tessera {
         session: &Auth,
         request: &AuthorizationRequest,
     ) -> Result<Authorization> {
-        if request.app.trust_by_default {
+        let prompt = request.prompt();
+        let permitted = (request.app.trust_by_default && !prompt.consent)
+            || (prompt.none && self.already_allowed(session, request).await?);
+        if permitted {
             return Ok(Authorization::Permitted {
                 redirect: self.approve(session, request).await?,
             });
         }
+        if prompt.none {
+            return Ok(Authorization::Declined {
+                redirect: request.back_to_app(&[
+                    ("error", "consent_required"),
+                    (
+                        "error_description",
+                        "The person has not allowed this app these scopes yet.",
+                    ),
+                ])?,
+            });
+        }
         let registered_by = self.registered_by(&request.app).await?;
         Ok(Authorization::ConsentRequested { registered_by })
+    }
+
+    /// Whether the person already allowed the app what it asks (a live grant covers it).
+    async fn already_allowed(
+        &self,
+        session: &Auth,
+        request: &AuthorizationRequest,
+    ) -> Result<bool> {
+        let mut asked = request.asked_scopes();
+        asked.remove(tessera_proto::Scope::OpenId);
+        Ok(self
+            .store()
+            .app_grants(&session.user_id)
+            .await?
+            .iter()
+            .any(|g| g.app.id == request.app.id && asked.is_subset(g.scopes)))
     }
 
     /// Who registered an app, as the pages say it.
@@ -558,13 +654,21 @@ impl Tessera {
     /// The person allowed the app: issues the code (at most what the session holds) and says
     /// where the browser goes with it.
     pub async fn approve(&self, session: &Auth, request: &AuthorizationRequest) -> Result<String> {
+        // A person signed in on these pages can always say who they are (`openid`).
+        let mut held = session.scopes;
+        held.insert(tessera_proto::Scope::OpenId);
+        let nonce = request.standard.as_ref().and_then(|s| s.nonce.as_deref());
         let code = self
             .issue_code(
                 &request.app,
                 &session.user_id,
-                session.scopes.intersection(request.asked_scopes()),
+                held.intersection(request.asked_scopes()),
                 &request.challenge,
                 request.method,
+                CodeSignIn {
+                    nonce,
+                    auth_time: Some(session.issued_at),
+                },
             )
             .await?;
         if request.app.id != WEB_APP_ID {
@@ -705,7 +809,7 @@ fn new_app_token(
 }
 
 /// The records of a new app token and its refresh token in `family_id`.
-fn new_pair(
+pub(crate) fn new_pair(
     app: &AppRecord,
     user_id: &str,
     scopes: ScopeSet,
@@ -741,6 +845,7 @@ fn new_pair(
             refresh_token,
             scopes,
             lifespan: super::tokens::DEFAULT_LIFESPAN,
+            id_token: None,
         },
     ))
 }
@@ -796,7 +901,10 @@ async fn redeem(
         return Err(GrantError::SecretRequired.into());
     }
     // What the code granted, and never more than the app may still ask for.
-    let scopes = stored.scopes.unwrap_or(app.scopes).intersection(app.scopes);
+    let scopes = stored
+        .scopes
+        .unwrap_or(app.scopes)
+        .intersection(app.grantable());
     new_pair(
         &app,
         &stored.user_id,

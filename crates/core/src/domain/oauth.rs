@@ -88,7 +88,7 @@ impl Found {
 
 impl Tessera {
     /// The app behind the credentials: it must exist, and a secret, when given, must be its own.
-    async fn client(&self, credentials: ClientCredentials<'_>) -> Result<AppRecord> {
+    pub(crate) async fn client(&self, credentials: ClientCredentials<'_>) -> Result<AppRecord> {
         let app = self
             .store()
             .app(credentials.client_id)

@@ -760,6 +760,7 @@ mod tests {
             app_id: None,
             resources: None,
             client: Default::default(),
+            issued_at: 0,
         }
     }
 

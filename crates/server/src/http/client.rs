@@ -50,9 +50,13 @@ fn bucket(method: &Method, route: &str) -> Option<Bucket> {
     match (method.as_str(), route) {
         ("POST", "/auth/local/login" | "/authn/login") => Some(Bucket::SignIn),
         ("POST", "/auth/local/register" | "/authn/register") => Some(Bucket::Register),
-        ("POST", "/auth/token" | "/auth/token/" | "/oauth/token") | (_, "/auth/accesscode") => {
-            Some(Bucket::Token)
-        }
+        (
+            "POST",
+            "/auth/token" | "/auth/token/" | "/oauth/token" | "/oauth/device_authorization",
+        )
+        | (_, "/auth/accesscode") => Some(Bucket::Token),
+        // Each look-up of a device's user code counts as a sign-in attempt: codes are short.
+        (_, "/device") => Some(Bucket::SignIn),
         _ => None,
     }
 }
@@ -151,6 +155,11 @@ mod tests {
         assert_eq!(bucket(&Method::POST, "/oauth/token"), Some(Bucket::Token));
         assert_eq!(
             bucket(&Method::GET, "/auth/accesscode"),
+            Some(Bucket::Token)
+        );
+        assert_eq!(bucket(&Method::GET, "/device"), Some(Bucket::SignIn));
+        assert_eq!(
+            bucket(&Method::POST, "/oauth/device_authorization"),
             Some(Bucket::Token)
         );
         assert_eq!(bucket(&Method::POST, "/graphql"), None);

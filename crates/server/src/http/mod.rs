@@ -6,6 +6,7 @@ mod auth;
 mod body;
 mod client;
 mod cookies;
+mod device;
 mod error;
 mod graphql;
 mod health;
@@ -94,6 +95,17 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata),
         )
+        .route("/.well-known/openid-configuration", get(oauth::metadata))
+        .route("/oauth/jwks", get(oauth::jwks))
+        .route(
+            "/oauth/userinfo",
+            get(oauth::userinfo).post(oauth::userinfo),
+        )
+        .route(
+            "/oauth/device_authorization",
+            post(oauth::device_authorization),
+        )
+        .route("/device", get(device::show).post(device::answer))
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))
         .route("/", get(pages::home))

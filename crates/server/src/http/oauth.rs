@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -35,6 +35,10 @@ use crate::AppState;
 use crate::domain::activity::Client;
 use crate::domain::grants::CodeProof;
 use crate::domain::oauth::{ClientCredentials, Introspector, TokenHint};
+use crate::error::Error;
+
+/// RFC 8628 §3.4's grant type.
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 fn invalid_request(description: impl Into<String>) -> WebError {
     WebError::OAuth {
@@ -141,12 +145,22 @@ async fn exchange(
                 .refresh(app_id, app_secret, refresh, client)
                 .await?
         }
+        DEVICE_CODE_GRANT => {
+            let device_code = field(fields, &["device_code"])
+                .ok_or_else(|| invalid_request("device_code is required."))?;
+            let credentials = ClientCredentials {
+                client_id: app_id,
+                secret: app_secret,
+            };
+            let pair = state.core.poll_device(credentials, device_code).await?;
+            return Ok(rfc_token_response(pair));
+        }
         other => {
             return Err(WebError::OAuth {
                 error: "unsupported_grant_type",
                 description: format!(
-                    "grant_type {other:?} is not supported: use authorization_code or \
-                     refresh_token."
+                    "grant_type {other:?} is not supported: use authorization_code, \
+                     refresh_token or {DEVICE_CODE_GRANT}."
                 )
                 .into(),
             });
@@ -179,8 +193,52 @@ fn credentials<'a>(
     })
 }
 
+/// The token of an `Authorization: Bearer …` header (RFC 6750 §2.1), if there is one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.get(..7)
+                .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                .map(|_| v[7..].trim())
+        })
+        .filter(|t| !t.is_empty())
+}
+
 fn presented_token(fields: &HashMap<String, String>) -> Result<&str> {
     field(fields, &["token"]).ok_or_else(|| invalid_request("token is required."))
+}
+
+/// `POST /oauth/device_authorization` (RFC 8628 §3.1): a device starts a sign-in; the answer
+/// says where the person goes and which code they enter there.
+pub async fn device_authorization(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Fields(fields): Fields,
+) -> Response {
+    let result = async {
+        let basic = basic_credentials(&headers)?;
+        let credentials = credentials(&basic, &fields)?;
+        let started = state
+            .core
+            .start_device_authorization(credentials, field(&fields, &["scope"]))
+            .await?;
+        let base = &state.public_url;
+        let code: String =
+            url::form_urlencoded::byte_serialize(started.user_code.as_bytes()).collect();
+        let body = json!({
+            "device_code": started.device_code.expose(),
+            "user_code": started.user_code,
+            "verification_uri": format!("{base}/device"),
+            "verification_uri_complete": format!("{base}/device?user_code={code}"),
+            "expires_in": started.expires_in / 1000,
+            "interval": started.interval / 1000,
+        });
+        Ok::<_, WebError>(([(CACHE_CONTROL, "no-store")], Json(body)).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| e.into_oauth().into_response())
 }
 
 /// `POST /oauth/revoke` (RFC 7009): 200 with an empty body whether or not the token was live.
@@ -214,14 +272,7 @@ pub async fn introspect(
     let result = async {
         let token = presented_token(&fields)?;
         let hint = TokenHint::parse(field(&fields, &["token_type_hint"]))?;
-        let bearer = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.get(..7)
-                    .filter(|s| s.eq_ignore_ascii_case("bearer "))
-                    .map(|_| v[7..].trim())
-            });
+        let bearer = bearer(&headers);
         let basic = match bearer {
             Some(_) => None,
             None => basic_credentials(&headers)?,
@@ -261,32 +312,102 @@ pub async fn introspect(
     result.unwrap_or_else(|e| e.into_oauth().into_response())
 }
 
-/// `GET /.well-known/oauth-authorization-server` (RFC 8414): what a standard OAuth client needs
-/// to know, so libraries configure themselves from the issuer URL alone.
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414) and
+/// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0): one document, what a
+/// standard OAuth or OpenID Connect client needs to know, so libraries configure themselves from
+/// the issuer URL alone.
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let base = &state.public_url;
-    let scopes: Vec<&str> = tessera_proto::Scope::ALL
+    let mut scopes: Vec<&str> = tessera_proto::Scope::ALL
         .iter()
         .filter(|s| s.is_registered() && s.is_public())
         .map(|s| s.name())
         .collect();
+    scopes.extend(["openid", "profile", "email", "offline_access"]);
+    let clients = ["none", "client_secret_basic", "client_secret_post"];
     Json(json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}/oauth/authorize"),
         "token_endpoint": format!("{base}/oauth/token"),
+        "userinfo_endpoint": format!("{base}/oauth/userinfo"),
+        "jwks_uri": format!("{base}/oauth/jwks"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
+        "device_authorization_endpoint": format!("{base}/oauth/device_authorization"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", DEVICE_CODE_GRANT],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": clients,
+        "revocation_endpoint_auth_methods_supported": clients,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": [
+            "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce",
+            "name", "picture", "email", "email_verified",
+        ],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,
     }))
     .into_response()
+}
+
+/// `GET /oauth/jwks`: the public keys ID tokens are signed with (RFC 7517). A new key is
+/// published ten minutes before it signs, so five minutes of caching is safe.
+pub async fn jwks(State(state): State<AppState>) -> Result<Response> {
+    let keys = state.core.jwks().await?;
+    Ok(([(CACHE_CONTROL, "public, max-age=300")], Json(keys)).into_response())
+}
+
+/// `GET`/`POST /oauth/userinfo` (OpenID Connect Core §5.3): who the holder of an access token
+/// granted `openid` is. Refusals follow RFC 6750 §3: 401 `invalid_token`, 403
+/// `insufficient_scope`, with a `WWW-Authenticate` header saying so.
+pub async fn userinfo(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+) -> Response {
+    let refuse = |status: StatusCode, error: &str, description: &str| {
+        let challenge = format!("Bearer error=\"{error}\", error_description=\"{description}\"");
+        (
+            status,
+            [(WWW_AUTHENTICATE, challenge)],
+            Json(json!({ "error": error, "error_description": description })),
+        )
+            .into_response()
+    };
+    let Some(token) = bearer(&headers) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({
+                "error": "invalid_request",
+                "error_description": "Send the access token as Authorization: Bearer <token>.",
+            })),
+        )
+            .into_response();
+    };
+    let result = async {
+        let auth = state.core.authenticate(token, &client).await?;
+        state.core.userinfo(&auth).await
+    }
+    .await;
+    match result {
+        Ok(identity) => Json(identity).into_response(),
+        Err(Error::InvalidToken) => refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "The access token is not valid (unknown, expired or revoked).",
+        ),
+        Err(Error::MissingScope(_)) => refuse(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "The access token was not granted the openid scope.",
+        ),
+        Err(e) => WebError::from(e).into_response(),
+    }
 }
 
 /// The capability probe of Speckle's C# SDK: 200 means "the S256 flow is here".

@@ -204,6 +204,25 @@ fn login_redirect(next: &str) -> Response {
     see_other(&format!("/authn/login?next={encoded}"), &[])
 }
 
+/// The sign-in page even for someone signed in (`prompt=login`), then `next`.
+fn login_again_redirect(next: &str) -> Response {
+    let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    see_other(&format!("/authn/login?again=1&next={encoded}"), &[])
+}
+
+/// The request's address without its `prompt` parameter.
+fn without_prompt(uri: &axum::http::Uri) -> String {
+    let kept: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .filter(|(k, _)| k != "prompt")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept)
+        .finish();
+    format!("{}?{query}", uri.path())
+}
+
 fn error_page(state: &AppState, status: StatusCode, title: &str, message: &str) -> Response {
     let info = state.core.server_info_cached();
     let page = ErrorPage {
@@ -349,7 +368,9 @@ async fn show_form(
 ) -> Response {
     let result = async {
         let next = safe_next(query.get("next").map(String::as_str));
-        if session(&state, &headers, &client).await?.is_some() {
+        // `again`: an app asked for a fresh sign-in (OpenID Connect's prompt=login).
+        let again = matches!(form, Form::Login) && query.contains_key("again");
+        if !again && session(&state, &headers, &client).await?.is_some() {
             return Ok(see_other(&next, &[]));
         }
         // An invitation's token in the link is carried into the form; nothing else is.
@@ -601,42 +622,95 @@ async fn show_consent(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| uri.path().to_owned());
+    let prompt = request.prompt();
+    if prompt.none || prompt.login {
+        let signed_in = session(state, &visit.headers, &visit.client).await;
+        let signed_in = match signed_in {
+            Ok(session) => session.is_some(),
+            Err(e) => return page_result(state, Err(e)),
+        };
+        if prompt.none && !signed_in {
+            return page_result(
+                state,
+                request.login_required().map(|to| see_other(&to, &[])),
+            );
+        }
+        if prompt.login {
+            // Sign in again, then come back to the same request without `prompt=login`.
+            return login_again_redirect(&without_prompt(uri));
+        }
+    }
     as_signed_in(state, visit, None, &here, async |session| {
         let registered_by = match state.core.authorize(&session.auth, request).await? {
-            Authorization::Permitted { redirect } => return Ok(see_other(&redirect, &[])),
+            Authorization::Permitted { redirect } | Authorization::Declined { redirect } => {
+                return Ok(see_other(&redirect, &[]));
+            }
             Authorization::ConsentRequested { registered_by } => registered_by,
         };
-        let author = pages::registered_by(&registered_by);
-        let (csrf, cookies) = csrf(state, &visit.headers, Some(&session))?;
-        let app = &request.app;
         let redirect_url = request
             .standard
             .as_ref()
-            .map_or(app.redirect_url.as_str(), |s| s.redirect_uri.as_str());
-        let info = state.core.server_info().await;
-        let page = Consent {
-            server_name: &info.name,
-            app_name: &app.name,
-            app_initial: initial(&app.name),
-            author,
-            description: app.description.as_deref(),
-            logo: app.logo.as_deref(),
-            user_name: &session.user.name,
-            user_email: &session.user.email,
-            user_initial: initial(&session.user.name),
-            scopes: request
-                .asked_scopes()
-                .iter()
-                .map(|s| (s.name(), s.description()))
-                .collect(),
-            redirect_url,
+            .map_or(request.app.redirect_url.as_str(), |s| {
+                s.redirect_uri.as_str()
+            });
+        let asked = ConsentAsked {
+            app: &request.app,
+            registered_by: &registered_by,
+            scopes: request.asked_scopes(),
+            redirect_url: Some(redirect_url),
+            user_code: None,
             action: &here,
-            csrf: &csrf,
         };
-        let target = form_target(redirect_url);
-        Ok(render(&page, StatusCode::OK, &cookies, target.as_deref()))
+        consent_for(state, visit, &session, &asked).await
     })
     .await
+}
+
+/// What a consent page asks about.
+pub(super) struct ConsentAsked<'a> {
+    pub app: &'a crate::model::AppRecord,
+    pub registered_by: &'a crate::domain::grants::RegisteredBy,
+    pub scopes: tessera_proto::ScopeSet,
+    /// Where the browser goes after the answer (none for a device sign-in).
+    pub redirect_url: Option<&'a str>,
+    /// The code of a device sign-in, shown and posted back.
+    pub user_code: Option<&'a str>,
+    /// Where the answer is posted.
+    pub action: &'a str,
+}
+
+/// The consent page: who asks, for what, of whom.
+pub(super) async fn consent_for(
+    state: &AppState,
+    visit: &Visit,
+    session: &Session,
+    asked: &ConsentAsked<'_>,
+) -> Result<Response> {
+    let (csrf, cookies) = csrf(state, &visit.headers, Some(session))?;
+    let app = asked.app;
+    let info = state.core.server_info().await;
+    let page = Consent {
+        server_name: &info.name,
+        app_name: &app.name,
+        app_initial: initial(&app.name),
+        author: pages::registered_by(asked.registered_by),
+        description: app.description.as_deref(),
+        logo: app.logo.as_deref(),
+        user_name: &session.user.name,
+        user_email: &session.user.email,
+        user_initial: initial(&session.user.name),
+        scopes: asked
+            .scopes
+            .iter()
+            .map(|s| (s.name(), s.description()))
+            .collect(),
+        redirect_url: asked.redirect_url,
+        user_code: asked.user_code,
+        action: asked.action,
+        csrf: &csrf,
+    };
+    let target = asked.redirect_url.and_then(form_target);
+    Ok(render(&page, StatusCode::OK, &cookies, target.as_deref()))
 }
 
 /// The person's answer on the consent page: Allow issues the code, Deny tells the app.

@@ -24,13 +24,17 @@ pub fn token_pair_response(pair: TokenPair) -> Response {
 /// RFC 6749 §5.1: `access_token`, `token_type`, `expires_in`, `refresh_token`, `scope`.
 pub fn rfc_token_response(pair: TokenPair) -> Response {
     let scope: Vec<&str> = pair.scopes.iter().map(|s| s.name()).collect();
-    never_cached(json!({
+    let mut body = json!({
         "access_token": pair.token.expose(),
         "token_type": "Bearer",
         "expires_in": pair.lifespan / 1000,
         "refresh_token": pair.refresh_token.expose(),
         "scope": scope.join(" "),
-    }))
+    });
+    if let Some(id_token) = pair.id_token {
+        body["id_token"] = id_token.into();
+    }
+    never_cached(body)
 }
 
 fn never_cached(body: serde_json::Value) -> Response {

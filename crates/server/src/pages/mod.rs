@@ -52,9 +52,23 @@ pub struct Consent<'a> {
     pub user_initial: String,
     /// (name, description) of each scope asked for.
     pub scopes: Vec<(&'static str, &'static str)>,
-    pub redirect_url: &'a str,
+    /// Where the browser goes after the answer (none for a device sign-in).
+    pub redirect_url: Option<&'a str>,
+    /// The code of a device sign-in (RFC 8628), shown and posted back with the answer.
+    pub user_code: Option<&'a str>,
     pub action: &'a str,
     pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct Device<'a> {
+    pub server_name: &'a str,
+    /// What the person typed, kept when it was not a valid code.
+    pub typed: &'a str,
+    pub error: Option<String>,
+    /// The page after an answer: (title, message).
+    pub done: Option<(&'a str, &'a str)>,
 }
 
 #[derive(Template)]

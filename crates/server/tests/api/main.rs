@@ -14,6 +14,7 @@ mod invites;
 mod local_auth;
 mod logout;
 mod oauth;
+mod oidc;
 mod pages;
 mod personal_tokens;
 mod projects;

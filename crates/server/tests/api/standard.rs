@@ -63,13 +63,6 @@ async fn revoke(
     status
 }
 
-fn http() -> oauth2::reqwest::Client {
-    oauth2::reqwest::Client::builder()
-        .redirect(oauth2::reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 async fn setup(app: &TestApp) -> (User, String, String, Browser<'_>) {
     let user = app.user("Standard Person").await;
     let (id, secret) = app
@@ -345,19 +338,6 @@ async fn introspection_and_revocation_refuse_what_they_must(app: TestApp) {
 }
 
 /// The query pairs of a URL.
-fn query(url: &str) -> std::collections::HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-/// The path and query of an absolute URL on the test server.
-fn local(url: &url::Url) -> String {
-    format!("{}?{}", url.path(), url.query().unwrap_or_default())
-}
-
 async fn a_standard_client_signs_a_person_in_with_pkce(app: TestApp) {
     let user = app.user("Library User").await;
     // Registered without a port: a native app's loopback listener may use any (RFC 8252 §7.3).

@@ -540,3 +540,26 @@ impl TestApp {
         (status, res.json().await.expect("JSON body"))
     }
 }
+
+/// The query parameters of an absolute URL.
+pub fn query(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// The path and query of an absolute URL on the test server.
+pub fn local(url: &url::Url) -> String {
+    format!("{}?{}", url.path(), url.query().unwrap_or_default())
+}
+
+/// The HTTP client standard OAuth and OpenID Connect libraries are given: it follows no
+/// redirects (they say so).
+pub fn http() -> oauth2::reqwest::Client {
+    oauth2::reqwest::Client::builder()
+        .redirect(oauth2::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
