@@ -212,6 +212,7 @@ impl Tessera {
                 .purge_sign_in_failures(now.saturating_sub(FAILURE_WINDOW))
                 .await,
             self.store.purge_expired_codes(now).await,
+            self.store.purge_expired_device_grants(now).await,
             self.rotate_signing_keys(now).await,
         ];
         self.limits.forget_idle();

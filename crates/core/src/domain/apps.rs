@@ -18,7 +18,8 @@ use crate::store::{AppRecord, Store};
 pub const WEB_APP_ID: &str = "spklwebapp";
 /// The `tessera` command line's app (a public client with a loopback redirect).
 pub const CLI_APP_ID: &str = "tessera-cli";
-pub const CLI_REDIRECT_URL: &str = "http://127.0.0.1:29380/callback";
+/// Registered without a port: the CLI listens on whichever loopback port is free (RFC 8252 §7.3).
+pub const CLI_REDIRECT_URL: &str = "http://127.0.0.1/callback";
 
 pub const MAX_NAME_CHARS: usize = 256;
 pub const MAX_DESCRIPTION_CHARS: usize = 512;

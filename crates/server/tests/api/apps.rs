@@ -50,7 +50,7 @@ async fn first_party_apps_are_seeded(app: TestApp) {
             true,
             Some("https://automate.speckle.systems/authn/callback"),
         ),
-        ("tessera-cli", true, Some("http://127.0.0.1:29380/callback")),
+        ("tessera-cli", true, Some("http://127.0.0.1/callback")),
     ];
     for (id, trusted, redirect) in expected {
         let a = fetch_app(&app, None, id).await;

@@ -8,6 +8,7 @@ mod admin;
 mod apps;
 mod bearer;
 mod browser;
+mod device;
 mod graphql_core;
 mod hardening;
 mod invites;
