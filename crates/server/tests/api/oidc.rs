@@ -7,7 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeZone, Utc};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata, CoreUserInfoClaims,
+    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata, CoreTokenResponse,
+    CoreUserInfoClaims,
 };
 use openidconnect::{
     AccessToken, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
@@ -83,6 +84,30 @@ async fn sign_in(
     (answer["code"].clone(), nonce, verifier)
 }
 
+/// A whole sign-in: the library's authorization URL, the person's Allow, the code exchange.
+async fn tokens(
+    app: &TestApp,
+    browser: &Browser<'_>,
+    client_id: &str,
+    scopes: &[&str],
+) -> (CoreTokenResponse, Nonce) {
+    let (code, nonce, verifier) = sign_in(app, browser, client_id, scopes).await;
+    let client = CoreClient::from_provider_metadata(
+        provider(app).await,
+        ClientId::new(client_id.into()),
+        None,
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
+    let token = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .expect("the code exchange");
+    (token, nonce)
+}
+
 fn at(millis: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(millis).unwrap()
 }
@@ -102,14 +127,7 @@ async fn a_standard_library_signs_in_with_openid_connect(app: TestApp) {
     let client = CoreClient::from_provider_metadata(metadata, ClientId::new(id.clone()), None)
         .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
 
-    let (code, nonce, verifier) = sign_in(&app, &browser, &id, &["profile", "email"]).await;
-    let token = client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http())
-        .await
-        .expect("the code exchange");
+    let (token, nonce) = tokens(&app, &browser, &id, &["profile", "email"]).await;
     let scopes: Vec<String> = token
         .scopes()
         .unwrap()
@@ -186,14 +204,7 @@ async fn a_standard_library_signs_in_with_openid_connect(app: TestApp) {
     );
 
     // Without profile and email, the ID token says only who: `sub`.
-    let (code, nonce, verifier) = sign_in(&app, &browser, &id, &[]).await;
-    let token = client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let (token, nonce) = tokens(&app, &browser, &id, &[]).await;
     let claims = token
         .id_token()
         .unwrap()
@@ -350,20 +361,7 @@ async fn prompt_none_login_and_consent(app: TestApp) {
 async fn id_tokens_still_verify_through_a_key_rotation(app: TestApp) {
     let (user, id, browser) = setup(&app).await;
     let exchange = async |browser: &Browser<'_>| {
-        let (code, nonce, verifier) = sign_in(&app, browser, &id, &[]).await;
-        let client = CoreClient::from_provider_metadata(
-            provider(&app).await,
-            ClientId::new(id.clone()),
-            None,
-        )
-        .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
-        let token = client
-            .exchange_code(AuthorizationCode::new(code))
-            .unwrap()
-            .set_pkce_verifier(verifier)
-            .request_async(&http())
-            .await
-            .unwrap();
+        let (token, nonce) = tokens(&app, browser, &id, &[]).await;
         (token.id_token().unwrap().clone(), nonce)
     };
     // Verifies `token` issued at `issued` against the JWKS the server publishes now.
@@ -468,17 +466,9 @@ async fn replicas_with_one_key_file_sign_alike(app: TestApp) {
         assert_eq!(mode & 0o777, 0o600, "only its owner reads the key file");
     }
     let (_user, id, browser) = setup(&a).await;
-    let (code, nonce, verifier) = sign_in(&a, &browser, &id, &[]).await;
+    let (token, nonce) = tokens(&a, &browser, &id, &[]).await;
     let client =
-        CoreClient::from_provider_metadata(provider(&a).await, ClientId::new(id.clone()), None)
-            .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
-    let token = client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+        CoreClient::from_provider_metadata(provider(&a).await, ClientId::new(id.clone()), None);
     // Replica B publishes the key replica A signed with.
     let b_keys: Value = b
         .client

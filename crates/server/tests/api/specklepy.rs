@@ -1,6 +1,7 @@
 //! The real Python SDK, specklepy 2026.9.1 from PyPI, works against Tessera unchanged.
 //! Needs a Python with specklepy installed: `TESSERA_TEST_PYTHON`, or `.venv/bin/python` at the
-//! repository root (`.ci/run` creates it).
+//! repository root (`.ci/run` creates it, with Authlib and Flask for README's OpenID Connect
+//! example).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,9 +16,15 @@ on_both_backends!(
     specklepy_works_unchanged,
     specklepy_projects_models_and_versions,
     specklepy_project_invites,
+    authlib_runs_the_readme_example,
 );
 
 fn python_with_specklepy() -> Option<PathBuf> {
+    python_with("specklepy")
+}
+
+/// The test Python, if `module` imports there (else a loud skip, or a failure in CI).
+fn python_with(module: &str) -> Option<PathBuf> {
     let candidate = std::env::var_os("TESSERA_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -27,14 +34,14 @@ fn python_with_specklepy() -> Option<PathBuf> {
             ))
         });
     let ok = Command::new(&candidate)
-        .args(["-c", "import specklepy"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|o| o.status.success());
     if ok {
         Some(candidate)
     } else {
         missing(&format!(
-            "specklepy is not importable with {} (set TESSERA_TEST_PYTHON or run .ci/run)",
+            "{module} is not importable with {} (set TESSERA_TEST_PYTHON or run .ci/run)",
             candidate.display()
         ))?;
         None
@@ -164,6 +171,26 @@ async fn specklepy_project_invites(app: TestApp) {
             ("TESSERA_SECOND_ID", invitee.id.to_string()),
             ("TESSERA_SECOND_EMAIL", invitee.email.to_string()),
             ("TESSERA_THIRD_ID", third.id.to_string()),
+        ],
+    )
+    .await;
+}
+
+/// README's "Sign in with Tessera" example, as written, with Authlib and Flask
+/// (`tests/python/authlib_readme.py`).
+async fn authlib_runs_the_readme_example(app: TestApp) {
+    let Some(python) = python_with("authlib.integrations.flask_client") else {
+        return;
+    };
+    run_script(
+        python,
+        "authlib_readme.py",
+        vec![
+            ("TESSERA_URL", app.url.clone()),
+            (
+                "README",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md").to_owned(),
+            ),
         ],
     )
     .await;
