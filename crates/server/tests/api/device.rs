@@ -21,6 +21,25 @@ on_both_backends!(
     the_device_page_refuses_what_it_must,
 );
 
+/// Looking user codes up counts as signing in: guessing is rate-limited like passwords.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_user_codes_is_rate_limited() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |c| c.rate_limits.enabled = true).await else {
+        return;
+    };
+    let user = app.user("Guess Er").await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&user).await;
+    let mut statuses = Vec::new();
+    for _ in 0..15 {
+        statuses.push(browser.get("/device?user_code=BCDF-GHJK").await.status());
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
+
 fn cli_client(
     app: &TestApp,
 ) -> BasicClient<

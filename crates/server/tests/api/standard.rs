@@ -515,31 +515,59 @@ async fn authorization_errors_go_back_to_the_client_or_stay_on_a_page(app: TestA
 }
 
 async fn metadata_describes_the_endpoints(app: TestApp) {
-    let res = app
-        .client
-        .get(format!(
-            "{}/.well-known/oauth-authorization-server",
-            app.url
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let meta: Value = res.json().await.unwrap();
+    let fetch = async |path: &str| -> Value {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    };
+    // RFC 8414 metadata and OpenID Connect discovery say the same.
+    let meta = fetch("/.well-known/oauth-authorization-server").await;
+    assert_eq!(fetch("/.well-known/openid-configuration").await, meta);
     assert_eq!(meta["issuer"], app.url);
     for (key, path) in [
         ("authorization_endpoint", "/oauth/authorize"),
         ("token_endpoint", "/oauth/token"),
         ("revocation_endpoint", "/oauth/revoke"),
         ("introspection_endpoint", "/oauth/introspect"),
+        ("userinfo_endpoint", "/oauth/userinfo"),
+        ("jwks_uri", "/oauth/jwks"),
+        (
+            "device_authorization_endpoint",
+            "/oauth/device_authorization",
+        ),
     ] {
         assert_eq!(meta[key], format!("{}{path}", app.url));
     }
+    assert_eq!(
+        meta["grant_types_supported"],
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
+    );
+    assert_eq!(
+        meta["id_token_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+    assert_eq!(meta["subject_types_supported"], json!(["public"]));
+    assert!(
+        meta["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("client_secret_basic"))
+    );
     assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(meta["response_types_supported"], json!(["code"]));
     assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     let scopes = meta["scopes_supported"].as_array().unwrap();
     assert!(scopes.contains(&json!("streams:read")));
+    assert!(scopes.contains(&json!("openid")));
     assert!(
         !scopes.contains(&json!("tokens:write")),
         "public scopes only"
