@@ -176,8 +176,8 @@ async fn specklepy_project_invites(app: TestApp) {
     .await;
 }
 
-/// README's "Sign in with Tessera" example, as written, with Authlib and Flask
-/// (`tests/python/authlib_readme.py`).
+/// README's "Sign in with Tessera" example, as written, with Authlib and Flask; then Authlib's
+/// OAuth 2 client revokes (RFC 7009) and introspects (RFC 7662) (`tests/python/authlib_readme.py`).
 async fn authlib_runs_the_readme_example(app: TestApp) {
     let Some(python) = python_with("authlib.integrations.flask_client") else {
         return;

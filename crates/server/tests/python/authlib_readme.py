@@ -1,7 +1,8 @@
 # README's "Sign in with Tessera" example, run as written (Authlib + Flask) against a Tessera
 # server: TESSERA_URL is the server, README the file the example is taken from. The example's
 # app is driven with Flask's test client; the person's browser is a requests session that signs
-# in and allows the app on Tessera's pages.
+# in and allows the app on Tessera's pages. Then Authlib's plain OAuth 2 client introspects and
+# revokes a token of its own.
 import importlib.util
 import os
 import re
@@ -103,4 +104,34 @@ assert r.status_code == 302, r.get_data(as_text=True)
 home = app.get("/", base_url=here).get_data(as_text=True)
 assert home == "Hello Ada Authlib", home
 os.remove(path)
+
+# The same library's OAuth 2 client: the code flow with PKCE, then RFC 7662 introspection and
+# RFC 7009 revocation (Authlib wants https unless told that a plain-http test server is fine).
+os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+from authlib.common.security import generate_token  # noqa: E402
+from authlib.integrations.requests_client import OAuth2Session  # noqa: E402
+
+client = OAuth2Session(
+    app_id,
+    secret,
+    scope="openid profile",
+    redirect_uri=f"{here}/callback",
+    code_challenge_method="S256",
+)
+verifier = generate_token(64)
+uri, state = client.create_authorization_url(f"{base}/oauth/authorize", code_verifier=verifier)
+page = browser.get(uri).text
+r = browser.post(uri, data={"csrf": form_csrf(page), "decision": "allow"}, allow_redirects=False)
+tokens = client.fetch_token(
+    f"{base}/oauth/token", authorization_response=r.headers["location"], code_verifier=verifier
+)
+assert tokens["token_type"] == "Bearer" and "id_token" in tokens, tokens
+seen = client.introspect_token(f"{base}/oauth/introspect", token=tokens["access_token"]).json()
+assert seen["active"] is True and seen["client_id"] == app_id, seen
+r = client.revoke_token(
+    f"{base}/oauth/revoke", token=tokens["refresh_token"], token_type_hint="refresh_token"
+)
+assert r.status_code == 200, r.status_code
+seen = client.introspect_token(f"{base}/oauth/introspect", token=tokens["access_token"]).json()
+assert seen == {"active": False}, seen
 print("all checks passed")
