@@ -297,6 +297,8 @@ async fn chromium_journey_through_the_settings() {
         "server",
         "users",
         "consent",
+        "device",
+        "device-consent",
         "not-found",
         "login",
         "register",

@@ -31,6 +31,16 @@ const whoami = async (token) => {
   return res.status;
 };
 
+// A device starts a sign-in as `tessera login --device` does: the code the person enters.
+const deviceCode = async () => {
+  const res = await fetch(`${server}/oauth/device_authorization`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'client_id=tessera-cli',
+  });
+  return (await res.json()).user_code;
+};
+
 // The app's side of Speckle's sign-in: exchange the access code for a token.
 const exchange = async (appId, appSecret, accessCode, challenge) => {
   const res = await fetch(`${server}/auth/token`, {
@@ -227,6 +237,8 @@ try {
     ['server', '/settings/server'],
     ['users', '/settings/users'],
     ['consent', `/authn/verify/${appId}/${challenge}`],
+    ['device', '/device'],
+    ['device-consent', `/device?user_code=${encodeURIComponent(await deviceCode())}`],
     ['not-found', '/settings/apps/nosuchapp'],
   ];
   const problems = [];
