@@ -1,0 +1,186 @@
+//! The SDK against a real Tessera server on a free port: every call, and the errors a caller
+//! meets (invalid token, missing scope, cannot connect, certificate, rate limit).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tessera_client::{ClientError, SpeckleClient};
+use tessera_server::Application;
+use tessera_server::clock::SystemClock;
+use tessera_server::config::Config;
+use tessera_testdb::{Backend, TestDb, fresh_database};
+
+struct Server {
+    host: String,
+    _db: TestDb,
+}
+
+async fn serve(configure: impl FnOnce(&mut Config)) -> Server {
+    let (url, db) = fresh_database(Backend::Sqlite).await.unwrap();
+    let mut config = Config::for_database(&url);
+    config.rate_limits.enabled = false;
+    configure(&mut config);
+    let app = Application::build(config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let host = app.address().to_string();
+    tokio::spawn(app.run_until(std::future::pending()));
+    Server { host, _db: db }
+}
+
+/// A user's all-scope web token, made as Speckle's sign-in makes it.
+async fn web_token(host: &str, name: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let email = format!("{}@example.org", name.to_lowercase().replace(' ', "."));
+    let res = http
+        .post(format!("http://{host}/auth/local/register?challenge=sdk"))
+        .json(&json!({"email": email, "password": "a long enough password", "name": name}))
+        .send()
+        .await
+        .unwrap();
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let code = location
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("access_code="))
+        .unwrap()
+        .to_owned();
+    let body: Value = http
+        .post(format!("http://{host}/auth/token"))
+        .json(&json!({"appId": "spklwebapp", "appSecret": "spklwebapp", "accessCode": code, "challenge": "sdk"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+fn client(host: &str) -> SpeckleClient {
+    SpeckleClient::builder(host).use_ssl(false).build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_and_its_refusals() {
+    let server = serve(|_| {}).await;
+    let web = web_token(&server.host, "Sdk User").await;
+
+    // Anonymous: the server answers, nobody is signed in.
+    let anonymous = client(&format!("http://{}/", server.host));
+    assert_eq!(anonymous.url(), format!("http://{}", server.host));
+    assert!(!anonymous.server().version().await.unwrap().is_empty());
+    assert_eq!(anonymous.active_user().get().await.unwrap(), None);
+
+    let mut me = client(&server.host);
+    let user = me.authenticate_with_token(&web).await.unwrap().unwrap();
+    assert_eq!(user.name, "Sdk User");
+    assert_eq!(user.email.as_deref(), Some("sdk.user@example.org"));
+    let info = me.server().get().await.unwrap();
+    assert!(info.scopes.iter().any(|s| s.name == "streams:read"));
+    let other = me.other_user().get(&user.id).await.unwrap().unwrap();
+    assert_eq!(other.name, "Sdk User");
+    assert_eq!(me.other_user().get("nobody-here").await.unwrap(), None);
+
+    // Tokens: create, list, rotate, revoke.
+    let pat = me
+        .tokens()
+        .create("sdk script", &["profile:read"], Some(86_400_000))
+        .await
+        .unwrap();
+    assert_eq!(format!("{pat:?}"), "Secret(…)", "a token never prints");
+    let listed = me.tokens().list().await.unwrap();
+    let entry = listed.iter().find(|t| t.name == "sdk script").unwrap();
+    assert!(pat.expose().ends_with(&entry.last_chars));
+    let mut script = client(&server.host);
+    assert!(script.authenticate_with_token(pat.expose()).await.is_ok());
+    let rotated = me.tokens().rotate(&entry.id).await.unwrap();
+    assert_ne!(rotated.expose(), pat.expose());
+    let mut stale = client(&server.host);
+    let err = stale
+        .authenticate_with_token(pat.expose())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::InvalidToken), "{err:?}");
+    assert!(err.to_string().contains("Access Tokens"), "{err}");
+    assert!(
+        script
+            .authenticate_with_token(rotated.expose())
+            .await
+            .is_ok()
+    );
+    assert!(me.tokens().revoke(rotated.expose()).await.unwrap());
+    let err = script.active_user().get().await.unwrap_err();
+    assert!(matches!(err, ClientError::InvalidToken), "{err:?}");
+
+    // A token without the scope a call needs says which.
+    let narrow = me
+        .tokens()
+        .create("narrow", &["streams:read"], None)
+        .await
+        .unwrap();
+    let mut narrow_client = client(&server.host);
+    narrow_client.set_token(narrow.expose());
+    let err = narrow_client
+        .tokens()
+        .create("more", &["streams:read"], None)
+        .await
+        .unwrap_err();
+    match &err {
+        ClientError::MissingScope { scope } => assert_eq!(scope, "tokens:write"),
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("tokens:write"));
+    // Bad input is refused with the server's words.
+    let err = me
+        .tokens()
+        .create("", &["streams:read"], None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Refused { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn cannot_connect_and_certificate_problems_are_told_apart() {
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let closed = client(&format!("127.0.0.1:{port}"));
+    let err = closed.server().version().await.unwrap_err();
+    assert!(matches!(err, ClientError::CannotConnect { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    // https against a plain-http server: a connection problem with the use_ssl hint, not a token
+    // problem.
+    let server = serve(|_| {}).await;
+    let tls = SpeckleClient::builder(&server.host).build().unwrap();
+    let err = tls.server().version().await.unwrap_err();
+    assert!(matches!(err, ClientError::CannotConnect { .. }), "{err:?}");
+    assert!(err.to_string().contains("use_ssl"), "the hint: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_say_when_to_try_again() {
+    let server = serve(|c| {
+        c.rate_limits.enabled = true;
+        c.rate_limits.requests_per_second = 1;
+    })
+    .await;
+    let anonymous = client(&server.host);
+    let mut limited = None;
+    for _ in 0..50 {
+        if let Err(e) = anonymous.server().version().await {
+            limited = Some(e);
+            break;
+        }
+    }
+    let err = limited.expect("the overall limit is reached");
+    assert!(matches!(err, ClientError::RateLimited { .. }), "{err:?}");
+    assert!(err.to_string().contains("try again"), "{err}");
+}
