@@ -184,3 +184,49 @@ async fn rate_limits_say_when_to_try_again() {
     assert!(matches!(err, ClientError::RateLimited { .. }), "{err:?}");
     assert!(err.to_string().contains("try again"), "{err}");
 }
+
+/// A TLS front with a self-signed certificate for `localhost`, forwarding to `backend`; its port.
+async fn self_signed_front(backend: String) -> u16 {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.key_pair.serialize_der().into());
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (acceptor, backend) = (acceptor.clone(), backend.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_certificate_is_refused_unless_told_otherwise() {
+    let server = serve(|_| {}).await;
+    let port = self_signed_front(server.host.clone()).await;
+    let host = format!("localhost:{port}");
+    let strict = SpeckleClient::builder(&host).build().unwrap();
+    let err = strict.server().version().await.unwrap_err();
+    assert!(matches!(err, ClientError::Certificate { .. }), "{err:?}");
+    assert!(err.to_string().contains("verify_certificate(false)"), "{err}");
+    let trusting = SpeckleClient::builder(&host)
+        .verify_certificate(false)
+        .build()
+        .unwrap();
+    assert!(trusting.url().starts_with("https://"));
+    assert!(!trusting.server().version().await.unwrap().is_empty());
+}
