@@ -42,6 +42,12 @@ pub enum ClientError {
     /// The answer was not what a Speckle server sends.
     #[error("Unexpected answer from the server: {message}")]
     Protocol { message: String },
+    /// No token to use: nothing in the environment (or `.env`).
+    #[error(
+        "No token: set SPECKLE_TOKEN (and SPECKLE_SERVER) in the environment or in a .env file, \
+         with a personal access token from Settings → Developer → Access Tokens."
+    )]
+    NoToken,
     /// The client was set up wrongly.
     #[error("{0}")]
     Usage(String),

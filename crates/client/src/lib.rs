@@ -26,6 +26,8 @@ pub use resources::{
 };
 pub use tessera_proto as proto;
 
+use std::path::Path;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -121,6 +123,41 @@ impl SpeckleClient {
             use_ssl: true,
             verify_certificate: true,
         }
+    }
+
+    /// A client for `SPECKLE_SERVER` (default `app.speckle.systems`; `http://…` means no TLS)
+    /// authenticated with `SPECKLE_TOKEN`, as the seeds' scripts set them up. Variables in the
+    /// environment win; a `.env` file in the current directory fills in what is missing.
+    pub async fn from_env() -> Result<SpeckleClient, ClientError> {
+        SpeckleClient::from_env_with(|name| std::env::var(name).ok(), Path::new(".env")).await
+    }
+
+    /// [`SpeckleClient::from_env`] with the variables looked up by `var` and the `.env` file at
+    /// `dotenv` (if it exists).
+    pub async fn from_env_with(
+        var: impl Fn(&str) -> Option<String>,
+        dotenv: &Path,
+    ) -> Result<SpeckleClient, ClientError> {
+        let file: Vec<(String, String)> = match dotenvy::from_path_iter(dotenv) {
+            Ok(items) => items
+                .collect::<Result<_, _>>()
+                .map_err(|e| ClientError::Usage(format!("{}: {e}", dotenv.display())))?,
+            Err(_) => Vec::new(),
+        };
+        let lookup = |name: &str| {
+            var(name).filter(|v| !v.is_empty()).or_else(|| {
+                file.iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .filter(|v| !v.is_empty())
+            })
+        };
+        let token = lookup("SPECKLE_TOKEN").ok_or(ClientError::NoToken)?;
+        let server = lookup("SPECKLE_SERVER").unwrap_or_else(|| "app.speckle.systems".into());
+        let use_ssl = !server.trim().to_ascii_lowercase().starts_with("http://");
+        let mut client = SpeckleClient::builder(&server).use_ssl(use_ssl).build()?;
+        client.authenticate_with_token(&token).await?;
+        Ok(client)
     }
 
     /// The server's URL (`<scheme>://<host>`).

@@ -222,11 +222,49 @@ async fn a_self_signed_certificate_is_refused_unless_told_otherwise() {
     let strict = SpeckleClient::builder(&host).build().unwrap();
     let err = strict.server().version().await.unwrap_err();
     assert!(matches!(err, ClientError::Certificate { .. }), "{err:?}");
-    assert!(err.to_string().contains("verify_certificate(false)"), "{err}");
+    assert!(
+        err.to_string().contains("verify_certificate(false)"),
+        "{err}"
+    );
     let trusting = SpeckleClient::builder(&host)
         .verify_certificate(false)
         .build()
         .unwrap();
     assert!(trusting.url().starts_with("https://"));
     assert!(!trusting.server().version().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_comes_before_a_dotenv_file() {
+    let server = serve(|_| {}).await;
+    let web = web_token(&server.host, "Env User").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dotenv = dir.path().join(".env");
+    // Only the file: it is read (the seeds' .env, with an http:// server).
+    std::fs::write(
+        &dotenv,
+        format!(
+            "# a comment\nSPECKLE_TOKEN={web}\nSPECKLE_SERVER=http://{}\n",
+            server.host
+        ),
+    )
+    .unwrap();
+    let from_file = SpeckleClient::from_env_with(|_| None, &dotenv)
+        .await
+        .unwrap();
+    assert_eq!(from_file.url(), format!("http://{}", server.host));
+    let me = from_file.active_user().get().await.unwrap().unwrap();
+    assert_eq!(me.name, "Env User");
+    // The environment wins over the file: a revoked token there is refused, whatever the file says.
+    let env = |name: &str| (name == "SPECKLE_TOKEN").then(|| "0".repeat(42));
+    let err = SpeckleClient::from_env_with(env, &dotenv)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::InvalidToken), "{err:?}");
+    // Nothing anywhere: told what to set.
+    let err = SpeckleClient::from_env_with(|_| None, &dir.path().join("none"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::NoToken), "{err:?}");
+    assert!(err.to_string().contains("SPECKLE_TOKEN"));
 }
