@@ -42,6 +42,12 @@ pub enum ClientError {
     /// The answer was not what a Speckle server sends.
     #[error("Unexpected answer from the server: {message}")]
     Protocol { message: String },
+    /// No local account to use.
+    #[error(
+        "No default account found in {folder}: sign in with `tessera login` (or a Speckle \
+         connector's account manager), or set SPECKLE_TOKEN."
+    )]
+    NoLocalAccount { folder: String },
     /// No token to use: nothing in the environment (or `.env`).
     #[error(
         "No token: set SPECKLE_TOKEN (and SPECKLE_SERVER) in the environment or in a .env file, \

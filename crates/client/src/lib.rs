@@ -13,13 +13,16 @@
 //! # Ok(()) }
 //! ```
 //!
-//! So far: the client, token authentication, `active_user`, `other_user`, `server` and personal
-//! access tokens, with one error type a caller can match on. Local accounts, sign-in flows and
-//! the CLI build on it.
+//! So far: the client, token authentication (also from `SPECKLE_TOKEN`/`SPECKLE_SERVER` or a
+//! `.env` file), `active_user`, `other_user`, `server`, personal access tokens, and the local
+//! account store Speckle's SDKs share ([`AccountStore`]), with one error type a caller can match
+//! on. Sign-in flows and the CLI build on it.
 
+pub mod accounts;
 mod error;
 mod resources;
 
+pub use accounts::{Account, AccountStore};
 pub use error::ClientError;
 pub use resources::{
     ActiveUser, OtherUser, ScopeInfo, ServerInfo, ServerResource, TokenInfo, Tokens, User,
@@ -157,6 +160,20 @@ impl SpeckleClient {
         let use_ssl = !server.trim().to_ascii_lowercase().starts_with("http://");
         let mut client = SpeckleClient::builder(&server).use_ssl(use_ssl).build()?;
         client.authenticate_with_token(&token).await?;
+        Ok(client)
+    }
+
+    /// A client for a local account's server, authenticated with its token.
+    pub async fn for_account(account: &Account) -> Result<SpeckleClient, ClientError> {
+        let url = account
+            .server_info
+            .url
+            .as_deref()
+            .ok_or_else(|| ClientError::Usage("the account names no server URL".into()))?;
+        let token = account.token.as_ref().ok_or(ClientError::InvalidToken)?;
+        let use_ssl = !url.to_ascii_lowercase().starts_with("http://");
+        let mut client = SpeckleClient::builder(url).use_ssl(use_ssl).build()?;
+        client.authenticate_with_token(token.expose()).await?;
         Ok(client)
     }
 

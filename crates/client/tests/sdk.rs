@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tessera_client::{ClientError, SpeckleClient};
+use tessera_client::accounts::{AccountServer, AccountUser};
+use tessera_client::{Account, AccountStore, ClientError, Secret, SpeckleClient};
 use tessera_server::Application;
 use tessera_server::clock::SystemClock;
 use tessera_server::config::Config;
-use tessera_testdb::{Backend, TestDb, fresh_database};
+use tessera_testdb::{Backend, TestDb, fresh_database, python_with};
 
 struct Server {
     host: String,
@@ -267,4 +268,167 @@ async fn the_environment_comes_before_a_dotenv_file() {
         .unwrap_err();
     assert!(matches!(err, ClientError::NoToken), "{err:?}");
     assert!(err.to_string().contains("SPECKLE_TOKEN"));
+}
+
+fn account(host: &str, token: &str, email: &str) -> Account {
+    Account {
+        id: None,
+        token: Some(Secret::new(token)),
+        refresh_token: None,
+        is_default: false,
+        server_info: AccountServer {
+            url: Some(format!("http://{host}/")),
+            name: Some("Tessera".into()),
+            ..Default::default()
+        },
+        user_info: AccountUser {
+            email: Some(email.into()),
+            name: Some("Someone".into()),
+            ..Default::default()
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_accounts_are_kept_as_speckle_keeps_them() {
+    let server = serve(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = AccountStore::at(dir.path().join("Speckle"));
+    let err = store.default_account().await.unwrap_err();
+    assert!(matches!(err, ClientError::NoLocalAccount { .. }), "{err:?}");
+    assert!(err.to_string().contains("tessera login"), "{err}");
+
+    let web = web_token(&server.host, "Acc Ount").await;
+    let first = store
+        .save(account(&server.host, &web, "acc.ount@example.org"))
+        .await
+        .unwrap();
+    assert!(first.is_default, "the first account is the default");
+    assert_eq!(
+        first.server_info.url.as_deref(),
+        Some(&*format!("http://{}", server.host))
+    );
+    assert_eq!(
+        first.id.as_deref().map(str::len),
+        Some(32),
+        "the C# SDK's MD5 id"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(store.database_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let second = store
+        .save(account(
+            &server.host,
+            "0".repeat(42).as_str(),
+            "other@example.org",
+        ))
+        .await
+        .unwrap();
+    assert!(!second.is_default);
+    assert_eq!(store.list().await.unwrap().len(), 2);
+    // The stored row is the camelCase JSON Speckle's SDKs read, in objects(hash, content).
+    let raw = std::fs::read(store.database_path()).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.contains("\"isDefault\"") && raw.contains("\"serverInfo\""));
+
+    let default = store.default_account().await.unwrap();
+    assert_eq!(
+        default.user_info.email.as_deref(),
+        Some("acc.ount@example.org")
+    );
+    let client = SpeckleClient::for_account(&default).await.unwrap();
+    let me = client.active_user().get().await.unwrap().unwrap();
+    assert_eq!(me.name, "Acc Ount");
+    let err = SpeckleClient::for_account(&second).await.unwrap_err();
+    assert!(matches!(err, ClientError::InvalidToken), "{err:?}");
+
+    store
+        .set_default(second.id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let default = store.default_account().await.unwrap();
+    assert_eq!(default.id, second.id);
+    assert!(store.set_default("nope").await.is_err());
+    // Removing the default elects the one left.
+    store.remove(second.id.as_deref().unwrap()).await.unwrap();
+    assert_eq!(store.default_account().await.unwrap().id, first.id);
+
+    // A JSON account file is read after the database; a broken one is reported, not skipped.
+    let json_dir = dir.path().join("Speckle").join("Accounts");
+    std::fs::create_dir_all(&json_dir).unwrap();
+    std::fs::write(
+        json_dir.join("legacy.json"),
+        r#"{"token": "t", "isDefault": false, "serverInfo": {"url": "https://x"}, "userInfo": {"email": "legacy@example.org"}}"#,
+    )
+    .unwrap();
+    let listed = store.list().await.unwrap();
+    assert_eq!(
+        listed.last().unwrap().user_info.email.as_deref(),
+        Some("legacy@example.org")
+    );
+    std::fs::write(json_dir.join("broken.json"), "{ not json").unwrap();
+    let err = store.list().await.unwrap_err();
+    assert!(err.to_string().contains("broken.json"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn specklepy_reads_our_accounts_and_we_read_its() {
+    let Some(python) = python_with("specklepy") else {
+        return;
+    };
+    let server = serve(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = AccountStore::at(dir.path().join("Speckle"));
+    let ours = web_token(&server.host, "Rust Writer").await;
+    let rust_email = "rust.writer@example.org";
+    store
+        .save(account(&server.host, &ours, rust_email))
+        .await
+        .unwrap();
+    let theirs = web_token(&server.host, "Py Writer").await;
+    let mut py_client = client(&server.host);
+    let py_user = py_client
+        .authenticate_with_token(&theirs)
+        .await
+        .unwrap()
+        .unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/accounts_interop.py"
+    );
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .env("SPECKLE_USERDATA_PATH", dir.path())
+        .env("TESSERA_HOST", &server.host)
+        .env("RUST_EMAIL", rust_email)
+        .env("PY_TOKEN", &theirs)
+        .env("PY_EMAIL", "py.writer@example.org")
+        .env("PY_USER_ID", &py_user.id)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // What specklepy's transport wrote, the SDK reads, and it authenticates.
+    let found = store.list().await.unwrap();
+    let written = found
+        .iter()
+        .find(|a| a.id.as_deref() == Some("PY0ACCOUNT"))
+        .expect("the account specklepy wrote");
+    assert_eq!(
+        written.user_info.email.as_deref(),
+        Some("py.writer@example.org")
+    );
+    let client = SpeckleClient::for_account(written).await.unwrap();
+    let me = client.active_user().get().await.unwrap().unwrap();
+    assert_eq!(me.id, py_user.id);
 }

@@ -1,4 +1,5 @@
-//! Test support shared by the store's conformance suite and the server's API tests: a database
+//! Test support shared by the store's conformance suite, the server's API tests and the SDK's
+//! tests: the test Python (with specklepy), a database
 //! that exists for one test (a temporary SQLite file, or a fresh PostgreSQL database when
 //! `TESSERA_TEST_DATABASE_URL` is set), and the rule for tests whose dependency is missing: skip
 //! loudly, or fail when `TESSERA_TEST_REQUIRE_ALL=1` (as CI sets it).
@@ -19,6 +20,26 @@ pub fn missing(what: &str) -> Option<()> {
         panic!("{what} (TESSERA_TEST_REQUIRE_ALL=1, so this is a failure, not a skip)");
     }
     eprintln!("SKIPPED: {what}");
+    None
+}
+
+/// The Python the client tests run (`TESSERA_TEST_PYTHON`, else the repository's `.venv`, which
+/// `.ci/run` creates), if `module` imports there; otherwise a loud skip (a failure in CI).
+pub fn python_with(module: &str) -> Option<std::path::PathBuf> {
+    let python = std::env::var_os("TESSERA_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python").into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    missing(&format!(
+        "{module} is not importable with {} (set TESSERA_TEST_PYTHON or run .ci/run)",
+        python.display()
+    ))?;
     None
 }
 

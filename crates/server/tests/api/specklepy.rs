@@ -9,6 +9,8 @@ use std::process::Command;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use tessera_testdb::python_with;
+
 use crate::on_both_backends;
 use crate::support::*;
 
@@ -21,31 +23,6 @@ on_both_backends!(
 
 fn python_with_specklepy() -> Option<PathBuf> {
     python_with("specklepy")
-}
-
-/// The test Python, if `module` imports there (else a loud skip, or a failure in CI).
-fn python_with(module: &str) -> Option<PathBuf> {
-    let candidate = std::env::var_os("TESSERA_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../.venv/bin/python"
-            ))
-        });
-    let ok = Command::new(&candidate)
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        Some(candidate)
-    } else {
-        missing(&format!(
-            "{module} is not importable with {} (set TESSERA_TEST_PYTHON or run .ci/run)",
-            candidate.display()
-        ))?;
-        None
-    }
 }
 
 /// Runs one of `tests/python/*.py` with specklepy and the given environment; it must print
