@@ -1,4 +1,7 @@
-//! `tessera`: the Tessera command. `tessera serve` runs the server.
+//! `tessera`: the Tessera command. `tessera serve` runs the server; `tessera login` and
+//! `tessera whoami` are its client side (`account.rs`).
+
+mod account;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -27,6 +30,18 @@ enum Command {
     /// Run the server. With no options it serves http://127.0.0.1:3000 from an embedded SQLite
     /// database in ./tessera-data, created on first start.
     Serve(ServeArgs),
+    /// Sign in to a server and keep the account where Speckle's SDKs find it (Accounts.db under
+    /// SPECKLE_USERDATA_PATH or the usual folder; the first account is the default). Prints a URL
+    /// and a code to enter there from any browser, then waits.
+    ///
+    /// Example: tessera login --server http://localhost:3000 --device
+    Login(account::LoginArgs),
+    /// Say who you are: with SPECKLE_TOKEN (and --server or SPECKLE_SERVER) first, else with the
+    /// default local account. Exit codes: 0 ok, 3 not signed in or invalid token, 4 cannot
+    /// connect, 5 refused.
+    ///
+    /// Example: SPECKLE_TOKEN=… tessera whoami --server http://localhost:3000
+    Whoami(account::WhoamiArgs),
 }
 
 #[derive(clap::Args)]
@@ -146,6 +161,8 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Login(args) => return account::login(args).await,
+        Command::Whoami(args) => return account::whoami(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

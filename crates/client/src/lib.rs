@@ -20,6 +20,7 @@
 
 pub mod accounts;
 mod error;
+pub mod login;
 mod resources;
 
 pub use accounts::{Account, AccountStore};

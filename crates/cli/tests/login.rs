@@ -1,0 +1,209 @@
+//! `tessera login --device` and `tessera whoami`, run as a person would: the test starts a
+//! server, signs a person in on its pages, lets the command print its code, enters that code on
+//! the `/device` page and allows it; the account lands where Speckle's SDKs look, and `whoami`
+//! answers from it. Exit codes as documented.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use serde_json::json;
+use tessera_server::Application;
+use tessera_server::clock::SystemClock;
+use tessera_server::config::Config;
+
+mod common;
+use common::client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// A browser's cookies, kept by hand (the session cookies are `Secure`, which a browser sends to
+/// loopback and reqwest's jar does not).
+#[derive(Default)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn keep(&mut self, res: &reqwest::Response) {
+        for set in res.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.0.insert(name.to_owned(), value.to_owned());
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+fn tessera(args: &[&str], userdata: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("SPECKLE_USERDATA_PATH", userdata)
+        .env_remove("SPECKLE_TOKEN")
+        .env_remove("SPECKLE_SERVER");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_a_device_code_then_whoami() {
+    let db = tempfile::tempdir().unwrap();
+    let mut config = Config::for_database(&format!(
+        "sqlite://{}",
+        db.path().join("tessera.db").display()
+    ));
+    config.rate_limits.enabled = false;
+    let app = Application::build(config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let url = format!("http://{}", app.address());
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    // The person has an account and signs in on the server's pages.
+    let http = client();
+    let email = "device.person@example.org";
+    let password = "a long enough password";
+    http.post(format!("{url}/auth/local/register?challenge=c"))
+        .json(&json!({"email": email, "password": password, "name": "Device Person"}))
+        .send()
+        .await
+        .unwrap();
+    let mut jar = Jar::default();
+    let res = http.get(format!("{url}/authn/login")).send().await.unwrap();
+    jar.keep(&res);
+    let csrf = csrf_of(&res.text().await.unwrap());
+    let res = http
+        .post(format!("{url}/authn/login"))
+        .header("cookie", jar.header())
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    jar.keep(&res);
+
+    // `tessera login --device` prints where to go and the code, then waits.
+    let userdata = tempfile::tempdir().unwrap();
+    let mut login = tessera(&["login", "--server", &url, "--device"], userdata.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(login.stdout.take().unwrap());
+    let mut printed = String::new();
+    let code = loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "login said: {printed}"
+        );
+        printed.push_str(&line);
+        if let Some(at) = line.find("enter the code ") {
+            break line[at + "enter the code ".len()..]
+                .trim()
+                .trim_end_matches(')')
+                .to_owned();
+        }
+    };
+    assert!(printed.contains(&format!("{url}/device")), "{printed}");
+
+    // The person enters the code on /device and allows it.
+    let res = http
+        .get(format!("{url}/device?user_code={code}"))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("Tessera CLI wants to access your account"),
+        "{page}"
+    );
+    let res = http
+        .post(format!("{url}/device"))
+        .header("cookie", jar.header())
+        .form(&[
+            ("csrf", csrf_of(&page).as_str()),
+            ("user_code", code.as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
+        .await
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(status.success(), "{printed}{rest}");
+    assert!(
+        rest.contains("Signed in to") && rest.contains("Device Person") && rest.contains("default"),
+        "{rest}"
+    );
+    assert!(userdata.path().join("Speckle").join("Accounts.db").exists());
+
+    // whoami answers from the default account, in text and JSON.
+    let out = tessera(&["whoami"], userdata.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.trim(), format!("Device Person <{email}> on {url}"));
+    let out = tessera(&["whoami", "--json"], userdata.path())
+        .output()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["email"], email);
+
+    // SPECKLE_TOKEN comes first; an invalid one exits 3 and says what to do.
+    let out = tessera(&["whoami", "--server", &url], userdata.path())
+        .env("SPECKLE_TOKEN", "0".repeat(42))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid token"));
+    // No account at all: 3, told how to sign in.
+    let empty = tempfile::tempdir().unwrap();
+    let out = tessera(&["whoami"], empty.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tessera login"));
+    // Nothing listening: 4.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = tessera(
+        &["whoami", "--server", &format!("http://127.0.0.1:{port}")],
+        empty.path(),
+    )
+    .env("SPECKLE_TOKEN", "0".repeat(42))
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    // A usage error: 2.
+    let out = tessera(&["whoami", "--nonsense"], empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
