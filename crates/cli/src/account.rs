@@ -1,11 +1,12 @@
-//! `tessera login` and `tessera whoami`: the client side of the command, on the SDK
-//! (`tessera-client`). Exit codes: 0 ok, 2 usage, 3 not signed in or invalid token, 4 cannot
-//! connect, 5 refused by the server.
+//! The client side of the command, on the SDK (`tessera-client`): `login`, `logout`, `whoami`,
+//! `accounts` and `token`. Exit codes: 0 ok, 2 usage, 3 not signed in or invalid token, 4 cannot
+//! connect, 5 refused by the server. No token is ever printed except the one `token create` or
+//! `token rotate` just made.
 
 use std::process::ExitCode;
 
-use tessera_client::login::{CLI_CLIENT_ID, DeviceSignIn, account_for};
-use tessera_client::{AccountStore, ClientError, SpeckleClient};
+use tessera_client::login::{CLI_CLIENT_ID, DeviceSignIn, account_for, revoke};
+use tessera_client::{Account, AccountStore, ClientError, SpeckleClient};
 
 /// The default server of the command (a Tessera on this machine).
 pub const DEFAULT_SERVER: &str = "http://localhost:3000";
@@ -95,25 +96,30 @@ pub async fn login(args: LoginArgs) -> ExitCode {
     }
 }
 
+/// The client a command acts with: `SPECKLE_TOKEN` (with `server` or `SPECKLE_SERVER`) first,
+/// as the SDKs do, else the default local account.
+async fn signed_in(server: Option<&str>) -> Result<SpeckleClient, ClientError> {
+    let token = std::env::var("SPECKLE_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    match (token, server) {
+        (Some(token), Some(server)) => {
+            let use_ssl = !server.to_ascii_lowercase().starts_with("http://");
+            let mut client = SpeckleClient::builder(server).use_ssl(use_ssl).build()?;
+            client.authenticate_with_token(&token).await?;
+            Ok(client)
+        }
+        (Some(_), None) => SpeckleClient::from_env().await,
+        (None, _) => {
+            let account = AccountStore::default_location()?.default_account().await?;
+            SpeckleClient::for_account(&account).await
+        }
+    }
+}
+
 pub async fn whoami(args: WhoamiArgs) -> ExitCode {
     let result = async {
-        // SPECKLE_TOKEN (with --server or SPECKLE_SERVER) first, as the SDKs do.
-        let token = std::env::var("SPECKLE_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty());
-        let client = match (token, &args.server) {
-            (Some(token), Some(server)) => {
-                let use_ssl = !server.to_ascii_lowercase().starts_with("http://");
-                let mut client = SpeckleClient::builder(server).use_ssl(use_ssl).build()?;
-                client.authenticate_with_token(&token).await?;
-                client
-            }
-            (Some(_), None) => SpeckleClient::from_env().await?,
-            (None, _) => {
-                let account = AccountStore::default_location()?.default_account().await?;
-                SpeckleClient::for_account(&account).await?
-            }
-        };
+        let client = signed_in(args.server.as_deref()).await?;
         let user = client
             .active_user()
             .get()
@@ -141,5 +147,259 @@ pub async fn whoami(args: WhoamiArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
+    }
+}
+
+#[derive(clap::Subcommand)]
+pub enum AccountsCommand {
+    /// The local accounts (Speckle's store), the default one marked `*`
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an account the default
+    Default { id: String },
+    /// Forget an account here (without signing it out at the server: see `tessera logout`)
+    Remove { id: String },
+}
+
+#[derive(clap::Args)]
+pub struct LogoutArgs {
+    /// The account to sign out (its id, from `tessera accounts list`) [default: the default one]
+    account: Option<String>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum TokenCommand {
+    /// Create a personal access token and print it (the only time it is shown)
+    ///
+    /// Example: tessera token create --name "nightly export" --scope streams:read --expires 90d
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A scope the token gets (repeat for more), e.g. streams:read
+        #[arg(long = "scope", required = true, value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// How long it lives: 7d, 30d, 90d, 1y, 12h… [default: the server's, about 100 years]
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Your personal access tokens (never their secrets)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token (its id, from `tessera token list`)
+    Revoke { id: String },
+    /// Give a token a new secret with the same name, scopes and expiry; the old one stops at once
+    Rotate {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `7d`, `12h`, `1y`, `30m` as milliseconds.
+fn lifespan(text: &str) -> Result<i64, ClientError> {
+    let bad = || {
+        ClientError::Usage(format!(
+            "--expires {text:?}: write a number and a unit, like 7d, 90d, 1y or 12h"
+        ))
+    };
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let unit_ms: i64 = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "y" => 365 * 86_400_000,
+        _ => return Err(bad()),
+    };
+    if n <= 0 {
+        return Err(bad());
+    }
+    n.checked_mul(unit_ms).ok_or_else(bad)
+}
+
+fn account_line(a: &Account) -> String {
+    format!(
+        "{} {}  {} <{}>  {}",
+        if a.is_default { "*" } else { " " },
+        a.id.as_deref().unwrap_or("-"),
+        a.user_info.name.as_deref().unwrap_or("?"),
+        a.user_info.email.as_deref().unwrap_or("?"),
+        a.server_info.url.as_deref().unwrap_or("?"),
+    )
+}
+
+pub async fn accounts(command: AccountsCommand) -> ExitCode {
+    let result = async {
+        let store = AccountStore::default_location()?;
+        match command {
+            AccountsCommand::List { json } => {
+                let list = store.list().await?;
+                if json {
+                    let items: Vec<_> = list
+                        .iter()
+                        .map(|a| {
+                            serde_json::json!({
+                                "id": a.id, "isDefault": a.is_default,
+                                "server": a.server_info.url, "name": a.user_info.name,
+                                "email": a.user_info.email,
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::Value::from(items));
+                } else if list.is_empty() {
+                    println!("No local accounts: sign in with `tessera login`.");
+                } else {
+                    for account in &list {
+                        println!("{}", account_line(account));
+                    }
+                }
+            }
+            AccountsCommand::Default { id } => {
+                store.set_default(&id).await?;
+                println!("{id} is now the default account.");
+            }
+            AccountsCommand::Remove { id } => {
+                store.remove(&id).await?;
+                println!("Removed {id} from this machine.");
+            }
+        }
+        Ok::<_, ClientError>(())
+    }
+    .await;
+    result.map_or_else(|e| fail(&e), |()| ExitCode::SUCCESS)
+}
+
+pub async fn logout(args: LogoutArgs) -> ExitCode {
+    let result = async {
+        let store = AccountStore::default_location()?;
+        let account = match &args.account {
+            Some(id) => store
+                .list()
+                .await?
+                .into_iter()
+                .find(|a| a.id.as_deref() == Some(id))
+                .ok_or_else(|| ClientError::Usage(format!("no local account has the id {id}")))?,
+            None => store.default_account().await?,
+        };
+        let server = account.server_info.url.clone().unwrap_or_default();
+        // The refresh token takes its whole chain with it; an account without one revokes its
+        // access token alone.
+        if let Some(token) = account.refresh_token.as_ref().or(account.token.as_ref()) {
+            revoke(&server, CLI_CLIENT_ID, token).await?;
+        }
+        if let Some(id) = &account.id {
+            store.remove(id).await?;
+        }
+        println!("Signed out of {server} and removed the account from this machine.");
+        Ok::<_, ClientError>(())
+    }
+    .await;
+    result.map_or_else(|e| fail(&e), |()| ExitCode::SUCCESS)
+}
+
+pub async fn token(command: TokenCommand, server: Option<&str>) -> ExitCode {
+    let result = async {
+        let client = signed_in(server).await?;
+        let tokens = client.tokens();
+        match command {
+            TokenCommand::Create {
+                name,
+                scopes,
+                expires,
+                json,
+            } => {
+                let ms = expires.as_deref().map(lifespan).transpose()?;
+                let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                let made = tokens.create(&name, &scopes, ms).await?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "token": made.expose(), "name": name })
+                    );
+                } else {
+                    println!("{}", made.expose());
+                    eprintln!("Keep it safe: this is the only time it is shown.");
+                }
+            }
+            TokenCommand::List { json } => {
+                let list = tokens.list().await?;
+                if json {
+                    let items: Vec<_> = list
+                        .iter()
+                        .map(|t| {
+                            serde_json::json!({
+                                "id": t.id, "name": t.name, "lastChars": t.last_chars,
+                                "scopes": t.scopes, "createdAt": t.created_at,
+                                "lastUsed": t.last_used,
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::Value::from(items));
+                } else if list.is_empty() {
+                    println!("No personal access tokens.");
+                } else {
+                    println!("{:<12} {:<24} {:<8} SCOPES", "ID", "NAME", "ENDS");
+                    for t in &list {
+                        let scopes: Vec<&str> =
+                            t.scopes.iter().flatten().map(String::as_str).collect();
+                        println!(
+                            "{:<12} {:<24} …{:<7} {}",
+                            t.id,
+                            t.name,
+                            t.last_chars,
+                            scopes.join(" ")
+                        );
+                    }
+                }
+            }
+            TokenCommand::Revoke { id } => {
+                tokens.revoke(&id).await?;
+                println!("Revoked {id}.");
+            }
+            TokenCommand::Rotate { id, json } => {
+                let made = tokens.rotate(&id).await?;
+                // A new secret comes with a new id (a token's first ten characters).
+                let new_id = tessera_client::proto::PlainToken::parse(made.expose())
+                    .map(|t| t.id().to_owned())
+                    .unwrap_or_default();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "token": made.expose(), "id": new_id })
+                    );
+                } else {
+                    println!("{}", made.expose());
+                    eprintln!(
+                        "The old secret no longer works; the token's id is now {new_id}. Keep \
+                         this one safe: it is shown once."
+                    );
+                }
+            }
+        }
+        Ok::<_, ClientError>(())
+    }
+    .await;
+    result.map_or_else(|e| fail(&e), |()| ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifespans() {
+        assert_eq!(lifespan("7d").unwrap(), 7 * 86_400_000);
+        assert_eq!(lifespan("12h").unwrap(), 12 * 3_600_000);
+        assert_eq!(lifespan("1y").unwrap(), 365 * 86_400_000);
+        for bad in ["", "d", "7", "-1d", "0d", "7w", "99999999999999999y"] {
+            assert!(lifespan(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -42,6 +42,25 @@ enum Command {
     ///
     /// Example: SPECKLE_TOKEN=… tessera whoami --server http://localhost:3000
     Whoami(account::WhoamiArgs),
+    /// Sign an account out at its server (its tokens stop working) and remove it here
+    ///
+    /// Example: tessera logout
+    Logout(account::LogoutArgs),
+    /// The local accounts Speckle's SDKs share
+    ///
+    /// Example: tessera accounts list
+    #[command(subcommand)]
+    Accounts(account::AccountsCommand),
+    /// Your personal access tokens, with the default account or SPECKLE_TOKEN
+    ///
+    /// Example: tessera token create --name ci --scope streams:read --expires 30d
+    Token {
+        /// The server (with SPECKLE_TOKEN); without it SPECKLE_SERVER, else the default account's
+        #[arg(long, global = true, value_name = "URL")]
+        server: Option<String>,
+        #[command(subcommand)]
+        command: account::TokenCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -163,6 +182,11 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Login(args) => return account::login(args).await,
         Command::Whoami(args) => return account::whoami(args).await,
+        Command::Logout(args) => return account::logout(args).await,
+        Command::Accounts(command) => return account::accounts(command).await,
+        Command::Token { server, command } => {
+            return account::token(command, server.as_deref()).await;
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

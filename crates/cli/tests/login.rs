@@ -177,6 +177,99 @@ async fn login_with_a_device_code_then_whoami() {
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["email"], email);
 
+    // Tokens with the default account: create prints one that works; rotate stops the old one.
+    let run = |args: &[&str]| {
+        let out = tessera(args, userdata.path()).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let whoami_with = async |token: &str| {
+        http.post(format!("{url}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({"query": "{ activeUser { name } }"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let made = run(&[
+        "token",
+        "create",
+        "--name",
+        "cli made",
+        "--scope",
+        "profile:read",
+        "--expires",
+        "30d",
+    ]);
+    let made = made.trim().to_owned();
+    assert_eq!(made.len(), 42, "{made}");
+    assert_eq!(whoami_with(&made).await, 200);
+    let listed = run(&["token", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "cli made")
+        .unwrap()
+        .clone();
+    assert!(!listed.to_string().contains(&made), "no secret in the list");
+    let id = entry["id"].as_str().unwrap();
+    let rotated = run(&["token", "rotate", id]).trim().to_owned();
+    assert_eq!(whoami_with(&made).await, 403, "the old secret stops");
+    assert_eq!(whoami_with(&rotated).await, 200);
+    run(&["token", "revoke", &rotated[..10]]);
+    assert_eq!(whoami_with(&rotated).await, 403);
+    let out = tessera(
+        &[
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--scope",
+            "streams:read",
+            "--expires",
+            "soon",
+        ],
+        userdata.path(),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad duration is a usage error"
+    );
+
+    // Accounts: one, the default.
+    let accounts = run(&["accounts", "list"]);
+    assert!(
+        accounts.starts_with("* ") && accounts.contains(email),
+        "{accounts}"
+    );
+
+    // Logout signs the account out at the server and forgets it here.
+    let stored = tessera_client::AccountStore::at(userdata.path().join("Speckle"))
+        .default_account()
+        .await
+        .unwrap();
+    let session = stored.token.unwrap();
+    assert_eq!(whoami_with(session.expose()).await, 200);
+    let said = run(&["logout"]);
+    assert!(said.contains("Signed out"), "{said}");
+    assert_eq!(
+        whoami_with(session.expose()).await,
+        403,
+        "revoked at the server"
+    );
+    assert!(run(&["accounts", "list"]).contains("No local accounts"));
+
     // SPECKLE_TOKEN comes first; an invalid one exits 3 and says what to do.
     let out = tessera(&["whoami", "--server", &url], userdata.path())
         .env("SPECKLE_TOKEN", "0".repeat(42))

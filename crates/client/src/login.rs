@@ -179,3 +179,27 @@ pub async fn account_for(server: &str, tokens: &Tokens) -> Result<Account, Clien
         },
     })
 }
+
+/// Signs a token out at the server (RFC 7009 revocation by a public client): a refresh token
+/// takes every token issued from it. The server answers the same whether or not the token was
+/// live, so this fails only when the server cannot be asked.
+pub async fn revoke(server: &str, client_id: &str, token: &Secret) -> Result<(), ClientError> {
+    let server = server.trim_end_matches('/');
+    let res = http()?
+        .post(format!("{server}/oauth/revoke"))
+        .form(&[("token", token.expose()), ("client_id", client_id)])
+        .send()
+        .await
+        .map_err(|e| ClientError::from_transport(server, e))?;
+    if res.status().is_success() {
+        return Ok(());
+    }
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    match oauth_error(&body) {
+        Some((code, message)) => Err(ClientError::Refused { code, message }),
+        None => Err(ClientError::Protocol {
+            message: format!("HTTP {status} from the revocation endpoint"),
+        }),
+    }
+}
