@@ -46,7 +46,10 @@ pub struct WhoamiArgs {
 pub fn fail(e: &ClientError) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(match e {
-        ClientError::InvalidToken | ClientError::NoLocalAccount { .. } | ClientError::NoToken => 3,
+        ClientError::InvalidToken
+        | ClientError::SignInAgain
+        | ClientError::NoLocalAccount { .. }
+        | ClientError::NoToken => 3,
         ClientError::CannotConnect { .. } | ClientError::Certificate { .. } => 4,
         ClientError::Usage(_) => 2,
         _ => 5,
@@ -111,8 +114,9 @@ async fn signed_in(server: Option<&str>) -> Result<SpeckleClient, ClientError> {
         }
         (Some(_), None) => SpeckleClient::from_env().await,
         (None, _) => {
-            let account = AccountStore::default_location()?.default_account().await?;
-            SpeckleClient::for_account(&account).await
+            let store = AccountStore::default_location()?;
+            let account = store.default_account().await?;
+            store.client_for(account, CLI_CLIENT_ID).await
         }
     }
 }

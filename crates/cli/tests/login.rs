@@ -57,6 +57,66 @@ fn tessera(args: &[&str], userdata: &std::path::Path) -> Command {
     cmd
 }
 
+/// `tessera login --device` as a person meets it: the command prints where to go and the code,
+/// the person (signed in with `jar`) enters it on `/device` and allows it; what the command
+/// printed after that.
+async fn device_login(url: &str, jar: &Jar, userdata: &std::path::Path) -> String {
+    let http = client();
+    let mut login = tessera(&["login", "--server", url, "--device"], userdata)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(login.stdout.take().unwrap());
+    let mut printed = String::new();
+    let code = loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "login said: {printed}"
+        );
+        printed.push_str(&line);
+        if let Some(at) = line.find("enter the code ") {
+            break line[at + "enter the code ".len()..]
+                .trim()
+                .trim_end_matches(')')
+                .to_owned();
+        }
+    };
+    assert!(printed.contains(&format!("{url}/device")), "{printed}");
+    let res = http
+        .get(format!("{url}/device?user_code={code}"))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("Tessera CLI wants to access your account"),
+        "{page}"
+    );
+    let res = http
+        .post(format!("{url}/device"))
+        .header("cookie", jar.header())
+        .form(&[
+            ("csrf", csrf_of(&page).as_str()),
+            ("user_code", code.as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
+        .await
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(status.success(), "{printed}{rest}");
+    rest
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_with_a_device_code_then_whoami() {
     let db = tempfile::tempdir().unwrap();
@@ -99,63 +159,8 @@ async fn login_with_a_device_code_then_whoami() {
     assert_eq!(res.status(), 303);
     jar.keep(&res);
 
-    // `tessera login --device` prints where to go and the code, then waits.
     let userdata = tempfile::tempdir().unwrap();
-    let mut login = tessera(&["login", "--server", &url, "--device"], userdata.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(login.stdout.take().unwrap());
-    let mut printed = String::new();
-    let code = loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "login said: {printed}"
-        );
-        printed.push_str(&line);
-        if let Some(at) = line.find("enter the code ") {
-            break line[at + "enter the code ".len()..]
-                .trim()
-                .trim_end_matches(')')
-                .to_owned();
-        }
-    };
-    assert!(printed.contains(&format!("{url}/device")), "{printed}");
-
-    // The person enters the code on /device and allows it.
-    let res = http
-        .get(format!("{url}/device?user_code={code}"))
-        .header("cookie", jar.header())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let page = res.text().await.unwrap();
-    assert!(
-        page.contains("Tessera CLI wants to access your account"),
-        "{page}"
-    );
-    let res = http
-        .post(format!("{url}/device"))
-        .header("cookie", jar.header())
-        .form(&[
-            ("csrf", csrf_of(&page).as_str()),
-            ("user_code", code.as_str()),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-
-    let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
-        .await
-        .unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
-    assert!(status.success(), "{printed}{rest}");
+    let rest = device_login(&url, &jar, userdata.path()).await;
     assert!(
         rest.contains("Signed in to") && rest.contains("Device Person") && rest.contains("default"),
         "{rest}"
@@ -269,6 +274,43 @@ async fn login_with_a_device_code_then_whoami() {
         "revoked at the server"
     );
     assert!(run(&["accounts", "list"]).contains("No local accounts"));
+
+    // Signed in again: when the access token stops working, the stored refresh token renews the
+    // pair once, transparently, and the new pair is saved.
+    device_login(&url, &jar, userdata.path()).await;
+    let store = tessera_client::AccountStore::at(userdata.path().join("Speckle"));
+    let before = store.default_account().await.unwrap();
+    let old_access = before.token.clone().unwrap();
+    let res = http
+        .post(format!("{url}/oauth/revoke"))
+        .form(&[
+            ("token", old_access.expose()),
+            ("token_type_hint", "access_token"),
+            ("client_id", "tessera-cli"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(whoami_with(old_access.expose()).await, 403);
+    assert!(
+        run(&["whoami"]).contains("Device Person"),
+        "renewed transparently"
+    );
+    let after = store.default_account().await.unwrap();
+    assert_ne!(after.token, before.token, "the new pair is saved");
+    assert_ne!(
+        after.refresh_token, before.refresh_token,
+        "refresh tokens rotate"
+    );
+    // Presenting the spent refresh token again (an old copy of the account): sign in again, and
+    // the whole chain is revoked.
+    store.save(before).await.unwrap();
+    let out = tessera(&["whoami"], userdata.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("sign in again"), "{said}");
+    assert_eq!(whoami_with(after.token.unwrap().expose()).await, 403);
 
     // SPECKLE_TOKEN comes first; an invalid one exits 3 and says what to do.
     let out = tessera(&["whoami", "--server", &url], userdata.path())

@@ -290,6 +290,31 @@ impl AccountStore {
         Ok(removed)
     }
 
+    /// A client signed in with `account`. When its access token is refused and it has a refresh
+    /// token (issued to `client_id`), the pair is renewed once, transparently: the new pair is
+    /// saved before it is used, so a rotated refresh token is never lost. A refresh token that
+    /// no longer works is [`ClientError::SignInAgain`].
+    pub async fn client_for(
+        &self,
+        mut account: Account,
+        client_id: &str,
+    ) -> Result<crate::SpeckleClient, ClientError> {
+        match crate::SpeckleClient::for_account(&account).await {
+            Err(ClientError::InvalidToken) => {
+                let Some(refresh_token) = account.refresh_token.clone() else {
+                    return Err(ClientError::InvalidToken);
+                };
+                let server = account.server_info.url.clone().unwrap_or_default();
+                let renewed = crate::login::refresh(&server, client_id, &refresh_token).await?;
+                account.token = Some(renewed.access_token);
+                account.refresh_token = renewed.refresh_token;
+                let account = self.save(account).await?;
+                crate::SpeckleClient::for_account(&account).await
+            }
+            other => other,
+        }
+    }
+
     /// The accounts in `Accounts.db` only (the JSON files are never written).
     async fn stored(&self) -> Result<Vec<Account>, ClientError> {
         let Some(mut conn) = self.open(false).await? else {

@@ -42,6 +42,9 @@ pub enum ClientError {
     /// The answer was not what a Speckle server sends.
     #[error("Unexpected answer from the server: {message}")]
     Protocol { message: String },
+    /// The stored sign-in cannot be renewed (its refresh token was used, revoked or expired).
+    #[error("Your sign-in has expired or was revoked: sign in again with `tessera login`.")]
+    SignInAgain,
     /// No local account to use.
     #[error(
         "No default account found in {folder}: sign in with `tessera login` (or a Speckle \

@@ -203,3 +203,38 @@ pub async fn revoke(server: &str, client_id: &str, token: &Secret) -> Result<(),
         }),
     }
 }
+
+/// Trades a refresh token for a new pair (refresh tokens rotate: the old one is spent). A refresh
+/// token that was already used, revoked or expired is [`ClientError::SignInAgain`].
+pub async fn refresh(
+    server: &str,
+    client_id: &str,
+    refresh_token: &Secret,
+) -> Result<Tokens, ClientError> {
+    let server = server.trim_end_matches('/');
+    let res = http()?
+        .post(format!("{server}/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .map_err(|e| ClientError::from_transport(server, e))?;
+    let body: Value = res.json().await.map_err(|e| ClientError::Protocol {
+        message: format!("the token answer is not JSON: {e}"),
+    })?;
+    match oauth_error(&body) {
+        Some((code, _)) if code == "invalid_grant" => Err(ClientError::SignInAgain),
+        Some((code, message)) => Err(ClientError::Refused { code, message }),
+        None => Ok(Tokens {
+            access_token: Secret::new(body["access_token"].as_str().ok_or(
+                ClientError::Protocol {
+                    message: "the token answer has no access_token".into(),
+                },
+            )?),
+            refresh_token: body["refresh_token"].as_str().map(Secret::new),
+        }),
+    }
+}
