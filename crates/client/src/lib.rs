@@ -19,6 +19,7 @@
 //! on. Sign-in flows and the CLI build on it.
 
 pub mod accounts;
+pub mod blocking;
 mod error;
 pub mod login;
 mod resources;
@@ -26,7 +27,8 @@ mod resources;
 pub use accounts::{Account, AccountStore};
 pub use error::ClientError;
 pub use resources::{
-    ActiveUser, OtherUser, ScopeInfo, ServerInfo, ServerResource, TokenInfo, Tokens, User,
+    ActiveUser, App, Apps, OtherUser, Project, Projects, ScopeInfo, ServerInfo, ServerResource,
+    TokenInfo, Tokens, User,
 };
 pub use tessera_proto as proto;
 
@@ -214,6 +216,14 @@ impl SpeckleClient {
 
     pub fn tokens(&self) -> Tokens<'_> {
         Tokens { client: self }
+    }
+
+    pub fn projects(&self) -> Projects<'_> {
+        Projects { client: self }
+    }
+
+    pub fn apps(&self) -> Apps<'_> {
+        Apps { client: self }
     }
 
     /// Runs one GraphQL operation and reads the field aliased `data` (specklepy's shape).

@@ -55,13 +55,14 @@ pub struct TokenInfo {
     pub last_used: String,
 }
 
+#[derive(Clone, Copy)]
 pub struct ActiveUser<'a> {
     pub(crate) client: &'a SpeckleClient,
 }
 
 impl ActiveUser<'_> {
     /// Who the token belongs to; `None` without a token (or without `profile:read`).
-    pub async fn get(&self) -> Result<Option<User>, ClientError> {
+    pub async fn get(self) -> Result<Option<User>, ClientError> {
         self.client
             .graphql(
                 "query User { data:activeUser { id email name bio company avatar verified role } }",
@@ -71,13 +72,14 @@ impl ActiveUser<'_> {
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct OtherUser<'a> {
     pub(crate) client: &'a SpeckleClient,
 }
 
 impl OtherUser<'_> {
     /// Another user's public profile; `None` if there is no such user.
-    pub async fn get(&self, id: &str) -> Result<Option<User>, ClientError> {
+    pub async fn get(self, id: &str) -> Result<Option<User>, ClientError> {
         self.client
             .graphql(
                 "query LimitedUser($id: String!) { data:otherUser(id: $id) { id name bio company \
@@ -88,12 +90,13 @@ impl OtherUser<'_> {
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct ServerResource<'a> {
     pub(crate) client: &'a SpeckleClient,
 }
 
 impl ServerResource<'_> {
-    pub async fn get(&self) -> Result<ServerInfo, ClientError> {
+    pub async fn get(self) -> Result<ServerInfo, ClientError> {
         self.client
             .graphql(
                 "query Server { data:serverInfo { name company description adminContact \
@@ -103,7 +106,7 @@ impl ServerResource<'_> {
             .await
     }
 
-    pub async fn version(&self) -> Result<String, ClientError> {
+    pub async fn version(self) -> Result<String, ClientError> {
         self.client
             .graphql(
                 "query Server { data:serverInfo { data:version } }",
@@ -120,6 +123,7 @@ impl ServerResource<'_> {
 }
 
 /// Personal access tokens (the token in use needs `tokens:read` / `tokens:write`).
+#[derive(Clone, Copy)]
 pub struct Tokens<'a> {
     pub(crate) client: &'a SpeckleClient,
 }
@@ -147,7 +151,7 @@ impl Tokens<'_> {
     }
 
     /// Your tokens: names, last characters, scopes, when made and last used.
-    pub async fn list(&self) -> Result<Vec<TokenInfo>, ClientError> {
+    pub async fn list(self) -> Result<Vec<TokenInfo>, ClientError> {
         #[derive(Deserialize)]
         struct Listed {
             data: Vec<TokenInfo>,
@@ -164,7 +168,7 @@ impl Tokens<'_> {
     }
 
     /// Revokes a token given its id or the whole token.
-    pub async fn revoke(&self, token: &str) -> Result<bool, ClientError> {
+    pub async fn revoke(self, token: &str) -> Result<bool, ClientError> {
         self.client
             .graphql(
                 "mutation TokenRevoke($token: String!) { data:apiTokenRevoke(token: $token) }",
@@ -174,11 +178,174 @@ impl Tokens<'_> {
     }
 
     /// A new secret for a token (same name, scopes and expiry); the old one stops at once.
-    pub async fn rotate(&self, token: &str) -> Result<Secret, ClientError> {
+    pub async fn rotate(self, token: &str) -> Result<Secret, ClientError> {
         self.client
             .graphql(
                 "mutation TokenRotate($token: String!) { data:apiTokenRegenerate(token: $token) }",
                 json!({ "token": token }),
+            )
+            .await
+            .map(Secret)
+    }
+}
+
+/// A project as specklepy's `project.get` selects it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub visibility: String,
+    pub allow_public_comments: bool,
+    pub role: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub source_apps: Vec<String>,
+    pub workspace_id: Option<String>,
+}
+
+const PROJECT_FIELDS: &str = "id name description visibility allowPublicComments role createdAt \
+                              updatedAt sourceApps workspaceId";
+
+#[derive(Clone, Copy)]
+pub struct Projects<'a> {
+    pub(crate) client: &'a SpeckleClient,
+}
+
+impl Projects<'_> {
+    /// A project you may read; `ClientError::Refused` (`FORBIDDEN` or `STREAM_NOT_FOUND`) if not.
+    pub async fn get(self, id: &str) -> Result<Project, ClientError> {
+        let query = format!(
+            "query Project($projectId: String!) {{ data:project(id: $projectId) {{ \
+             {PROJECT_FIELDS} }} }}"
+        );
+        self.client
+            .graphql(&query, json!({ "projectId": id }))
+            .await
+    }
+
+    /// Creates a project (`visibility`: `PRIVATE`, `PUBLIC` or `UNLISTED`; the server's default
+    /// when `None`).
+    pub async fn create(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        visibility: Option<&str>,
+    ) -> Result<Project, ClientError> {
+        #[derive(Deserialize)]
+        struct Created {
+            data: Project,
+        }
+        let query = format!(
+            "mutation ProjectCreate($input: ProjectCreateInput) {{ data:projectMutations {{ \
+             data:create(input: $input) {{ {PROJECT_FIELDS} }} }} }}"
+        );
+        let input = json!({ "name": name, "description": description, "visibility": visibility });
+        let created: Created = self
+            .client
+            .graphql(&query, json!({ "input": input }))
+            .await?;
+        Ok(created.data)
+    }
+
+    /// Your projects, newest first, at most `limit` (the server caps it).
+    pub async fn list(self, limit: u32) -> Result<Vec<Project>, ClientError> {
+        #[derive(Deserialize)]
+        struct Page {
+            items: Vec<Project>,
+        }
+        #[derive(Deserialize)]
+        struct Listed {
+            data: Page,
+        }
+        let query = format!(
+            "query User($limit: Int!) {{ data:activeUser {{ data:projects(limit: $limit) {{ \
+             totalCount cursor items {{ {PROJECT_FIELDS} }} }} }} }}"
+        );
+        let user: Option<Listed> = self
+            .client
+            .graphql(&query, json!({ "limit": limit }))
+            .await?;
+        Ok(user.map(|u| u.data.items).unwrap_or_default())
+    }
+}
+
+/// An app you registered, as `app(id)` shows it to its author (with its secret).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub redirect_url: String,
+    pub confidential: bool,
+    #[serde(default)]
+    pub scopes: Vec<ScopeInfo>,
+    secret: String,
+}
+
+impl App {
+    /// The App Secret.
+    pub fn secret(&self) -> Secret {
+        Secret::new(self.secret.clone())
+    }
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("redirect_url", &self.redirect_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Apps<'a> {
+    pub(crate) client: &'a SpeckleClient,
+}
+
+impl Apps<'_> {
+    /// Registers an app (the token needs `apps:write`); returns its id.
+    pub async fn create(
+        &self,
+        name: &str,
+        description: &str,
+        redirect_url: &str,
+        scopes: &[&str],
+    ) -> Result<String, ClientError> {
+        let app = json!({
+            "name": name, "description": description, "redirectUrl": redirect_url,
+            "scopes": scopes,
+        });
+        self.client
+            .graphql(
+                "mutation AppCreate($app: AppCreateInput!) { data:appCreate(app: $app) }",
+                json!({ "app": app }),
+            )
+            .await
+    }
+
+    /// One of your apps, with its secret; `None` if there is no such app.
+    pub async fn get(self, id: &str) -> Result<Option<App>, ClientError> {
+        self.client
+            .graphql(
+                "query App($id: String!) { data:app(id: $id) { id name description redirectUrl \
+                 confidential scopes { name description } secret } }",
+                json!({ "id": id }),
+            )
+            .await
+    }
+
+    /// A new App Secret; the old one stops working at once.
+    pub async fn regenerate_secret(self, id: &str) -> Result<Secret, ClientError> {
+        self.client
+            .graphql(
+                "mutation AppRegenerateSecret($id: String!) { data:appRegenerateSecret(appId: $id) }",
+                json!({ "id": id }),
             )
             .await
             .map(Secret)

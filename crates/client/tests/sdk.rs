@@ -432,3 +432,93 @@ async fn specklepy_reads_our_accounts_and_we_read_its() {
     let me = client.active_user().get().await.unwrap().unwrap();
     assert_eq!(me.id, py_user.id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_and_apps() {
+    let server = serve(|_| {}).await;
+    let web = web_token(&server.host, "Pro Ject").await;
+    let mut me = client(&server.host);
+    me.authenticate_with_token(&web).await.unwrap();
+
+    let made = me
+        .projects()
+        .create("Bridge", Some("A footbridge"), Some("PRIVATE"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (made.name.as_str(), made.visibility.as_str()),
+        ("Bridge", "PRIVATE")
+    );
+    assert_eq!(made.role.as_deref(), Some("stream:owner"));
+    let got = me.projects().get(&made.id).await.unwrap();
+    assert_eq!(got, made);
+    let listed = me.projects().list(10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [made.id.as_str()]
+    );
+    // Someone else's private project is refused with the server's code.
+    let stranger_token = web_token(&server.host, "Stran Ger").await;
+    let mut stranger = client(&server.host);
+    stranger
+        .authenticate_with_token(&stranger_token)
+        .await
+        .unwrap();
+    let err = stranger.projects().get(&made.id).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Refused { ref code, .. } if code == "FORBIDDEN"),
+        "{err:?}"
+    );
+
+    let id = me
+        .apps()
+        .create(
+            "Viewer",
+            "Shows bridges",
+            "https://viewer.example/cb",
+            &["streams:read"],
+        )
+        .await
+        .unwrap();
+    let app = me.apps().get(&id).await.unwrap().unwrap();
+    assert_eq!(app.redirect_url, "https://viewer.example/cb");
+    assert!(
+        !format!("{app:?}").contains(app.secret().expose()),
+        "no secret in Debug"
+    );
+    let old = app.secret();
+    let new = me.apps().regenerate_secret(&id).await.unwrap();
+    assert_ne!(new.expose(), old.expose());
+    let again = me.apps().get(&id).await.unwrap().unwrap();
+    assert_eq!(again.secret().expose(), new.expose());
+    assert_eq!(me.apps().get("nosuchapp").await.unwrap(), None);
+}
+
+#[test]
+fn the_blocking_facade_works_without_a_runtime() {
+    // The server runs on a runtime of its own thread; the script side has none.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let server = serve(|_| {}).await;
+            let web = web_token(&server.host, "Block Ing").await;
+            tx.send((server.host.clone(), web)).unwrap();
+            std::future::pending::<()>().await;
+            drop(server);
+        });
+    });
+    let (host, web) = rx.recv().unwrap();
+    let mut client = tessera_client::blocking::Client::new(client(&host)).unwrap();
+    let me = client.authenticate_with_token(&web).unwrap().unwrap();
+    assert_eq!(me.name, "Block Ing");
+    let tokens = client.call(|c| c.tokens().list()).unwrap();
+    assert!(tokens.is_empty());
+    let none = client.call(|c| c.other_user().get("nobody")).unwrap();
+    assert_eq!(none, None);
+    let mut bad = tessera_client::blocking::Client::new(self::client(&host)).unwrap();
+    assert!(matches!(
+        bad.authenticate_with_token(&"0".repeat(42)),
+        Err(ClientError::InvalidToken)
+    ));
+}
