@@ -5,7 +5,9 @@
 
 use std::process::ExitCode;
 
-use tessera_client::login::{CLI_CLIENT_ID, DeviceSignIn, account_for, revoke};
+use tessera_client::login::{
+    CLI_CLIENT_ID, DeviceSignIn, LoopbackSignIn, Tokens, account_for, revoke,
+};
 use tessera_client::{Account, AccountStore, ClientError, SpeckleClient};
 
 /// The default server of the command (a Tessera on this machine).
@@ -25,8 +27,8 @@ pub struct LoginArgs {
     /// The server to sign in to
     #[arg(long, env = "SPECKLE_SERVER", default_value = DEFAULT_SERVER, value_name = "URL")]
     server: String,
-    /// Sign in with a code entered on another device (RFC 8628). This is the sign-in the
-    /// command has today, so it is also what happens without the flag
+    /// Sign in with a code entered on another device (RFC 8628) instead of opening a browser
+    /// here; also what happens when no browser can be opened
     #[arg(long)]
     device: bool,
 }
@@ -56,25 +58,57 @@ pub fn fail(e: &ClientError) -> ExitCode {
     })
 }
 
+/// Opens `url` in the person's browser: `$BROWSER` if set, else the system's opener. `false`
+/// when there is none (a server, CI, a terminal over SSH).
+fn open_browser(url: &str) -> bool {
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .arg(url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if let Some(browser) = std::env::var("BROWSER").ok().filter(|b| !b.is_empty()) {
+        return run(&browser, &[]);
+    }
+    if cfg!(target_os = "macos") {
+        run("open", &[])
+    } else if cfg!(windows) {
+        run("cmd", &["/C", "start", ""])
+    } else {
+        let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+        display && run("xdg-open", &[])
+    }
+}
+
+/// The browser sign-in (loopback, RFC 8252); `None` when no browser could be opened.
+async fn browser_sign_in(server: &str) -> Result<Option<Tokens>, ClientError> {
+    let started = LoopbackSignIn::start(server, CLI_CLIENT_ID, LOGIN_SCOPES).await?;
+    if !open_browser(&started.authorize_url) {
+        return Ok(None);
+    }
+    println!(
+        "Your browser opened the sign-in page. If it did not, open:\n{}",
+        started.authorize_url
+    );
+    started.finish().await.map(Some)
+}
+
 pub async fn login(args: LoginArgs) -> ExitCode {
-    let _ = args.device;
     let result = async {
-        let started = DeviceSignIn::start(&args.server, CLI_CLIENT_ID, LOGIN_SCOPES).await?;
-        match &started.verification_uri_complete {
-            Some(complete) => println!(
-                "To sign in, open {complete}\n(or open {} and enter the code {})",
-                started.verification_uri, started.user_code
-            ),
-            None => println!(
-                "To sign in, open {} and enter the code {}",
-                started.verification_uri, started.user_code
-            ),
-        }
-        println!(
-            "Waiting for you to allow it (the code works for {} minutes)…",
-            started.expires_in.as_secs() / 60
-        );
-        let tokens = started.finish().await?;
+        let from_browser = if args.device {
+            None
+        } else {
+            browser_sign_in(&args.server).await?
+        };
+        let tokens = match from_browser {
+            Some(tokens) => tokens,
+            None => device_sign_in(&args.server).await?,
+        };
         let account = account_for(&args.server, &tokens).await?;
         let saved = AccountStore::default_location()?.save(account).await?;
         Ok::<_, ClientError>(saved)
@@ -97,6 +131,26 @@ pub async fn login(args: LoginArgs) -> ExitCode {
         }
         Err(e) => fail(&e),
     }
+}
+
+/// The device sign-in: prints where to go and the code, and waits.
+async fn device_sign_in(server: &str) -> Result<Tokens, ClientError> {
+    let started = DeviceSignIn::start(server, CLI_CLIENT_ID, LOGIN_SCOPES).await?;
+    match &started.verification_uri_complete {
+        Some(complete) => println!(
+            "To sign in, open {complete}\n(or open {} and enter the code {})",
+            started.verification_uri, started.user_code
+        ),
+        None => println!(
+            "To sign in, open {} and enter the code {}",
+            started.verification_uri, started.user_code
+        ),
+    }
+    println!(
+        "Waiting for you to allow it (the code works for {} minutes)…",
+        started.expires_in.as_secs() / 60
+    );
+    started.finish().await
 }
 
 /// The client a command acts with: `SPECKLE_TOKEN` (with `server` or `SPECKLE_SERVER`) first,

@@ -57,6 +57,48 @@ fn tessera(args: &[&str], userdata: &std::path::Path) -> Command {
     cmd
 }
 
+/// A server on a free port with one person signed in on its pages: its URL, their cookies, and
+/// the directory of its database (kept while the test runs).
+async fn server_with_person(name: &str, email: &str) -> (String, Jar, tempfile::TempDir) {
+    let db = tempfile::tempdir().unwrap();
+    let mut config = Config::for_database(&format!(
+        "sqlite://{}",
+        db.path().join("tessera.db").display()
+    ));
+    config.rate_limits.enabled = false;
+    let app = Application::build(config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let url = format!("http://{}", app.address());
+    tokio::spawn(app.run_until(std::future::pending()));
+    let http = client();
+    let password = "a long enough password";
+    http.post(format!("{url}/auth/local/register?challenge=c"))
+        .json(&json!({"email": email, "password": password, "name": name}))
+        .send()
+        .await
+        .unwrap();
+    let mut jar = Jar::default();
+    let res = http.get(format!("{url}/authn/login")).send().await.unwrap();
+    jar.keep(&res);
+    let csrf = csrf_of(&res.text().await.unwrap());
+    let res = http
+        .post(format!("{url}/authn/login"))
+        .header("cookie", jar.header())
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    jar.keep(&res);
+    (url, jar, db)
+}
+
 /// `tessera login --device` as a person meets it: the command prints where to go and the code,
 /// the person (signed in with `jar`) enters it on `/device` and allows it; what the command
 /// printed after that.
@@ -119,45 +161,10 @@ async fn device_login(url: &str, jar: &Jar, userdata: &std::path::Path) -> Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_with_a_device_code_then_whoami() {
-    let db = tempfile::tempdir().unwrap();
-    let mut config = Config::for_database(&format!(
-        "sqlite://{}",
-        db.path().join("tessera.db").display()
-    ));
-    config.rate_limits.enabled = false;
-    let app = Application::build(config, Arc::new(SystemClock))
-        .await
-        .unwrap();
-    let url = format!("http://{}", app.address());
-    tokio::spawn(app.run_until(std::future::pending()));
-
     // The person has an account and signs in on the server's pages.
-    let http = client();
     let email = "device.person@example.org";
-    let password = "a long enough password";
-    http.post(format!("{url}/auth/local/register?challenge=c"))
-        .json(&json!({"email": email, "password": password, "name": "Device Person"}))
-        .send()
-        .await
-        .unwrap();
-    let mut jar = Jar::default();
-    let res = http.get(format!("{url}/authn/login")).send().await.unwrap();
-    jar.keep(&res);
-    let csrf = csrf_of(&res.text().await.unwrap());
-    let res = http
-        .post(format!("{url}/authn/login"))
-        .header("cookie", jar.header())
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", email),
-            ("password", password),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    jar.keep(&res);
+    let (url, jar, _db) = server_with_person("Device Person", email).await;
+    let http = client();
 
     let userdata = tempfile::tempdir().unwrap();
     let rest = device_login(&url, &jar, userdata.path()).await;
@@ -341,4 +348,74 @@ async fn login_with_a_device_code_then_whoami() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `tessera login` without `--device` opens the browser (`$BROWSER`, here a script that notes
+/// the URL), which signs in and comes back to the command's loopback listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_in_the_browser_comes_back_to_a_loopback_port() {
+    let (url, jar, _db) = server_with_person("Browser Person", "browser.person@example.org").await;
+    let http = client();
+
+    // The "browser": a script that writes down the URL it is asked to open.
+    let dir = tempfile::tempdir().unwrap();
+    let noted = dir.path().join("url");
+    let browser = dir.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" > {}\n", noted.display()),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let userdata = tempfile::tempdir().unwrap();
+    let login = tessera(&["login", "--server", &url], userdata.path())
+        .env("BROWSER", &browser)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let opened = loop {
+        if let Ok(text) = std::fs::read_to_string(&noted)
+            && !text.trim().is_empty()
+        {
+            break text.trim().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        opened.starts_with(&format!("{url}/oauth/authorize?")),
+        "{opened}"
+    );
+    // The signed-in browser follows it: the CLI app is the server's own, so no question is
+    // asked, and it is sent back to the command's loopback port.
+    let res = http
+        .get(&opened)
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let back = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.starts_with("http://127.0.0.1:"), "{back}");
+    let page = http.get(&back).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("close this tab"), "{page}");
+    let out = tokio::task::spawn_blocking(move || login.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("Signed in to") && said.contains("Browser Person"),
+        "{said}"
+    );
+    let out = tessera(&["whoami"], userdata.path()).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Browser Person"));
 }

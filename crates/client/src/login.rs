@@ -65,6 +65,17 @@ fn oauth_error(body: &Value) -> Option<(String, String)> {
     Some((error, description))
 }
 
+/// The tokens of a successful token answer (RFC 6749 §5.1).
+fn tokens_from(body: &Value) -> Result<Tokens, ClientError> {
+    let token = body["access_token"].as_str().ok_or(ClientError::Protocol {
+        message: "the token answer has no access_token".into(),
+    })?;
+    Ok(Tokens {
+        access_token: Secret::new(token),
+        refresh_token: body["refresh_token"].as_str().map(Secret::new),
+    })
+}
+
 impl DeviceSignIn {
     /// Asks `server` (its URL, e.g. `http://localhost:3000`) for a device sign-in as `client_id`.
     pub async fn start(
@@ -131,15 +142,7 @@ impl DeviceSignIn {
                 message: format!("the token answer is not JSON: {e}"),
             })?;
             match oauth_error(&body) {
-                None => {
-                    let token = body["access_token"].as_str().ok_or(ClientError::Protocol {
-                        message: "the token answer has no access_token".into(),
-                    })?;
-                    return Ok(Tokens {
-                        access_token: Secret::new(token),
-                        refresh_token: body["refresh_token"].as_str().map(Secret::new),
-                    });
-                }
+                None => return tokens_from(&body),
                 Some((e, _)) if e == "authorization_pending" => {}
                 Some((e, _)) if e == "slow_down" => interval += Duration::from_secs(5),
                 Some((code, message)) => return Err(ClientError::Refused { code, message }),
@@ -228,13 +231,147 @@ pub async fn refresh(
     match oauth_error(&body) {
         Some((code, _)) if code == "invalid_grant" => Err(ClientError::SignInAgain),
         Some((code, message)) => Err(ClientError::Refused { code, message }),
-        None => Ok(Tokens {
-            access_token: Secret::new(body["access_token"].as_str().ok_or(
-                ClientError::Protocol {
-                    message: "the token answer has no access_token".into(),
-                },
-            )?),
-            refresh_token: body["refresh_token"].as_str().map(Secret::new),
-        }),
+        None => tokens_from(&body),
+    }
+}
+
+fn random_hex(bytes: usize) -> Result<String, ClientError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| ClientError::Usage(format!("no randomness: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
+/// A browser sign-in for a native app (RFC 8252): the authorization code flow with PKCE S256,
+/// the browser coming back to a listener on a free loopback port (the app is registered with
+/// `http://127.0.0.1/callback`, which matches any port).
+pub struct LoopbackSignIn {
+    /// Open this in the person's browser.
+    pub authorize_url: String,
+    listener: tokio::net::TcpListener,
+    redirect_uri: String,
+    verifier: Secret,
+    state: String,
+    server: String,
+    client_id: String,
+}
+
+impl LoopbackSignIn {
+    /// Starts listening and builds the authorization URL.
+    pub async fn start(
+        server: &str,
+        client_id: &str,
+        scopes: &[&str],
+    ) -> Result<LoopbackSignIn, ClientError> {
+        let server = server.trim_end_matches('/').to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| ClientError::Usage(format!("cannot listen on loopback: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| ClientError::Usage(format!("cannot listen on loopback: {e}")))?
+            .port();
+        let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+        let verifier = Secret::new(random_hex(32)?);
+        let state = random_hex(16)?;
+        let mut url = url::Url::parse(&format!("{server}/oauth/authorize"))
+            .map_err(|e| ClientError::Usage(format!("the server URL {server:?}: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", &redirect_uri)
+            .append_pair("scope", &scopes.join(" "))
+            .append_pair("state", &state)
+            .append_pair(
+                "code_challenge",
+                &tessera_proto::pkce::s256_challenge(verifier.expose()),
+            )
+            .append_pair("code_challenge_method", "S256");
+        Ok(LoopbackSignIn {
+            authorize_url: url.into(),
+            listener,
+            redirect_uri,
+            verifier,
+            state,
+            server,
+            client_id: client_id.to_owned(),
+        })
+    }
+
+    /// Waits for the browser to come back, answers it with a page saying it may close, checks
+    /// `state` and exchanges the code (with the PKCE verifier) for tokens.
+    pub async fn finish(self) -> Result<Tokens, ClientError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let answer = loop {
+            let (mut socket, _) =
+                self.listener.accept().await.map_err(|e| {
+                    ClientError::Usage(format!("the loopback listener failed: {e}"))
+                })?;
+            let mut request = vec![0u8; 8192];
+            let n = socket.read(&mut request).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&request[..n]).into_owned();
+            let target = request
+                .lines()
+                .next()
+                .and_then(|line| line.split(' ').nth(1))
+                .unwrap_or("/")
+                .to_owned();
+            let Ok(url) = url::Url::parse(&format!("http://127.0.0.1{target}")) else {
+                continue;
+            };
+            if url.path() != "/callback" {
+                let _ = socket
+                    .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                continue;
+            }
+            let params: std::collections::HashMap<String, String> =
+                url.query_pairs().into_owned().collect();
+            let page = if params.contains_key("code") {
+                "Signed in: you can close this tab and go back to the terminal."
+            } else {
+                "The sign-in did not complete: go back to the terminal."
+            };
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: \
+                 {}\r\nconnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+            break params;
+        };
+        if answer.get("state") != Some(&self.state) {
+            return Err(ClientError::Protocol {
+                message: "the browser came back with another sign-in's state".into(),
+            });
+        }
+        if let Some(error) = answer.get("error") {
+            return Err(ClientError::Refused {
+                code: error.clone(),
+                message: answer.get("error_description").cloned().unwrap_or_default(),
+            });
+        }
+        let code = answer.get("code").ok_or(ClientError::Protocol {
+            message: "the browser came back without a code".into(),
+        })?;
+        let res = http()?
+            .post(format!("{}/oauth/token", self.server))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("code_verifier", self.verifier.expose()),
+                ("client_id", &self.client_id),
+                ("redirect_uri", &self.redirect_uri),
+            ])
+            .send()
+            .await
+            .map_err(|e| ClientError::from_transport(&self.server, e))?;
+        let body: Value = res.json().await.map_err(|e| ClientError::Protocol {
+            message: format!("the token answer is not JSON: {e}"),
+        })?;
+        if let Some((code, message)) = oauth_error(&body) {
+            return Err(ClientError::Refused { code, message });
+        }
+        tokens_from(&body)
     }
 }

@@ -2,10 +2,12 @@
 //! meets (invalid token, missing scope, cannot connect, certificate, rate limit).
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tessera_client::accounts::{AccountServer, AccountUser};
+use tessera_client::login::{CLI_CLIENT_ID, LoopbackSignIn};
 use tessera_client::{Account, AccountStore, ClientError, Secret, SpeckleClient};
 use tessera_server::Application;
 use tessera_server::clock::SystemClock;
@@ -521,4 +523,122 @@ fn the_blocking_facade_works_without_a_runtime() {
         bad.authenticate_with_token(&"0".repeat(42)),
         Err(ClientError::InvalidToken)
     ));
+}
+
+/// A browser session on the server's pages: its cookie header (kept by hand: the session
+/// cookies are `Secure`, which browsers send to loopback and reqwest's jar does not).
+async fn signed_in_browser(host: &str, name: &str) -> (reqwest::Client, String) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let email = format!("{}@example.org", name.to_lowercase().replace(' ', "."));
+    let password = "a long enough password";
+    http.post(format!("http://{host}/auth/local/register?challenge=b"))
+        .json(&json!({"email": email, "password": password, "name": name}))
+        .send()
+        .await
+        .unwrap();
+    let mut cookies = BTreeMap::new();
+    let keep = |cookies: &mut BTreeMap<String, String>, res: &reqwest::Response| {
+        for set in res.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let (k, v) = pair.split_once('=').unwrap();
+            cookies.insert(k.to_owned(), v.to_owned());
+        }
+    };
+    let res = http
+        .get(format!("http://{host}/authn/login"))
+        .send()
+        .await
+        .unwrap();
+    keep(&mut cookies, &res);
+    let page = res.text().await.unwrap();
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[at..].split('"').next().unwrap().to_owned();
+    let header = |c: &BTreeMap<String, String>| {
+        c.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let res = http
+        .post(format!("http://{host}/authn/login"))
+        .header("cookie", header(&cookies))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", &email),
+            ("password", password),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    keep(&mut cookies, &res);
+    (http, header(&cookies))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loopback_sign_in_follows_the_pages() {
+    let server = serve(|_| {}).await;
+    let (browser, cookies) = signed_in_browser(&server.host, "Loop Back").await;
+    let base = format!("http://{}", server.host);
+    let sign_in = LoopbackSignIn::start(&base, CLI_CLIENT_ID, &["profile:read", "streams:read"])
+        .await
+        .unwrap();
+    let url = sign_in.authorize_url.clone();
+    assert!(
+        url.contains("code_challenge_method=S256")
+            && url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
+        "{url}"
+    );
+    let finished = tokio::spawn(sign_in.finish());
+    // The browser opens the URL; the server's own CLI app needs no consent question and sends
+    // it back to the loopback listener with a code.
+    let res = browser
+        .get(&url)
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let back = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.starts_with("http://127.0.0.1:"), "{back}");
+    let page = browser
+        .get(&back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("close this tab"), "{page}");
+    let tokens = finished.await.unwrap().unwrap();
+    assert!(tokens.refresh_token.is_some());
+    let mut me = client(&server.host);
+    let user = me
+        .authenticate_with_token(tokens.access_token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.name, "Loop Back");
+
+    // A browser that comes back with another sign-in's state is refused.
+    let sign_in = LoopbackSignIn::start(&base, CLI_CLIENT_ID, &["profile:read"])
+        .await
+        .unwrap();
+    let redirect = url::Url::parse(&sign_in.authorize_url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    let finished = tokio::spawn(sign_in.finish());
+    reqwest::get(format!("{redirect}?code=x&state=forged"))
+        .await
+        .unwrap();
+    let err = finished.await.unwrap().unwrap_err();
+    assert!(matches!(err, ClientError::Protocol { .. }), "{err:?}");
 }
