@@ -150,7 +150,31 @@ async fn device_sign_in(server: &str) -> Result<Tokens, ClientError> {
         "Waiting for you to allow it (the code works for {} minutes)…",
         started.expires_in.as_secs() / 60
     );
-    started.finish().await
+    with_spinner(started.finish()).await
+}
+
+/// Runs `work`, turning a spinner on the terminal meanwhile (nothing when stderr is not one).
+async fn with_spinner<T>(work: impl std::future::Future<Output = T>) -> T {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stderr().is_terminal() {
+        return work.await;
+    }
+    let frames = ['|', '/', '-', '\\'];
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(150));
+    tokio::pin!(work);
+    let mut i = 0usize;
+    let result = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            _ = tick.tick() => {
+                eprint!("\r{} ", frames[i % frames.len()]);
+                let _ = std::io::stderr().flush();
+                i = i.wrapping_add(1);
+            }
+        }
+    };
+    eprint!("\r  \r");
+    result
 }
 
 /// The client a command acts with: `SPECKLE_TOKEN` (with `server` or `SPECKLE_SERVER`) first,
