@@ -94,11 +94,25 @@ async fn serve_starts_on_embedded_sqlite_and_stops_on_sigterm() {
         dir.path().join("tessera-data/tessera.db").exists(),
         "created on first start"
     );
-    let (clean, stdout, _) = terminate(served);
+    // The key file that seals the signing keys is made on first start, for its owner only.
+    let key_file = dir.path().join("tessera-data/tessera.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (clean, stdout, log) = terminate(served);
     assert!(clean, "exit status after SIGTERM");
     assert!(stdout.contains("Tessera stopped."), "{stdout}");
+    // The first signing key was made at start-up: nothing asked for a token or the JWKS.
+    assert_eq!(
+        log.matches("made the first ID token signing key").count(),
+        1,
+        "{log}"
+    );
 
-    // It starts again on the same data, with the users it had.
+    // It starts again on the same data, with the users it had, and the same keys.
     let again = serve(dir.path(), &["--bind", "127.0.0.1:0"], &[]);
     let res = client()
         .get(format!("{}/liveness", again.url))
@@ -106,7 +120,12 @@ async fn serve_starts_on_embedded_sqlite_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(terminate(again).0);
+    let (clean, _, log) = terminate(again);
+    assert!(clean);
+    assert!(
+        !log.contains("made the first ID token signing key"),
+        "{log}"
+    );
 }
 
 #[test]
