@@ -184,12 +184,7 @@ async fn signed_in(server: Option<&str>) -> Result<SpeckleClient, ClientError> {
         .ok()
         .filter(|t| !t.is_empty());
     match (token, server) {
-        (Some(token), Some(server)) => {
-            let use_ssl = !server.to_ascii_lowercase().starts_with("http://");
-            let mut client = SpeckleClient::builder(server).use_ssl(use_ssl).build()?;
-            client.authenticate_with_token(&token).await?;
-            Ok(client)
-        }
+        (Some(token), Some(server)) => SpeckleClient::signed_in(server, &token).await,
         (Some(_), None) => SpeckleClient::from_env().await,
         (None, _) => {
             let store = AccountStore::default_location()?;

@@ -160,10 +160,20 @@ impl SpeckleClient {
         };
         let token = lookup("SPECKLE_TOKEN").ok_or(ClientError::NoToken)?;
         let server = lookup("SPECKLE_SERVER").unwrap_or_else(|| "app.speckle.systems".into());
-        let use_ssl = !server.trim().to_ascii_lowercase().starts_with("http://");
-        let mut client = SpeckleClient::builder(&server).use_ssl(use_ssl).build()?;
-        client.authenticate_with_token(&token).await?;
+        SpeckleClient::signed_in(&server, &token).await
+    }
+
+    /// [`SpeckleClient::for_url`], authenticated with `token`.
+    pub async fn signed_in(url: &str, token: &str) -> Result<SpeckleClient, ClientError> {
+        let mut client = SpeckleClient::for_url(url)?;
+        client.authenticate_with_token(token).await?;
         Ok(client)
+    }
+
+    /// A client for a server URL, not signed in: `http://…` means no TLS, anything else TLS.
+    pub fn for_url(url: &str) -> Result<SpeckleClient, ClientError> {
+        let use_ssl = !url.trim().to_ascii_lowercase().starts_with("http://");
+        SpeckleClient::builder(url).use_ssl(use_ssl).build()
     }
 
     /// A client for a local account's server, authenticated with its token.
@@ -174,10 +184,7 @@ impl SpeckleClient {
             .as_deref()
             .ok_or_else(|| ClientError::Usage("the account names no server URL".into()))?;
         let token = account.token.as_ref().ok_or(ClientError::InvalidToken)?;
-        let use_ssl = !url.to_ascii_lowercase().starts_with("http://");
-        let mut client = SpeckleClient::builder(url).use_ssl(use_ssl).build()?;
-        client.authenticate_with_token(token.expose()).await?;
-        Ok(client)
+        SpeckleClient::signed_in(url, token.expose()).await
     }
 
     /// The server's URL (`<scheme>://<host>`).

@@ -54,6 +54,13 @@ fn http() -> Result<reqwest::Client, ClientError> {
         .map_err(|e| ClientError::Usage(format!("cannot build the HTTP client: {e}")))
 }
 
+/// The JSON body of an OAuth endpoint's answer (`what` names the endpoint in the error).
+async fn json_body(res: reqwest::Response, what: &str) -> Result<Value, ClientError> {
+    res.json().await.map_err(|e| ClientError::Protocol {
+        message: format!("the {what} answer is not JSON: {e}"),
+    })
+}
+
 /// An RFC 6749 error answer: (error, description).
 fn oauth_error(body: &Value) -> Option<(String, String)> {
     let error = body.get("error")?.as_str()?.to_owned();
@@ -96,9 +103,7 @@ impl DeviceSignIn {
             .await
             .map_err(|e| ClientError::from_transport(&server, e))?;
         let status = res.status();
-        let body: Value = res.json().await.map_err(|e| ClientError::Protocol {
-            message: format!("the device authorization answer is not JSON: {e}"),
-        })?;
+        let body = json_body(res, "device authorization").await?;
         if let Some((code, message)) = oauth_error(&body) {
             return Err(ClientError::Refused { code, message });
         }
@@ -138,9 +143,7 @@ impl DeviceSignIn {
                 .send()
                 .await
                 .map_err(|e| ClientError::from_transport(&self.server, e))?;
-            let body: Value = res.json().await.map_err(|e| ClientError::Protocol {
-                message: format!("the token answer is not JSON: {e}"),
-            })?;
+            let body = json_body(res, "token").await?;
             match oauth_error(&body) {
                 None => return tokens_from(&body),
                 Some((e, _)) if e == "authorization_pending" => {}
@@ -153,8 +156,7 @@ impl DeviceSignIn {
 
 /// Makes a local account of freshly bought tokens: who they belong to and which server.
 pub async fn account_for(server: &str, tokens: &Tokens) -> Result<Account, ClientError> {
-    let use_ssl = !server.to_ascii_lowercase().starts_with("http://");
-    let mut client = SpeckleClient::builder(server).use_ssl(use_ssl).build()?;
+    let mut client = SpeckleClient::for_url(server)?;
     let user = client
         .authenticate_with_token(tokens.access_token.expose())
         .await?
@@ -225,9 +227,7 @@ pub async fn refresh(
         .send()
         .await
         .map_err(|e| ClientError::from_transport(server, e))?;
-    let body: Value = res.json().await.map_err(|e| ClientError::Protocol {
-        message: format!("the token answer is not JSON: {e}"),
-    })?;
+    let body = json_body(res, "token").await?;
     match oauth_error(&body) {
         Some((code, _)) if code == "invalid_grant" => Err(ClientError::SignInAgain),
         Some((code, message)) => Err(ClientError::Refused { code, message }),
@@ -366,9 +366,7 @@ impl LoopbackSignIn {
             .send()
             .await
             .map_err(|e| ClientError::from_transport(&self.server, e))?;
-        let body: Value = res.json().await.map_err(|e| ClientError::Protocol {
-            message: format!("the token answer is not JSON: {e}"),
-        })?;
+        let body = json_body(res, "token").await?;
         if let Some((code, message)) = oauth_error(&body) {
             return Err(ClientError::Refused { code, message });
         }

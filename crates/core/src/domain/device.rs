@@ -157,8 +157,8 @@ impl Tessera {
         Err(Error::Internal("could not draw a free user code".into()))
     }
 
-    /// The pending request a typed user code names, for the `/device` page.
-    pub async fn device_request(&self, typed: &str) -> Result<DeviceRequest> {
+    /// The pending grant a typed user code names, its app, and the normalised code.
+    async fn pending_device_grant(&self, typed: &str) -> Result<(DeviceGrant, AppRecord, String)> {
         let code = normalize_user_code(typed).ok_or_else(code_is_unknown)?;
         let grant = self
             .store()
@@ -174,6 +174,12 @@ impl Tessera {
             .app(&grant.app_id)
             .await?
             .ok_or_else(code_is_unknown)?;
+        Ok((grant, app, code))
+    }
+
+    /// The pending request a typed user code names, for the `/device` page.
+    pub async fn device_request(&self, typed: &str) -> Result<DeviceRequest> {
+        let (grant, app, code) = self.pending_device_grant(typed).await?;
         let registered_by = self.registered_by(&app).await?;
         Ok(DeviceRequest {
             scopes: grant.scopes.intersection(app.grantable()),
@@ -186,11 +192,13 @@ impl Tessera {
     /// The person's answer on `/device`. Allowing grants at most what their session holds (and
     /// who they are, `openid`).
     pub async fn answer_device(&self, session: &Auth, typed: &str, allow: bool) -> Result<()> {
-        let request = self.device_request(typed).await?;
-        let code = normalize_user_code(typed).ok_or_else(code_is_unknown)?;
+        let (grant, app, code) = self.pending_device_grant(typed).await?;
         let mut held = session.scopes;
         held.insert(tessera_proto::Scope::OpenId);
-        let scopes = request.scopes.intersection(held);
+        let scopes = grant
+            .scopes
+            .intersection(app.grantable())
+            .intersection(held);
         let (decision, scopes) = match allow {
             true if scopes.is_empty() => {
                 return Err(Error::forbidden(
@@ -214,7 +222,7 @@ impl Tessera {
             return Err(code_is_unknown());
         }
         if allow {
-            let subject = Subject::new(&request.app.name, &request.app.id);
+            let subject = Subject::new(&app.name, &app.id);
             self.note_for(session, ActivityKind::AppAuthorized, subject);
         }
         Ok(())

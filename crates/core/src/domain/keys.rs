@@ -129,6 +129,8 @@ struct Loaded {
     jwks: Value,
     /// The newest key: its generation and since when it signs.
     newest: Option<(i64, Millis)>,
+    /// When the next replaced key is due to be deleted.
+    next_retirement: Option<Millis>,
     loaded_at: Millis,
 }
 
@@ -242,6 +244,7 @@ impl Tessera {
             signer,
             jwks: json!({ "keys": jwks }),
             newest: records.last().map(|k| (k.generation, k.active_from)),
+            next_retirement: records.iter().filter_map(|k| k.retires_at).min(),
             loaded_at: now,
         });
         if let Ok(mut slot) = keys.loaded.write() {
@@ -305,10 +308,18 @@ impl Tessera {
     }
 
     /// The housekeeping's part: adds a successor to a signing key that is due for rotation, and
-    /// forgets keys past their grace period. Nothing happens before the first key exists.
+    /// forgets keys past their grace period. Nothing happens before the first key exists. It
+    /// works from the loaded keys (reread at most every [`RELOAD_EVERY`]) and writes only when
+    /// something is due.
     pub(crate) async fn rotate_signing_keys(&self, now: Millis) -> Result<()> {
-        self.store().purge_retired_signing_keys(now).await?;
-        let loaded = self.load_keys(now).await?;
+        let mut loaded = match self.signing_keys_state().cached(now) {
+            Some(loaded) => loaded,
+            None => self.load_keys(now).await?,
+        };
+        if loaded.next_retirement.is_some_and(|at| at < now) {
+            self.store().purge_retired_signing_keys(now).await?;
+            loaded = self.load_keys(now).await?;
+        }
         let Some((generation, active_from)) = loaded.newest else {
             return Ok(());
         };

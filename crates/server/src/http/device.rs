@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::body::Fields;
-use super::pages::{ConsentAsked, Visit, as_signed_in, consent_for};
+use super::pages::{ConsentAsked, Visit, as_signed_in, consent_for, urlencoded};
 use crate::AppState;
 use crate::error::Error;
 use crate::pages::{Device, render};
@@ -42,10 +42,7 @@ async fn device_page(
 fn here(user_code: Option<&str>) -> String {
     match user_code {
         None => "/device".into(),
-        Some(code) => {
-            let encoded: String = url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
-            format!("/device?user_code={encoded}")
-        }
+        Some(code) => format!("/device?user_code={}", urlencoded(code)),
     }
 }
 

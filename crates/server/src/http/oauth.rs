@@ -225,8 +225,7 @@ pub async fn device_authorization(
             .start_device_authorization(credentials, field(&fields, &["scope"]))
             .await?;
         let base = &state.public_url;
-        let code: String =
-            url::form_urlencoded::byte_serialize(started.user_code.as_bytes()).collect();
+        let code = super::pages::urlencoded(&started.user_code);
         let body = json!({
             "device_code": started.device_code.expose(),
             "user_code": started.user_code,

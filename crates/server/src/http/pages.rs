@@ -200,14 +200,20 @@ fn login_redirect(next: &str) -> Response {
         // Where sign-in goes anyway.
         return see_other("/authn/login", &[]);
     }
-    let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-    see_other(&format!("/authn/login?next={encoded}"), &[])
+    see_other(&format!("/authn/login?next={}", urlencoded(next)), &[])
+}
+
+/// `value` form-urlencoded, for a query parameter.
+pub(super) fn urlencoded(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// The sign-in page even for someone signed in (`prompt=login`), then `next`.
 fn login_again_redirect(next: &str) -> Response {
-    let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-    see_other(&format!("/authn/login?again=1&next={encoded}"), &[])
+    see_other(
+        &format!("/authn/login?again=1&next={}", urlencoded(next)),
+        &[],
+    )
 }
 
 /// The request's address without its `prompt` parameter.
