@@ -31,6 +31,11 @@ pub struct LoginArgs {
     /// here; also what happens when no browser can be opened
     #[arg(long)]
     device: bool,
+    /// Keep the tokens in the system keychain (macOS Keychain, Windows Credential Manager, the
+    /// Linux kernel keyring, which forgets them at restart) instead of in Accounts.db; Speckle's
+    /// own SDKs then list the account but cannot sign in with it
+    #[arg(long)]
+    keychain: bool,
 }
 
 #[derive(clap::Args)]
@@ -51,6 +56,7 @@ pub fn fail(e: &ClientError) -> ExitCode {
         ClientError::InvalidToken
         | ClientError::SignInAgain
         | ClientError::NoLocalAccount { .. }
+        | ClientError::NotInKeychain { .. }
         | ClientError::NoToken => 3,
         ClientError::CannotConnect { .. } | ClientError::Certificate { .. } => 4,
         ClientError::Usage(_) => 2,
@@ -109,7 +115,8 @@ pub async fn login(args: LoginArgs) -> ExitCode {
             Some(tokens) => tokens,
             None => device_sign_in(&args.server).await?,
         };
-        let account = account_for(&args.server, &tokens).await?;
+        let mut account = account_for(&args.server, &tokens).await?;
+        account.in_keychain = args.keychain;
         let saved = AccountStore::default_location()?.save(account).await?;
         Ok::<_, ClientError>(saved)
     }
@@ -303,12 +310,17 @@ fn lifespan(text: &str) -> Result<i64, ClientError> {
 
 fn account_line(a: &Account) -> String {
     format!(
-        "{} {}  {} <{}>  {}",
+        "{} {}  {} <{}>  {}{}",
         if a.is_default { "*" } else { " " },
         a.id.as_deref().unwrap_or("-"),
         a.user_info.name.as_deref().unwrap_or("?"),
         a.user_info.email.as_deref().unwrap_or("?"),
         a.server_info.url.as_deref().unwrap_or("?"),
+        if a.in_keychain {
+            "  (tokens in keychain)"
+        } else {
+            ""
+        },
     )
 }
 
@@ -325,7 +337,7 @@ pub async fn accounts(command: AccountsCommand) -> ExitCode {
                             serde_json::json!({
                                 "id": a.id, "isDefault": a.is_default,
                                 "server": a.server_info.url, "name": a.user_info.name,
-                                "email": a.user_info.email,
+                                "email": a.user_info.email, "inKeychain": a.in_keychain,
                             })
                         })
                         .collect();

@@ -31,10 +31,13 @@ enum Command {
     /// database in ./tessera-data, created on first start.
     Serve(ServeArgs),
     /// Sign in to a server and keep the account where Speckle's SDKs find it (Accounts.db under
-    /// SPECKLE_USERDATA_PATH or the usual folder; the first account is the default). Prints a URL
-    /// and a code to enter there from any browser, then waits.
+    /// SPECKLE_USERDATA_PATH or the usual folder; the first account is the default). Opens the
+    /// sign-in page in your browser; with --device, or when no browser can be opened, prints a
+    /// URL and a code to enter there from any browser, then waits. With --keychain the tokens go
+    /// to the system keychain instead of Accounts.db (Speckle's own SDKs cannot use that account).
     ///
-    /// Example: tessera login --server http://localhost:3000 --device
+    /// Examples: tessera login --server http://localhost:3000
+    ///           tessera login --server https://app.example.com --device --keychain
     Login(account::LoginArgs),
     /// Say who you are: with SPECKLE_TOKEN (and --server or SPECKLE_SERVER) first, else with the
     /// default local account. Exit codes: 0 ok, 3 not signed in or invalid token, 4 cannot

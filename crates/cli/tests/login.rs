@@ -99,12 +99,41 @@ async fn server_with_person(name: &str, email: &str) -> (String, Jar, tempfile::
     (url, jar, db)
 }
 
+/// Runs `tessera args…`, asserts it succeeded, and returns what it printed.
+fn succeeds(args: &[&str], userdata: &std::path::Path) -> String {
+    let out = tessera(args, userdata).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Revokes an access token of the CLI at the server (RFC 7009), as if it had expired.
+async fn revoke_access_token(url: &str, token: &tessera_client::Secret) {
+    let res = client()
+        .post(format!("{url}/oauth/revoke"))
+        .form(&[
+            ("token", token.expose()),
+            ("token_type_hint", "access_token"),
+            ("client_id", "tessera-cli"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 /// `tessera login --device` as a person meets it: the command prints where to go and the code,
 /// the person (signed in with `jar`) enters it on `/device` and allows it; what the command
-/// printed after that.
-async fn device_login(url: &str, jar: &Jar, userdata: &std::path::Path) -> String {
+/// printed after that. `extra` are more arguments to `login`.
+async fn device_login(url: &str, jar: &Jar, userdata: &std::path::Path, extra: &[&str]) -> String {
     let http = client();
-    let mut login = tessera(&["login", "--server", url, "--device"], userdata)
+    let mut args = vec!["login", "--server", url, "--device"];
+    args.extend_from_slice(extra);
+    let mut login = tessera(&args, userdata)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -150,12 +179,15 @@ async fn device_login(url: &str, jar: &Jar, userdata: &std::path::Path) -> Strin
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    let mut err = login.stderr.take().unwrap();
     let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
         .await
         .unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
-    assert!(status.success(), "{printed}{rest}");
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut err, &mut said).unwrap();
+    assert!(status.success(), "{printed}{rest}{said}");
     rest
 }
 
@@ -167,7 +199,7 @@ async fn login_with_a_device_code_then_whoami() {
     let http = client();
 
     let userdata = tempfile::tempdir().unwrap();
-    let rest = device_login(&url, &jar, userdata.path()).await;
+    let rest = device_login(&url, &jar, userdata.path(), &[]).await;
     assert!(
         rest.contains("Signed in to") && rest.contains("Device Person") && rest.contains("default"),
         "{rest}"
@@ -190,16 +222,7 @@ async fn login_with_a_device_code_then_whoami() {
     assert_eq!(body["email"], email);
 
     // Tokens with the default account: create prints one that works; rotate stops the old one.
-    let run = |args: &[&str]| {
-        let out = tessera(args, userdata.path()).output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{args:?}: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    };
+    let run = |args: &[&str]| succeeds(args, userdata.path());
     let whoami_with = async |token: &str| {
         http.post(format!("{url}/graphql"))
             .bearer_auth(token)
@@ -284,21 +307,11 @@ async fn login_with_a_device_code_then_whoami() {
 
     // Signed in again: when the access token stops working, the stored refresh token renews the
     // pair once, transparently, and the new pair is saved.
-    device_login(&url, &jar, userdata.path()).await;
+    device_login(&url, &jar, userdata.path(), &[]).await;
     let store = tessera_client::AccountStore::at(userdata.path().join("Speckle"));
     let before = store.default_account().await.unwrap();
     let old_access = before.token.clone().unwrap();
-    let res = http
-        .post(format!("{url}/oauth/revoke"))
-        .form(&[
-            ("token", old_access.expose()),
-            ("token_type_hint", "access_token"),
-            ("client_id", "tessera-cli"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    revoke_access_token(&url, &old_access).await;
     assert_eq!(whoami_with(old_access.expose()).await, 403);
     assert!(
         run(&["whoami"]).contains("Device Person"),
@@ -348,6 +361,72 @@ async fn login_with_a_device_code_then_whoami() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `tessera login --keychain`: the tokens go to the system keychain (here the Linux kernel's
+/// keyring), the account entry in Accounts.db has none, and everything else works the same:
+/// whoami, the transparent refresh (which updates the keychain), logout (which empties it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_keychain_keeps_the_tokens_out_of_the_file() {
+    let email = "keychain.person@example.org";
+    let (url, jar, _db) = server_with_person("Keychain Person", email).await;
+    let http = client();
+    let userdata = tempfile::tempdir().unwrap();
+    let rest = device_login(&url, &jar, userdata.path(), &["--keychain"]).await;
+    assert!(rest.contains("Signed in to"), "{rest}");
+
+    let store = tessera_client::AccountStore::at(userdata.path().join("Speckle"));
+    let account = store.default_account().await.unwrap();
+    assert!(account.in_keychain);
+    let id = account.id.clone().unwrap();
+    let access = account.token.clone().expect("read back from the keychain");
+    let refresh = account.refresh_token.clone().unwrap();
+    let file = String::from_utf8_lossy(&std::fs::read(store.database_path()).unwrap()).into_owned();
+    assert!(file.contains("\"tesseraKeychain\":true"), "{file}");
+    assert!(
+        !file.contains(access.expose()) && !file.contains(refresh.expose()),
+        "no token in Accounts.db"
+    );
+    let held = tessera_client::keychain::get(&id).unwrap().unwrap();
+    assert_eq!(held.token, access);
+
+    let run = |args: &[&str]| succeeds(args, userdata.path());
+    assert!(run(&["whoami"]).contains("Keychain Person"));
+    assert!(run(&["accounts", "list"]).contains("(tokens in keychain)"));
+
+    // The access token stops working: the refresh renews the pair and the keychain keeps it.
+    revoke_access_token(&url, &access).await;
+    assert!(run(&["whoami"]).contains("Keychain Person"));
+    let renewed = tessera_client::keychain::get(&id).unwrap().unwrap();
+    assert_ne!(renewed.token, access);
+    assert_ne!(renewed.refresh_token.as_ref(), Some(&refresh));
+    let file = String::from_utf8_lossy(&std::fs::read(store.database_path()).unwrap()).into_owned();
+    assert!(!file.contains(renewed.token.expose()));
+
+    // The keychain forgot the tokens (as the kernel does at restart): told to sign in again.
+    tessera_client::keychain::delete(&id).unwrap();
+    let out = tessera(&["whoami"], userdata.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("keychain") && said.contains("--keychain"),
+        "{said}"
+    );
+
+    // Signed in again, then out: the server revokes and the keychain entry goes.
+    device_login(&url, &jar, userdata.path(), &["--keychain"]).await;
+    let held = tessera_client::keychain::get(&id).unwrap().unwrap();
+    assert!(run(&["logout"]).contains("Signed out"));
+    assert!(tessera_client::keychain::get(&id).unwrap().is_none());
+    let status = http
+        .post(format!("{url}/graphql"))
+        .bearer_auth(held.token.expose())
+        .json(&json!({"query": "{ activeUser { name } }"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403, "revoked at the server");
 }
 
 /// `tessera login` without `--device` opens the browser (`$BROWSER`, here a script that notes

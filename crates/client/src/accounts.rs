@@ -3,7 +3,8 @@
 //! `objects(hash, content)` whose `content` is the account as camelCase JSON, and (read only)
 //! `<base>/Speckle/Accounts/*.json`. `<base>` is `SPECKLE_USERDATA_PATH` if set, else the
 //! per-OS folder specklepy uses. What the SDK writes, specklepy and the C# SDK read, and the
-//! other way round; the file is made readable by its owner only.
+//! other way round; the file is made readable by its owner only. An account saved with
+//! `in_keychain` keeps its tokens in the OS keychain instead (see [`crate::keychain`]).
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,14 @@ pub struct Account {
     pub server_info: AccountServer,
     #[serde(default)]
     pub user_info: AccountUser,
+    /// Its tokens live in the OS keychain, not in the file (Tessera's own mark: Speckle's SDKs
+    /// ignore it, and find no token).
+    #[serde(
+        default,
+        rename = "tesseraKeychain",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub in_keychain: bool,
 }
 
 impl Account {
@@ -184,7 +193,10 @@ impl AccountStore {
                 let content: String = row
                     .try_get("content")
                     .map_err(|e| store(&self.database_path(), e))?;
-                accounts.push(parse(&content, &self.database_path())?);
+                accounts.push(with_keychain_tokens(parse(
+                    &content,
+                    &self.database_path(),
+                )?));
             }
         }
         let json_folder = self.folder.join("Accounts");
@@ -219,9 +231,10 @@ impl AccountStore {
     }
 
     /// Saves `account` in `Accounts.db` (replacing one with the same id); the first account
-    /// becomes the default. Returns it as stored.
+    /// becomes the default. With `in_keychain`, its tokens go to the OS keychain and the entry
+    /// in the file has none. Returns it as stored (with its tokens).
     pub async fn save(&self, mut account: Account) -> Result<Account, ClientError> {
-        let first = self.list().await?.is_empty();
+        let existing = self.list().await?;
         if let Some(url) = account.server_info.url.as_mut() {
             while url.ends_with('/') {
                 url.pop();
@@ -229,8 +242,21 @@ impl AccountStore {
         }
         let id = account.id.clone().unwrap_or_else(|| account.derived_id());
         account.id = Some(id.clone());
-        account.is_default = account.is_default || first;
-        let content = serde_json::to_string(&account)
+        account.is_default = account.is_default || existing.is_empty();
+        let mut written = account.clone();
+        if account.in_keychain {
+            if let Some(token) = &account.token {
+                crate::keychain::put(&id, token, account.refresh_token.as_ref())?;
+            }
+            written.token = None;
+            written.refresh_token = None;
+        } else if existing
+            .iter()
+            .any(|a| a.in_keychain && a.id.as_deref() == Some(id.as_str()))
+        {
+            crate::keychain::delete(&id)?;
+        }
+        let content = serde_json::to_string(&written)
             .map_err(|e| ClientError::Usage(format!("cannot write the account: {e}")))?;
         let path = self.database_path();
         let Some(mut conn) = self.open(true).await? else {
@@ -278,6 +304,9 @@ impl AccountStore {
                 .execute(&mut conn)
                 .await
                 .map_err(|e| store(&path, e))?;
+        }
+        if removed.in_keychain {
+            crate::keychain::delete(id)?;
         }
         let left = self.stored().await?;
         if removed.is_default
@@ -329,7 +358,7 @@ impl AccountStore {
                 let content: String = row
                     .try_get("content")
                     .map_err(|e| store(&self.database_path(), e))?;
-                parse(&content, &self.database_path())
+                parse(&content, &self.database_path()).map(with_keychain_tokens)
             })
             .collect()
     }
@@ -342,6 +371,19 @@ fn parse(text: &str, from: &Path) -> Result<Account, ClientError> {
             from.display()
         ))
     })
+}
+
+/// An account marked `in_keychain` with its tokens read from the keychain; left without them
+/// when the keychain has none or cannot be read (using it then says so).
+fn with_keychain_tokens(mut account: Account) -> Account {
+    if account.in_keychain
+        && let Some(id) = account.id.as_deref()
+        && let Ok(Some(tokens)) = crate::keychain::get(id)
+    {
+        account.token = Some(tokens.token);
+        account.refresh_token = tokens.refresh_token;
+    }
+    account
 }
 
 fn io(path: &Path, e: std::io::Error) -> ClientError {

@@ -45,6 +45,13 @@ pub enum ClientError {
     /// The stored sign-in cannot be renewed (its refresh token was used, revoked or expired).
     #[error("Your sign-in has expired or was revoked: sign in again with `tessera login`.")]
     SignInAgain,
+    /// The account keeps its tokens in the OS keychain, and the keychain has none for it.
+    #[error(
+        "The tokens of account {account} are not in the system keychain (removed, or forgotten \
+         when the machine restarted: the Linux kernel keeps them in memory only). Sign in again \
+         with `tessera login --keychain`."
+    )]
+    NotInKeychain { account: String },
     /// No local account to use.
     #[error(
         "No default account found in {folder}: sign in with `tessera login` (or a Speckle \

@@ -21,6 +21,7 @@
 pub mod accounts;
 pub mod blocking;
 mod error;
+pub mod keychain;
 pub mod login;
 mod resources;
 
@@ -183,7 +184,15 @@ impl SpeckleClient {
             .url
             .as_deref()
             .ok_or_else(|| ClientError::Usage("the account names no server URL".into()))?;
-        let token = account.token.as_ref().ok_or(ClientError::InvalidToken)?;
+        let token = match (&account.token, account.in_keychain) {
+            (Some(token), _) => token,
+            (None, true) => {
+                return Err(ClientError::NotInKeychain {
+                    account: account.id.clone().unwrap_or_default(),
+                });
+            }
+            (None, false) => return Err(ClientError::InvalidToken),
+        };
         SpeckleClient::signed_in(url, token.expose()).await
     }
 

@@ -182,6 +182,7 @@ pub async fn account_for(server: &str, tokens: &Tokens) -> Result<Account, Clien
             company: user.company,
             avatar: user.avatar,
         },
+        in_keychain: false,
     })
 }
 

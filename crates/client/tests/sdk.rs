@@ -288,6 +288,7 @@ fn account(host: &str, token: &str, email: &str) -> Account {
             name: Some("Someone".into()),
             ..Default::default()
         },
+        in_keychain: false,
     }
 }
 
@@ -377,6 +378,63 @@ async fn local_accounts_are_kept_as_speckle_keeps_them() {
     std::fs::write(json_dir.join("broken.json"), "{ not json").unwrap();
     let err = store.list().await.unwrap_err();
     assert!(err.to_string().contains("broken.json"), "{err}");
+}
+
+/// An account saved `in_keychain` keeps its token in the OS keychain (the Linux kernel keyring
+/// here): not in the file, read back on listing, gone with the account; saving it again without
+/// the keychain moves the token back to the file and empties the keychain entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keychain_accounts_keep_their_token_out_of_the_file() {
+    let server = serve(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = AccountStore::at(dir.path().join("Speckle"));
+    let web = web_token(&server.host, "Key Chain").await;
+    let mut wanted = account(&server.host, &web, "key.chain@example.org");
+    wanted.in_keychain = true;
+    let saved = store.save(wanted).await.unwrap();
+    let id = saved.id.clone().unwrap();
+    let file =
+        || String::from_utf8_lossy(&std::fs::read(store.database_path()).unwrap()).into_owned();
+    assert!(!file().contains(&web), "no token in Accounts.db");
+    assert!(file().contains("\"tesseraKeychain\":true"));
+    let listed = store.default_account().await.unwrap();
+    assert_eq!(
+        listed.token.as_ref().map(Secret::expose),
+        Some(web.as_str())
+    );
+    let client = SpeckleClient::for_account(&listed).await.unwrap();
+    assert_eq!(
+        client.active_user().get().await.unwrap().unwrap().name,
+        "Key Chain"
+    );
+
+    // Without its keychain entry the account says what happened and what to do.
+    tessera_client::keychain::delete(&id).unwrap();
+    let orphan = store.default_account().await.unwrap();
+    assert!(orphan.token.is_none());
+    let err = SpeckleClient::for_account(&orphan).await.unwrap_err();
+    assert!(matches!(err, ClientError::NotInKeychain { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("tessera login --keychain"),
+        "{err}"
+    );
+
+    // Saved again without the keychain: the token is in the file, the keychain entry is gone.
+    store.save(listed.clone()).await.unwrap();
+    assert!(tessera_client::keychain::get(&id).unwrap().is_some());
+    let mut plain = listed;
+    plain.in_keychain = false;
+    store.save(plain).await.unwrap();
+    assert!(tessera_client::keychain::get(&id).unwrap().is_none());
+    assert!(file().contains(&web));
+
+    // Removing a keychain account removes its keychain entry.
+    let mut again = store.default_account().await.unwrap();
+    again.in_keychain = true;
+    store.save(again).await.unwrap();
+    assert!(tessera_client::keychain::get(&id).unwrap().is_some());
+    store.remove(&id).await.unwrap();
+    assert!(tessera_client::keychain::get(&id).unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -641,4 +699,57 @@ async fn the_loopback_sign_in_follows_the_pages() {
         .unwrap();
     let err = finished.await.unwrap().unwrap_err();
     assert!(matches!(err, ClientError::Protocol { .. }), "{err:?}");
+}
+
+/// README's `examples/whoami.rs`, run as a user runs it: `SPECKLE_TOKEN` and `SPECKLE_SERVER`
+/// in the environment print who they are; a made-up token prints the invalid-token advice and
+/// exits 1. `cargo test` builds the examples next to the test binaries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whoami_example_reads_the_environment() {
+    let server = serve(|_| {}).await;
+    let token = web_token(&server.host, "Ex Ample").await;
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("examples").join("whoami"))
+        .unwrap();
+    assert!(
+        example.exists(),
+        "{} is missing: build it with `cargo build -p tessera-client --example whoami`",
+        example.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = |token: &str| {
+        let example = example.clone();
+        let mut cmd = std::process::Command::new(example);
+        cmd.current_dir(dir.path())
+            .env("SPECKLE_TOKEN", token)
+            .env("SPECKLE_SERVER", format!("http://{}", server.host));
+        cmd
+    };
+    let out = tokio::task::spawn_blocking({
+        let mut cmd = run(&token);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with("Ex Ample <") && said.contains(&server.host),
+        "{said}"
+    );
+    let out = tokio::task::spawn_blocking({
+        let mut cmd = run(&"0".repeat(42));
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid token"));
 }
