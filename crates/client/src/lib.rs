@@ -122,6 +122,18 @@ pub struct SpeckleClient {
     token: Option<Secret>,
 }
 
+/// The token an account signs in with; an account without one is an invalid token, or, when its
+/// tokens should be in the keychain, [`ClientError::NotInKeychain`].
+fn account_token(account: &Account) -> Result<&Secret, ClientError> {
+    match (&account.token, account.in_keychain) {
+        (Some(token), _) => Ok(token),
+        (None, true) => Err(ClientError::NotInKeychain {
+            account: account.id.clone().unwrap_or_default(),
+        }),
+        (None, false) => Err(ClientError::InvalidToken),
+    }
+}
+
 impl SpeckleClient {
     /// A client for `host` (`"localhost:3000"`, `"https://app.example.com/"`, …).
     pub fn builder(host: &str) -> Builder {
@@ -184,16 +196,18 @@ impl SpeckleClient {
             .url
             .as_deref()
             .ok_or_else(|| ClientError::Usage("the account names no server URL".into()))?;
-        let token = match (&account.token, account.in_keychain) {
-            (Some(token), _) => token,
-            (None, true) => {
-                return Err(ClientError::NotInKeychain {
-                    account: account.id.clone().unwrap_or_default(),
-                });
-            }
-            (None, false) => return Err(ClientError::InvalidToken),
-        };
-        SpeckleClient::signed_in(url, token.expose()).await
+        SpeckleClient::signed_in(url, account_token(account)?.expose()).await
+    }
+
+    /// Uses a local account's token from now on, and checks it as
+    /// [`authenticate_with_token`](Self::authenticate_with_token) does (specklepy's
+    /// `authenticate_with_account`). The client keeps its own server URL.
+    pub async fn authenticate_with_account(
+        &mut self,
+        account: &Account,
+    ) -> Result<Option<User>, ClientError> {
+        self.authenticate_with_token(account_token(account)?.expose())
+            .await
     }
 
     /// The server's URL (`<scheme>://<host>`).

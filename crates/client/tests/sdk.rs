@@ -350,6 +350,19 @@ async fn local_accounts_are_kept_as_speckle_keeps_them() {
     assert_eq!(me.name, "Acc Ount");
     let err = SpeckleClient::for_account(&second).await.unwrap_err();
     assert!(matches!(err, ClientError::InvalidToken), "{err:?}");
+    // specklepy's way: a client for the host, then the account.
+    let mut by_host = SpeckleClient::for_url(&format!("http://{}", server.host)).unwrap();
+    let me = by_host
+        .authenticate_with_account(&default)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(me.name, "Acc Ount");
+    let err = by_host
+        .authenticate_with_account(&second)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::InvalidToken), "{err:?}");
 
     store
         .set_default(second.id.as_deref().unwrap())
