@@ -101,6 +101,11 @@ struct ServeArgs {
     /// [default: <data dir>/tessera.key]
     #[arg(long, env = "TESSERA_KEY_FILE", value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// Which requests get a line in the log: full (every one), sampled (one in a hundred, plus
+    /// every failed or slow one; cheap enough for heavy traffic) or errors (failed and slow ones
+    /// only) [default: sampled]
+    #[arg(long, env = "TESSERA_ACCESS_LOG", value_name = "MODE")]
+    access_log: Option<String>,
     /// A TOML file with any of the settings above, plus a [server] table
     /// (name, company, description, admin_contact, terms_of_service) and a [rate_limits] table
     #[arg(long, env = "TESSERA_CONFIG", value_name = "FILE")]
@@ -154,6 +159,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections,
         activity_retention_days: args.activity_retention_days,
         key_file: args.key_file,
+        access_log: args.access_log,
     };
     let config = Config::resolve(overrides, file).map_err(anyhow::Error::msg)?;
     let database = match &config.database_url {

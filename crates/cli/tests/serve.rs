@@ -176,7 +176,7 @@ async fn no_secret_reaches_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let served = serve(
         dir.path(),
-        &["--bind", "127.0.0.1:0"],
+        &["--bind", "127.0.0.1:0", "--access-log", "full"],
         &[("TESSERA_LOG", "trace")],
     );
     let url = served.url.clone();
@@ -357,4 +357,52 @@ async fn readme_walkthrough_works() {
     assert_eq!(body["data"]["activeUser"]["name"], "Ada Lovelace");
     assert_eq!(body["data"]["activeUser"]["email"], "ada@example.com");
     assert!(terminate(served).0);
+}
+
+/// docs/ARCHITECTURE.md, "Logs": `--access-log full` writes a line per request, the default
+/// (`sampled`) one in a hundred, `errors` none for requests that went well; a mode that does not
+/// exist is refused at start.
+#[tokio::test]
+async fn the_request_log_is_full_sampled_or_errors_only() {
+    let lines = async |args: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = vec!["--bind", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let served = serve(dir.path(), &all, &[]);
+        let http = client();
+        for _ in 0..150 {
+            let res = http
+                .get(format!("{}/liveness", served.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        let (clean, _, log) = terminate(served);
+        assert!(clean);
+        log.lines()
+            .filter(|l| l.contains("route=/liveness") && l.contains("status=200"))
+            .count()
+    };
+    assert_eq!(lines(&["--access-log", "full"]).await, 150);
+    let sampled = lines(&[]).await;
+    assert!(
+        (1..=2).contains(&sampled),
+        "{sampled} lines for 150 requests"
+    );
+    assert_eq!(lines(&["--access-log", "errors"]).await, 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--access-log", "loud"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("access_log must be full, sampled or errors"),
+        "{said}"
+    );
 }

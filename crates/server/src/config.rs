@@ -74,6 +74,33 @@ pub struct Overrides {
     pub max_connections: Option<usize>,
     pub activity_retention_days: Option<u32>,
     pub key_file: Option<PathBuf>,
+    /// `full`, `sampled` or `errors`.
+    pub access_log: Option<String>,
+}
+
+/// Which requests the request log writes a line for (docs/ARCHITECTURE.md, "Logs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLog {
+    /// Every request, at info.
+    Full,
+    /// One request in a hundred at info, and every failed or slow one.
+    #[default]
+    Sampled,
+    /// Only failed (5xx) and slow requests.
+    Errors,
+}
+
+impl AccessLog {
+    pub fn parse(value: &str) -> Result<AccessLog, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(AccessLog::Full),
+            "sampled" => Ok(AccessLog::Sampled),
+            "errors" => Ok(AccessLog::Errors),
+            other => Err(format!(
+                "access_log must be full, sampled or errors, not {other:?}"
+            )),
+        }
+    }
 }
 
 /// The file the ID token signing keys are sealed with, in the data directory unless named.
@@ -165,6 +192,7 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     pub activity_retention_days: Option<u32>,
     pub key_file: Option<PathBuf>,
+    pub access_log: Option<String>,
     #[serde(default)]
     pub server: Option<ServerDetails>,
     pub smtp: Option<SmtpSettings>,
@@ -201,6 +229,8 @@ pub struct Config {
     /// keys"), created on first start; `None` keeps a random key in memory (tests, embedding:
     /// only that process can then use the keys it makes).
     pub key_file: Option<PathBuf>,
+    /// Which requests are logged.
+    pub access_log: AccessLog,
 }
 
 impl Config {
@@ -270,7 +300,14 @@ impl Config {
             .key_file
             .or(file.key_file)
             .unwrap_or_else(|| data_dir.join(DEFAULT_KEY_FILE));
+        let access_log = overrides
+            .access_log
+            .or(file.access_log)
+            .map(|v| AccessLog::parse(&v))
+            .transpose()?
+            .unwrap_or_default();
         Ok(Config {
+            access_log,
             key_file: Some(key_file),
             activity_retention_days,
             smtp: file.smtp,
@@ -299,6 +336,7 @@ impl Config {
             smtp: None,
             activity_retention_days: DEFAULT_RETENTION_DAYS,
             key_file: None,
+            access_log: AccessLog::default(),
         }
     }
 

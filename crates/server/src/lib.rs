@@ -47,6 +47,8 @@ pub struct Server {
     /// How many connections the store has handed out (tests show with it that a path does not
     /// touch the database).
     pub store_connections: Arc<std::sync::atomic::AtomicU64>,
+    /// Which requests the request log writes.
+    pub access_log: config::AccessLog,
 }
 
 pub type AppState = Arc<Server>;
@@ -119,6 +121,7 @@ impl Application {
         let state = Arc::new(Server {
             core,
             store_connections,
+            access_log: config.access_log,
             cookies: http::CookiePolicy::for_public_url(&public_url),
             trusted_proxies: config.trusted_proxies,
             csrf_key,

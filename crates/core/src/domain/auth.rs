@@ -1,18 +1,20 @@
 //! Bearer authentication (docs/ARCHITECTURE.md, "The bearer cache"). Checking a token costs a SHA-256 and a map lookup:
-//! a bounded in-memory cache maps token id to what the check needs. A cache miss reads the store
-//! once; a hit touches neither the store nor any password hash. `lastUsed` is remembered in memory
-//! and written behind, in batches. Revocation removes the entry at once on this node; the TTL is
-//! the safety net for changes made elsewhere.
+//! a bounded in-memory cache (moka: TinyLFU admission, LRU eviction, reads without a lock) maps
+//! token id to what the check needs. A cache miss reads the store once; a hit touches neither the
+//! store nor any password hash. `lastUsed` is remembered in memory, to the second, and written
+//! behind in batches. Revocation removes the entry at once on this node; the TTL is the safety
+//! net for changes made elsewhere.
 //!
 //! A revocation can race a cache miss: the miss reads the row, the revocation deletes it and clears
 //! the cache, and the miss writes the stale entry back. A revocation epoch closes that window:
-//! every revocation bumps it under the cache's write lock, a miss notes it before reading the store,
-//! and the entry is remembered only if no revocation happened in between. When one did, the miss
-//! reads the store again, so once a revocation is acknowledged no later check accepts the token.
+//! every revocation bumps it under the `admit` lock, a miss notes it before reading the store,
+//! and the entry is remembered (under the same lock) only if no revocation happened in between.
+//! When one did, the miss reads the store again, so once a revocation is acknowledged no later
+//! check accepts the token.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tessera_proto::{PlainToken, Scope, ScopeSet, ServerRole, TokenDigest};
 
@@ -101,15 +103,20 @@ impl Auth {
     }
 }
 
-#[derive(Clone)]
 struct Entry {
     digest: TokenDigest,
     name: Arc<str>,
     created_at: Millis,
     lifespan: Millis,
     loaded_at: Millis,
+    /// The last use handed to `uses` (so a busy token takes that lock once a second, not once
+    /// a request).
+    noted_use: AtomicI64,
     auth: Auth,
 }
+
+/// How finely `lastUsed` is kept: uses within this of the last noted one are not noted again.
+const USE_RESOLUTION: Millis = 1_000;
 
 /// What a check found.
 pub(crate) enum Checked {
@@ -122,72 +129,86 @@ pub(crate) enum Checked {
 }
 
 pub struct TokenCache {
-    entries: RwLock<HashMap<String, Entry>>,
+    entries: moka::sync::Cache<String, Arc<Entry>>,
     uses: Mutex<HashMap<String, Millis>>,
-    /// Bumped by every revocation, under the `entries` write lock.
+    /// Held while an entry is admitted or a revocation bumps the epoch: the two never interleave.
+    admit: Mutex<()>,
+    /// Bumped by every revocation, under `admit`.
     epoch: AtomicU64,
-    capacity: usize,
     ttl: Millis,
 }
 
 impl TokenCache {
+    /// A cache of at most `capacity` tokens, each trusted for `ttl` after it was read. When full,
+    /// moka evicts the least recently used entry, and admits a new one only if it is likely to
+    /// be used more (TinyLFU): a scan of one-off tokens cannot push out the busy ones.
     pub fn new(capacity: usize, ttl: Millis) -> TokenCache {
         TokenCache {
-            entries: RwLock::new(HashMap::new()),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(capacity.max(1) as u64)
+                // Entries past their TTL are refused by `cached` (on the caller's clock); this
+                // lets moka reclaim their room without waiting for eviction.
+                .time_to_live(std::time::Duration::from_millis(
+                    ttl.max(1).unsigned_abs().saturating_mul(2),
+                ))
+                .build(),
             uses: Mutex::new(HashMap::new()),
+            admit: Mutex::new(()),
             epoch: AtomicU64::new(0),
-            capacity: capacity.max(1),
             ttl,
         }
     }
 
-    fn cached(&self, id: &str, now: Millis) -> Option<Entry> {
-        let entries = self.entries.read().ok()?;
-        entries
+    fn cached(&self, id: &str, now: Millis) -> Option<Arc<Entry>> {
+        self.entries
             .get(id)
             .filter(|e| now.saturating_sub(e.loaded_at) < self.ttl)
-            .cloned()
     }
 
     /// Remembers an entry read from the store, unless a revocation happened since `epoch` was
     /// read (before the store was); returns whether it did.
-    fn remember(&self, id: String, entry: Entry, now: Millis, epoch: u64) -> bool {
-        let Ok(mut entries) = self.entries.write() else {
+    fn remember(&self, id: String, entry: Arc<Entry>, epoch: u64) -> bool {
+        let Ok(_admitting) = self.admit.lock() else {
             return false;
         };
         if self.epoch.load(Ordering::SeqCst) != epoch {
             return false;
         }
-        if entries.len() >= self.capacity {
-            entries.retain(|_, e| now.saturating_sub(e.loaded_at) < self.ttl);
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
-        }
-        entries.insert(id, entry);
+        self.entries.insert(id, entry);
         true
     }
 
     /// Forgets tokens at once (after revocation).
     pub fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
-        let (Ok(mut entries), Ok(mut uses)) = (self.entries.write(), self.uses.lock()) else {
+        let (Ok(_admitting), Ok(mut uses)) = (self.admit.lock(), self.uses.lock()) else {
             return;
         };
         self.epoch.fetch_add(1, Ordering::SeqCst);
         for id in ids {
-            entries.remove(id);
+            self.entries.invalidate(id);
             uses.remove(id);
         }
     }
 
     /// Forgets every entry (when revocations from other nodes may have been missed).
     pub fn forget_all(&self) {
-        let (Ok(mut entries), Ok(mut uses)) = (self.entries.write(), self.uses.lock()) else {
+        let (Ok(_admitting), Ok(mut uses)) = (self.admit.lock(), self.uses.lock()) else {
             return;
         };
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        entries.clear();
+        self.entries.invalidate_all();
         uses.clear();
+    }
+
+    /// How many tokens the cache holds (approximately: moka counts lazily).
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+
+    /// Whether the cache holds no token.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Reads a token from the store for a cache miss, and remembers it if no revocation raced the
@@ -198,19 +219,20 @@ impl TokenCache {
         store: &S,
         id: &str,
         now: Millis,
-    ) -> Result<Entry> {
+    ) -> Result<Arc<Entry>> {
         const ATTEMPTS: usize = 3;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let epoch = self.epoch.load(Ordering::SeqCst);
             let record = store.token_for_auth(id).await?.ok_or(Error::InvalidToken)?;
-            let entry = Entry {
+            let entry = Arc::new(Entry {
                 digest: record.digest,
                 name: Arc::from(record.name),
                 created_at: record.created_at,
                 lifespan: record.lifespan,
                 loaded_at: now,
+                noted_use: AtomicI64::new(Millis::MIN),
                 auth: Auth {
                     user_id: record.owner_id,
                     token_id: record.id,
@@ -221,8 +243,8 @@ impl TokenCache {
                     client: Client::default(),
                     issued_at: record.created_at,
                 },
-            };
-            if self.remember(id.to_owned(), entry.clone(), now, epoch) || attempt == ATTEMPTS {
+            });
+            if self.remember(id.to_owned(), entry.clone(), epoch) || attempt == ATTEMPTS {
                 return Ok(entry);
             }
         }
@@ -268,14 +290,21 @@ impl TokenCache {
             self.forget([token.id()]);
             store.delete_token(token.id(), None).await?;
             return Ok(Checked::Expired {
-                auth: entry.auth,
-                name: entry.name,
+                auth: entry.auth.clone(),
+                name: entry.name.clone(),
             });
         }
-        if let Ok(mut uses) = self.uses.lock() {
+        let noted = entry.noted_use.load(Ordering::Relaxed);
+        if now.saturating_sub(noted) >= USE_RESOLUTION
+            && entry
+                .noted_use
+                .compare_exchange(noted, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            && let Ok(mut uses) = self.uses.lock()
+        {
             uses.insert(entry.auth.token_id.to_string(), now);
         }
-        Ok(Checked::Valid(entry.auth))
+        Ok(Checked::Valid(entry.auth.clone()))
     }
 
     /// The last use of a token seen by this node but not yet written.
@@ -290,5 +319,139 @@ impl TokenCache {
             Err(_) => return Ok(()),
         };
         store.record_token_use(&batch).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tessera_proto::{PlainToken, ScopeSet, ServerRole};
+
+    use super::{TokenCache, TokenSource};
+    use crate::error::Result;
+    use crate::model::TokenAuthRecord;
+
+    /// Tokens in memory, counting the reads that reach "storage".
+    struct Source {
+        tokens: HashMap<String, TokenAuthRecord>,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenSource for Source {
+        async fn token_for_auth(&self, id: &str) -> Result<Option<TokenAuthRecord>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Ok(self.tokens.get(id).cloned())
+        }
+
+        async fn delete_token(&self, _id: &str, _owner_id: Option<&str>) -> Result<bool> {
+            Ok(false)
+        }
+    }
+
+    fn tokens(n: usize) -> (Vec<PlainToken>, Source) {
+        let plain: Vec<PlainToken> = (0..n)
+            .map(|i| {
+                let mut bytes = [7u8; 21];
+                bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                PlainToken::from_random_bytes(bytes)
+            })
+            .collect();
+        let tokens = plain
+            .iter()
+            .map(|t| {
+                let record = TokenAuthRecord {
+                    id: t.id().into(),
+                    digest: t.digest(),
+                    owner_id: "someone".into(),
+                    owner_role: ServerRole::User,
+                    scopes: ScopeSet::EMPTY,
+                    app_id: None,
+                    created_at: 0,
+                    lifespan: i64::MAX,
+                    name: "t".into(),
+                    resources: Vec::new(),
+                };
+                (t.id().to_owned(), record)
+            })
+            .collect();
+        let source = Source {
+            tokens,
+            reads: AtomicUsize::new(0),
+        };
+        (plain, source)
+    }
+
+    /// A full cache evicts one entry at a time and keeps the busy tokens: one-off tokens going
+    /// past do not empty it (the old cache cleared itself when it reached its capacity).
+    #[tokio::test]
+    async fn a_full_cache_keeps_its_busy_tokens() {
+        let (plain, source) = tokens(2_000);
+        let cache = TokenCache::new(100, 60_000);
+        let busy = &plain[..20];
+        for round in 0..5 {
+            for t in busy {
+                cache
+                    .authenticate(&source, t.expose(), round)
+                    .await
+                    .unwrap();
+            }
+        }
+        let reads_for_busy = source.reads.load(Ordering::SeqCst);
+        assert_eq!(reads_for_busy, 20, "one read per busy token, then hits");
+        // 1,980 one-off tokens go past while the busy ones keep being used.
+        for (i, t) in plain[20..].iter().enumerate() {
+            let now = 10 + i as i64;
+            cache.authenticate(&source, t.expose(), now).await.unwrap();
+            let busy_one = &busy[i % busy.len()];
+            cache
+                .authenticate(&source, busy_one.expose(), now)
+                .await
+                .unwrap();
+        }
+        let reread = source.reads.load(Ordering::SeqCst) - 20 - 1_980;
+        assert!(
+            reread <= 20,
+            "the busy tokens stayed while the cache was full ({reread} re-reads)"
+        );
+        assert!(cache.len() <= 100, "bounded: {} entries", cache.len());
+        assert!(!cache.is_empty(), "not emptied");
+        let before = source.reads.load(Ordering::SeqCst);
+        for t in busy {
+            cache
+                .authenticate(&source, t.expose(), 5_000)
+                .await
+                .unwrap();
+        }
+        let misses = source.reads.load(Ordering::SeqCst) - before;
+        assert!(
+            misses <= 2,
+            "the busy tokens survived 1,980 one-off ones ({misses} of 20 were read again)"
+        );
+    }
+
+    /// `lastUsed` is noted to the second: a busy token is noted once per second of use.
+    #[tokio::test]
+    async fn uses_are_noted_to_the_second() {
+        let (plain, source) = tokens(1);
+        let cache = TokenCache::new(10, 60_000);
+        let id = plain[0].id();
+        cache
+            .authenticate(&source, plain[0].expose(), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(cache.pending_use(id), Some(1_000));
+        cache
+            .authenticate(&source, plain[0].expose(), 1_500)
+            .await
+            .unwrap();
+        assert_eq!(cache.pending_use(id), Some(1_000), "within the second");
+        cache
+            .authenticate(&source, plain[0].expose(), 2_000)
+            .await
+            .unwrap();
+        assert_eq!(cache.pending_use(id), Some(2_000));
     }
 }

@@ -1,4 +1,7 @@
-//! `GET /readiness` and `GET /liveness`: 200 when the store answers, 503 when it does not.
+//! `GET /readiness`: 200 when the store answers, 503 when it does not (a load balancer sends no
+//! traffic to a replica that cannot reach its database). `GET /liveness`: 200 whenever the
+//! process answers HTTP at all, without touching the database, so an orchestrator does not
+//! restart every replica when the database is down, and probes cost nothing.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,15 +10,27 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 
-pub async fn check(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.core.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: store unreachable");
+/// How long readiness waits for the database: probes give up after a second or so, and a
+/// database that takes longer is not ready either.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let answered = tokio::time::timeout(READY_WITHIN, state.core.ping()).await;
+    match answered {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        failed => {
+            match failed {
+                Ok(Err(e)) => tracing::error!(error = %e, "readiness: store unreachable"),
+                _ => tracing::error!("readiness: the store did not answer within 2 s"),
+            }
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "unavailable", "message": "the database is unreachable" })),
             )
         }
     }
+}
+
+pub async fn alive() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
 }

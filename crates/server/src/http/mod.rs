@@ -1,5 +1,6 @@
 //! HTTP: routes and middleware. Handlers extract, call one domain function, and map the result.
 
+mod access_log;
 mod accesscode;
 mod admin;
 mod auth;
@@ -20,15 +21,13 @@ mod token;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tower_http::cors::CorsLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 pub use auth::Caller;
 pub use body::parse_fields;
@@ -84,8 +83,8 @@ pub fn router(state: AppState) -> Router {
         )
     };
     Router::new()
-        .route("/readiness", get(health::check))
-        .route("/liveness", get(health::check))
+        .route("/readiness", get(health::ready))
+        .route("/liveness", get(health::alive))
         .route("/oauth/token", get(oauth::describe).post(oauth::token))
         .route(
             "/oauth/authorize",
@@ -188,19 +187,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        // Logs method, route, status and latency. The route is the matched pattern, such as
-        // `/authn/verify/{app_id}/{challenge}`: never a path's values (a legacy challenge is a
-        // secret), nor the query string (codes, tokens), nor headers.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &axum::http::Request<_>| {
-                    let route = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map_or("(no route)", MatchedPath::as_str);
-                    tracing::info_span!("request", method = %req.method(), route = %route)
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        // docs/ARCHITECTURE.md, "Logs".
+        .layer(from_fn_with_state(state.clone(), access_log::log))
         .with_state(state)
 }

@@ -13,6 +13,7 @@ on_both_backends!(
     a_cached_check_touches_no_database_and_no_password_hash,
     revocation_and_logout_take_effect_on_the_next_request,
     health_checks_answer_whatever_the_token,
+    liveness_answers_without_the_database,
     revocation_reaches_other_replicas,
 );
 
@@ -167,6 +168,59 @@ async fn health_checks_answer_whatever_the_token(app: TestApp) {
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": "ok"}));
     }
+}
+
+/// `/liveness` asks nothing of the database, `/readiness` does: with the database refusing
+/// connections the first stays 200 and the second turns 503. (On SQLite the file cannot be taken
+/// away from an open pool, so there only the 200 is shown.)
+async fn liveness_answers_without_the_database(app: TestApp) {
+    let get = async |path: &str| {
+        app.client
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(get("/liveness").await, StatusCode::OK);
+    if !app.is_postgres() {
+        return;
+    }
+    let name = app.database_url.rsplit('/').next().unwrap().to_owned();
+    let admin_url = format!("{}/postgres", app.database_url.rsplit_once('/').unwrap().0);
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+    let cut_off = async |allow: bool| {
+        sqlx::query(&format!(
+            "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS {allow}"
+        ))
+        .execute(&admin)
+        .await
+        .unwrap();
+        sqlx::query(&format!(
+            "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .execute(&admin)
+        .await
+        .unwrap();
+    };
+    cut_off(false).await;
+    assert_eq!(get("/liveness").await, StatusCode::OK);
+    assert_eq!(get("/readiness").await, StatusCode::SERVICE_UNAVAILABLE);
+    cut_off(true).await;
+    let mut ready = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        ready = get("/readiness").await;
+        if ready == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ready,
+        StatusCode::OK,
+        "ready again once the database is back"
+    );
 }
 
 /// docs/ARCHITECTURE.md, "The bearer cache": a revocation on one server reaches the token caches of the others, on
