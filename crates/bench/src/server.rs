@@ -1,0 +1,206 @@
+//! The server under test: Tessera started in this process on a runtime of its own (embedded
+//! SQLite in a fresh directory, or a PostgreSQL URL), or any Speckle-compatible server named with
+//! `--against`. Seeding goes through the public HTTP API, as a client would.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Value, json};
+use tessera_server::Application;
+use tessera_server::clock::SystemClock;
+use tessera_server::config::{AccessLog, Config};
+
+/// A server to measure, and a signed-in user on it.
+pub struct Target {
+    pub url: String,
+    /// An all-scope token of the seeded user (or the one given with `--against`).
+    pub token: String,
+    /// Whether it is a Tessera this process started (then every workload can run).
+    pub ours: bool,
+    running: Option<Running>,
+}
+
+struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The email and password of the seeded user.
+pub const EMAIL_DOMAIN: &str = "bench.example.org";
+pub const PASSWORD: &str = "a bench password, long enough";
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+impl Target {
+    /// Starts Tessera with rate limits off (a load generator is one address), on `workers`
+    /// runtime threads, and signs up a user.
+    pub async fn start(database_url: Option<&str>, workers: usize) -> Result<Target> {
+        let dir = tempfile::tempdir()?;
+        let url = match database_url {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}", dir.path().join("tessera.db").display()),
+        };
+        let mut config = Config::for_database(&url);
+        config.data_dir = dir.path().to_owned();
+        config.rate_limits.enabled = false;
+        config.access_log = AccessLog::Sampled;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, address) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("tessera".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(workers.max(1))
+                    .thread_name("tessera-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready.send(Err(anyhow!("runtime: {e}")));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match Application::build(config, Arc::new(SystemClock)).await {
+                        Ok(app) => {
+                            let _ = ready.send(Ok(app.address()));
+                            let _ = app
+                                .run_until(async move {
+                                    let _ = stopped.await;
+                                })
+                                .await;
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(anyhow!("Tessera did not start: {e}")));
+                        }
+                    }
+                });
+            })?;
+        let address = address.await.context("the server thread ended")??;
+        let url = format!("http://{address}");
+        let token = sign_up(&url, "bench").await?.token;
+        Ok(Target {
+            url,
+            token,
+            ours: true,
+            running: Some(Running {
+                stop: Some(stop),
+                thread: Some(thread),
+                _dir: dir,
+            }),
+        })
+    }
+
+    /// A server started elsewhere.
+    pub fn against(url: &str, token: String) -> Target {
+        Target {
+            url: url.trim_end_matches('/').to_owned(),
+            token,
+            ours: false,
+            running: None,
+        }
+    }
+
+    /// Stops the server this process started (a no-op for `--against`).
+    pub fn stop(&mut self) {
+        self.running.take();
+    }
+}
+
+/// A user signed up through `/auth/local/register`, and its web token (all scopes), exchanged
+/// as Speckle's web app does.
+pub struct SignedUp {
+    pub email: String,
+    pub token: String,
+}
+
+fn code_in(location: &str) -> Result<String> {
+    location
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("access_code="))
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no access_code in {location}"))
+}
+
+pub async fn sign_up(url: &str, who: &str) -> Result<SignedUp> {
+    let http = http();
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    let email = format!("{who}.{unique}@{EMAIL_DOMAIN}");
+    let res = http
+        .post(format!("{url}/auth/local/register?challenge=bench"))
+        .json(&json!({"email": email, "password": PASSWORD, "name": "Bench User"}))
+        .send()
+        .await?;
+    let Some(location) = res.headers().get("location") else {
+        bail!("sign-up answered {} without a redirect", res.status());
+    };
+    let code = code_in(location.to_str()?)?;
+    let token = exchange(&http, url, &code).await?.0;
+    Ok(SignedUp { email, token })
+}
+
+/// Exchanges a web app access code: (access token, refresh token).
+pub async fn exchange(http: &reqwest::Client, url: &str, code: &str) -> Result<(String, String)> {
+    let body: Value = http
+        .post(format!("{url}/auth/token"))
+        .json(&json!({"appId": "spklwebapp", "appSecret": "spklwebapp",
+                      "accessCode": code, "challenge": "bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    match (body["token"].as_str(), body["refreshToken"].as_str()) {
+        (Some(t), Some(r)) => Ok((t.to_owned(), r.to_owned())),
+        _ => bail!("the exchange answered {body}"),
+    }
+}
+
+/// An access code for the web app, asked for with a token (Speckle's `/auth/accesscode`).
+pub async fn access_code(http: &reqwest::Client, url: &str, token: &str) -> Result<String> {
+    let res = http
+        .get(format!(
+            "{url}/auth/accesscode?appId=spklwebapp&challenge=bench&token={token}"
+        ))
+        .send()
+        .await?;
+    let Some(location) = res.headers().get("location") else {
+        bail!("/auth/accesscode answered {}", res.status());
+    };
+    code_in(location.to_str()?)
+}
+
+/// Renews a pair at `/auth/token` with the refresh token: the new pair.
+pub async fn refresh(http: &reqwest::Client, url: &str, refresh: &str) -> Result<(String, String)> {
+    let body: Value = http
+        .post(format!("{url}/auth/token"))
+        .json(&json!({"appId": "spklwebapp", "appSecret": "spklwebapp",
+                      "refreshToken": refresh}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    match (body["token"].as_str(), body["refreshToken"].as_str()) {
+        (Some(t), Some(r)) => Ok((t.to_owned(), r.to_owned())),
+        _ => bail!("the refresh answered {body}"),
+    }
+}

@@ -1,0 +1,329 @@
+//! The workloads (bench/README.md says what each measures and why). Each returns raw runs; the
+//! report takes medians and ratios.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+use tessera_core::domain::auth::{TokenCache, TokenSource};
+use tessera_core::model::TokenAuthRecord;
+use tessera_proto::{PlainToken, ScopeSet, ServerRole};
+
+use crate::server::{self, PASSWORD, Target};
+use crate::wrk;
+
+/// The authenticated query of the issue, as a Speckle client's "who am I, where am I".
+pub const QUERY: &str =
+    "{ activeUser { id name email } serverInfo { name version scopes { name } } }";
+
+pub fn graphql_body() -> String {
+    json!({ "query": QUERY }).to_string()
+}
+
+/// Checks once, before measuring, that the query answers 200 with the user: a benchmark of
+/// refusals would be worthless.
+pub async fn check_graphql(target: &Target) -> Result<()> {
+    let res = server::http()
+        .post(format!("{}/graphql", target.url))
+        .bearer_auth(&target.token)
+        .header("content-type", "application/json")
+        .body(graphql_body())
+        .send()
+        .await?;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if status != 200 || body["data"]["activeUser"]["id"].as_str().is_none() {
+        bail!("the GraphQL workload is refused ({status}): {body}");
+    }
+    Ok(())
+}
+
+/// Throughput and latency of the authenticated query and of the same server's trivial route, at
+/// one concurrency: `runs` of each, interleaved so that drift hits both alike.
+pub struct Point {
+    pub connections: usize,
+    pub graphql: Vec<wrk::Run>,
+    pub baseline: Vec<wrk::Run>,
+}
+
+pub fn http_pair(
+    target: &Target,
+    baseline_path: &str,
+    connections: &[usize],
+    runs: usize,
+    seconds: f64,
+    scratch: &Path,
+) -> Result<Vec<Point>> {
+    let body = graphql_body();
+    let graphql = wrk::Request {
+        method: "POST",
+        path: "/graphql",
+        body: Some(&body),
+        bearer: Some(&target.token),
+    };
+    let baseline = wrk::Request {
+        method: "GET",
+        path: baseline_path,
+        body: None,
+        bearer: None,
+    };
+    // Warm up: connections, caches, the allocator.
+    wrk::run(&target.url, &graphql, 4, 1.0, scratch)?;
+    let mut points: Vec<Point> = connections
+        .iter()
+        .map(|&c| Point {
+            connections: c,
+            graphql: Vec::new(),
+            baseline: Vec::new(),
+        })
+        .collect();
+    for _ in 0..runs {
+        for point in &mut points {
+            point.baseline.push(wrk::run(
+                &target.url,
+                &baseline,
+                point.connections,
+                seconds,
+                scratch,
+            )?);
+            point.graphql.push(wrk::run(
+                &target.url,
+                &graphql,
+                point.connections,
+                seconds,
+                scratch,
+            )?);
+        }
+    }
+    Ok(points)
+}
+
+/// Tokens in memory for the in-process check (a hit never reaches them).
+struct InMemory(HashMap<String, TokenAuthRecord>);
+
+#[async_trait::async_trait]
+impl TokenSource for InMemory {
+    async fn token_for_auth(
+        &self,
+        id: &str,
+    ) -> tessera_core::error::Result<Option<TokenAuthRecord>> {
+        Ok(self.0.get(id).cloned())
+    }
+
+    async fn delete_token(&self, _: &str, _: Option<&str>) -> tessera_core::error::Result<bool> {
+        Ok(false)
+    }
+}
+
+/// Nanoseconds per bearer check that hits the cache (parse, SHA-256, lookup, digest compare,
+/// the caller's `Auth` cloned), one run per entry, with 100,000 tokens cached.
+pub async fn bearer_in_process(runs: usize, checks_per_run: usize) -> Result<Vec<f64>> {
+    const CACHED: usize = 100_000;
+    let tokens: Vec<PlainToken> = (0..CACHED as u64)
+        .map(|i| {
+            let mut bytes = [0x5a; 21];
+            bytes[..8].copy_from_slice(&i.to_le_bytes());
+            PlainToken::from_random_bytes(bytes)
+        })
+        .collect();
+    let records = tokens
+        .iter()
+        .map(|t| {
+            let record = TokenAuthRecord {
+                id: t.id().into(),
+                digest: t.digest(),
+                owner_id: "bench-user".into(),
+                owner_role: ServerRole::User,
+                scopes: ScopeSet::registered(),
+                app_id: None,
+                created_at: 0,
+                lifespan: i64::MAX,
+                name: "bench".into(),
+                resources: Vec::new(),
+            };
+            (t.id().to_owned(), record)
+        })
+        .collect();
+    let source = InMemory(records);
+    let cache = TokenCache::new(CACHED * 2, 3_600_000);
+    for t in &tokens {
+        cache.authenticate(&source, t.expose(), 1).await?;
+    }
+    let mut per_check = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        for i in 0..checks_per_run {
+            let t = &tokens[(i * 7919) % CACHED];
+            std::hint::black_box(cache.authenticate(&source, t.expose(), 2).await?);
+        }
+        per_check.push(started.elapsed().as_nanos() as f64 / checks_per_run as f64);
+    }
+    Ok(per_check)
+}
+
+/// Runs `work` on `tasks` tasks for `seconds`; how many times it completed per second, and how
+/// many times it failed.
+async fn per_second<F, Fut>(tasks: usize, seconds: f64, work: F) -> Result<(f64, u64)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let work = Arc::new(work);
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let (work, done, failed) = (work.clone(), done.clone(), failed.clone());
+        handles.push(tokio::spawn(async move {
+            while Instant::now() < until {
+                match work(task).await {
+                    Ok(()) => done.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    for h in handles {
+        h.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok((
+        done.load(Ordering::Relaxed) as f64 / elapsed,
+        failed.load(Ordering::Relaxed),
+    ))
+}
+
+/// Access codes exchanged per second (`/auth/accesscode` then `/auth/token`), on `tasks`
+/// connections.
+pub async fn exchanges(target: &Target, tasks: usize, seconds: f64) -> Result<(f64, u64)> {
+    let (url, token) = (target.url.clone(), target.token.clone());
+    let http = server::http();
+    per_second(tasks, seconds, move |_| {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        async move {
+            let code = server::access_code(&http, &url, &token).await?;
+            server::exchange(&http, &url, &code).await.map(|_| ())
+        }
+    })
+    .await
+}
+
+/// Refreshes per second: each task renews its own pair over and over (refresh tokens rotate,
+/// so each renewal uses the token the last one returned).
+pub async fn refreshes(target: &Target, tasks: usize, seconds: f64) -> Result<(f64, u64)> {
+    let http = server::http();
+    let mut pairs = Vec::new();
+    for _ in 0..tasks {
+        let code = server::access_code(&http, &target.url, &target.token).await?;
+        pairs.push(tokio::sync::Mutex::new(
+            server::exchange(&http, &target.url, &code).await?.1,
+        ));
+    }
+    let pairs = Arc::new(pairs);
+    let url = target.url.clone();
+    per_second(tasks, seconds, move |task| {
+        let (http, url, pairs) = (http.clone(), url.clone(), pairs.clone());
+        async move {
+            let mut refresh = pairs[task].lock().await;
+            let renewed = server::refresh(&http, &url, &refresh).await?;
+            *refresh = renewed.1;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Sign-ins with the right password per second (each costs one argon2 verification), on
+/// `tasks` connections.
+pub async fn sign_ins(
+    target: &Target,
+    email: &str,
+    tasks: usize,
+    seconds: f64,
+) -> Result<(f64, u64)> {
+    let http = server::http();
+    let (url, email) = (target.url.clone(), email.to_owned());
+    per_second(tasks, seconds, move |_| {
+        let (http, url, email) = (http.clone(), url.clone(), email.clone());
+        async move {
+            let res = http
+                .post(format!("{url}/auth/local/login?challenge=bench"))
+                .form(&[("email", email.as_str()), ("password", PASSWORD)])
+                .send()
+                .await?;
+            if res.status() != 302 {
+                bail!("sign-in answered {}", res.status());
+            }
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// One argon2 hash with Tessera's parameters, in milliseconds (median of `n`), on this machine.
+pub async fn argon2_ms(n: usize) -> Result<f64> {
+    let passwords = tessera_core::domain::passwords::Passwords::new(1)?;
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        passwords.hash("a bench password".into()).await?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(crate::report::median(&times))
+}
+
+/// While `flooders` tasks send wrong-password sign-ins as fast as they are answered, wrk
+/// measures the authenticated query at `connections`: its runs, and the sign-ins answered.
+pub async fn during_flood(
+    target: &Target,
+    email: &str,
+    flooders: usize,
+    connections: usize,
+    seconds: f64,
+    scratch: &Path,
+) -> Result<(wrk::Run, u64)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..flooders {
+        let (stop, answered) = (stop.clone(), answered.clone());
+        let (http, url, email) = (server::http(), target.url.clone(), email.to_owned());
+        handles.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let sent = http
+                    .post(format!("{url}/auth/local/login?challenge=bench"))
+                    .form(&[("email", email.as_str()), ("password", "not the password")])
+                    .send()
+                    .await;
+                if sent.is_ok() {
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    // Let the flood fill the hashers' queue first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let body = graphql_body();
+    let (base, token, scratch) = (target.url.clone(), target.token.clone(), scratch.to_owned());
+    let run = tokio::task::spawn_blocking(move || {
+        let request = wrk::Request {
+            method: "POST",
+            path: "/graphql",
+            body: Some(&body),
+            bearer: Some(&token),
+        };
+        wrk::run(&base, &request, connections, seconds, &scratch)
+    })
+    .await??;
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        let _ = h.await;
+    }
+    Ok((run, answered.load(Ordering::Relaxed)))
+}
