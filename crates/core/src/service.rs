@@ -14,6 +14,7 @@ use crate::domain::invites::Mailer;
 use crate::domain::keys::{KeyFile, SigningKeys};
 use crate::domain::limits::{Bucket, FAILURE_WINDOW, Limiter, RateLimits};
 use crate::domain::passwords::Passwords;
+use crate::domain::users::UserCache;
 use crate::error::Result;
 use crate::model::ActivityKind;
 use tessera_proto::StreamRole;
@@ -36,6 +37,7 @@ pub struct Tessera {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     tokens: TokenCache,
+    users: UserCache,
     passwords: Passwords,
     limits: Limiter,
     mailer: Option<Arc<dyn Mailer>>,
@@ -58,6 +60,7 @@ impl Tessera {
             store,
             clock,
             tokens: TokenCache::new(TOKEN_CACHE_CAPACITY, TOKEN_CACHE_TTL),
+            users: UserCache::default(),
             passwords: Passwords::new(hashers)?,
             limits: Limiter::new(limits),
             mailer: None,
@@ -99,6 +102,10 @@ impl Tessera {
     pub fn with_activity_retention(mut self, days: u32) -> Tessera {
         self.activity = ActivityLog::new(days);
         self
+    }
+
+    pub(crate) fn user_cache(&self) -> &UserCache {
+        &self.users
     }
 
     pub(crate) fn server_info_cache(&self) -> &ServerInfoCache {
@@ -224,10 +231,6 @@ impl Tessera {
 /// (a project it may read, the caller's own user), or for what is public (apps, user lookups,
 /// which the GraphQL door limits to the fields Speckle shows).
 impl Tessera {
-    pub async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
-        self.store.user_by_id(id).await
-    }
-
     pub async fn search_users(
         &self,
         query: &UserSearch,
@@ -243,10 +246,9 @@ impl Tessera {
         input: crate::domain::users::ProfileInput,
     ) -> Result<UserRecord> {
         let update: ProfileUpdate = input.validate()?;
-        self.store
-            .update_profile(&caller.user_id, update)
-            .await?
-            .ok_or_else(|| Error::user_input("Your user no longer exists"))
+        let updated = self.store.update_profile(&caller.user_id, update).await;
+        self.users.forget(&caller.user_id);
+        updated?.ok_or_else(|| Error::user_input("Your user no longer exists"))
     }
 
     /// A user's personal access tokens that have not expired, with uses this node has seen but

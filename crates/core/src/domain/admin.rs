@@ -185,7 +185,9 @@ impl Tessera {
                 "You cannot change your own server role; ask another administrator.",
             ));
         }
-        match self.store().set_server_role(user_id, role).await? {
+        let changed = self.store().set_server_role(user_id, role).await;
+        self.user_cache().forget(user_id);
+        match changed? {
             ServerRoleChange::Changed(user) => {
                 if user.role == ServerRole::ArchivedUser {
                     // Archived: signed out of every browser at once (their other tokens stay,

@@ -24,6 +24,67 @@ pub const MAX_COMPANY_CHARS: usize = 512;
 pub const MAX_BIO_CHARS: usize = 2048;
 pub const MAX_AVATAR_CHARS: usize = 524_288;
 
+/// How long a user record read for a request is reused (docs/ARCHITECTURE.md, "The bearer
+/// cache"). A change made through this node replaces it at once; one made on another replica
+/// shows here within this time.
+pub const USER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+pub const USER_CACHE_CAPACITY: u64 = 100_000;
+
+/// Recently read user records, so that `activeUser` on a busy token does not ask the store each
+/// time. A change bumps `generation` under `admit`; a read that raced a change is not kept.
+pub struct UserCache {
+    entries: moka::sync::Cache<String, std::sync::Arc<UserRecord>>,
+    admit: std::sync::Mutex<()>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Default for UserCache {
+    fn default() -> UserCache {
+        UserCache {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(USER_CACHE_CAPACITY)
+                .time_to_live(USER_CACHE_TTL)
+                .build(),
+            admit: std::sync::Mutex::new(()),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl UserCache {
+    /// Forgets a user whose record changed.
+    pub fn forget(&self, id: &str) {
+        if let Ok(_admitting) = self.admit.lock() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.entries.invalidate(id);
+        }
+    }
+}
+
+impl Tessera {
+    /// A user, from the cache or the store.
+    pub async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
+        use std::sync::atomic::Ordering;
+        let cache = self.user_cache();
+        if let Some(user) = cache.entries.get(id) {
+            return Ok(Some(UserRecord::clone(&user)));
+        }
+        let generation = cache.generation.load(Ordering::SeqCst);
+        let Some(user) = self.store().user_by_id(id).await? else {
+            return Ok(None);
+        };
+        if let Ok(_admitting) = cache.admit.lock()
+            && cache.generation.load(Ordering::SeqCst) == generation
+        {
+            cache
+                .entries
+                .insert(id.to_owned(), std::sync::Arc::new(user.clone()));
+        }
+        Ok(Some(user))
+    }
+}
+
 /// A registration that passed every rule.
 #[derive(Debug)]
 pub struct Registration {
