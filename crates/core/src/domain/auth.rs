@@ -1,5 +1,5 @@
 //! Bearer authentication (docs/ARCHITECTURE.md, "The bearer cache"). Checking a token costs a SHA-256 and a map lookup:
-//! a bounded in-memory cache (moka: TinyLFU admission, LRU eviction, reads without a lock) maps
+//! a bounded in-memory cache (quick_cache: S3-FIFO eviction, a read is one sharded lookup) maps
 //! token id to what the check needs. A cache miss reads the store once; a hit touches neither the
 //! store nor any password hash. `lastUsed` is remembered in memory, to the second, and written
 //! behind in batches. Revocation removes the entry at once on this node; the TTL is the safety
@@ -128,8 +128,20 @@ pub(crate) enum Checked {
     },
 }
 
+/// A token id as the cache's key: its ten characters inline, so a lookup compares keys without
+/// following a pointer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key([u8; tessera_proto::token::ID_LEN]);
+
+impl Key {
+    /// `None` for a string that is no token id (no entry can have it).
+    fn of(id: &str) -> Option<Key> {
+        id.as_bytes().try_into().ok().map(Key)
+    }
+}
+
 pub struct TokenCache {
-    entries: moka::sync::Cache<String, Arc<Entry>>,
+    entries: quick_cache::sync::Cache<Key, Arc<Entry>>,
     uses: Mutex<HashMap<String, Millis>>,
     /// Held while an entry is admitted or a revocation bumps the epoch: the two never interleave.
     admit: Mutex<()>,
@@ -139,19 +151,13 @@ pub struct TokenCache {
 }
 
 impl TokenCache {
-    /// A cache of at most `capacity` tokens, each trusted for `ttl` after it was read. When full,
-    /// moka evicts the least recently used entry, and admits a new one only if it is likely to
-    /// be used more (TinyLFU): a scan of one-off tokens cannot push out the busy ones.
+    /// A cache of at most `capacity` tokens, each trusted for `ttl` after it was read (on the
+    /// caller's clock; an entry past it is read again). When full, S3-FIFO evicts: a newcomer
+    /// waits in a small queue and joins the main one only if it is used again, so a scan of
+    /// one-off tokens cannot push out the busy ones.
     pub fn new(capacity: usize, ttl: Millis) -> TokenCache {
         TokenCache {
-            entries: moka::sync::Cache::builder()
-                .max_capacity(capacity.max(1) as u64)
-                // Entries past their TTL are refused by `cached` (on the caller's clock); this
-                // lets moka reclaim their room without waiting for eviction.
-                .time_to_live(std::time::Duration::from_millis(
-                    ttl.max(1).unsigned_abs().saturating_mul(2),
-                ))
-                .build(),
+            entries: quick_cache::sync::Cache::new(capacity.max(1)),
             uses: Mutex::new(HashMap::new()),
             admit: Mutex::new(()),
             epoch: AtomicU64::new(0),
@@ -161,20 +167,20 @@ impl TokenCache {
 
     fn cached(&self, id: &str, now: Millis) -> Option<Arc<Entry>> {
         self.entries
-            .get(id)
+            .get(&Key::of(id)?)
             .filter(|e| now.saturating_sub(e.loaded_at) < self.ttl)
     }
 
     /// Remembers an entry read from the store, unless a revocation happened since `epoch` was
     /// read (before the store was); returns whether it did.
-    fn remember(&self, id: String, entry: Arc<Entry>, epoch: u64) -> bool {
-        let Ok(_admitting) = self.admit.lock() else {
+    fn remember(&self, id: &str, entry: Arc<Entry>, epoch: u64) -> bool {
+        let (Some(key), Ok(_admitting)) = (Key::of(id), self.admit.lock()) else {
             return false;
         };
         if self.epoch.load(Ordering::SeqCst) != epoch {
             return false;
         }
-        self.entries.insert(id, entry);
+        self.entries.insert(key, entry);
         true
     }
 
@@ -185,7 +191,9 @@ impl TokenCache {
         };
         self.epoch.fetch_add(1, Ordering::SeqCst);
         for id in ids {
-            self.entries.invalidate(id);
+            if let Some(key) = Key::of(id) {
+                self.entries.remove(&key);
+            }
             uses.remove(id);
         }
     }
@@ -196,14 +204,13 @@ impl TokenCache {
             return;
         };
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.entries.invalidate_all();
+        self.entries.clear();
         uses.clear();
     }
 
-    /// How many tokens the cache holds (approximately: moka counts lazily).
-    pub fn len(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.entry_count()
+    /// How many tokens the cache holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 
     /// Whether the cache holds no token.
@@ -244,7 +251,7 @@ impl TokenCache {
                     issued_at: record.created_at,
                 },
             });
-            if self.remember(id.to_owned(), entry.clone(), epoch) || attempt == ATTEMPTS {
+            if self.remember(id, entry.clone(), epoch) || attempt == ATTEMPTS {
                 return Ok(entry);
             }
         }

@@ -28,12 +28,12 @@ pub const MAX_AVATAR_CHARS: usize = 524_288;
 /// cache"). A change made through this node replaces it at once; one made on another replica
 /// shows here within this time.
 pub const USER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
-pub const USER_CACHE_CAPACITY: u64 = 100_000;
+pub const USER_CACHE_CAPACITY: usize = 100_000;
 
 /// Recently read user records, so that `activeUser` on a busy token does not ask the store each
 /// time. A change bumps `generation` under `admit`; a read that raced a change is not kept.
 pub struct UserCache {
-    entries: moka::sync::Cache<String, std::sync::Arc<UserRecord>>,
+    entries: quick_cache::sync::Cache<String, (std::time::Instant, std::sync::Arc<UserRecord>)>,
     admit: std::sync::Mutex<()>,
     generation: std::sync::atomic::AtomicU64,
 }
@@ -41,10 +41,7 @@ pub struct UserCache {
 impl Default for UserCache {
     fn default() -> UserCache {
         UserCache {
-            entries: moka::sync::Cache::builder()
-                .max_capacity(USER_CACHE_CAPACITY)
-                .time_to_live(USER_CACHE_TTL)
-                .build(),
+            entries: quick_cache::sync::Cache::new(USER_CACHE_CAPACITY),
             admit: std::sync::Mutex::new(()),
             generation: std::sync::atomic::AtomicU64::new(0),
         }
@@ -57,7 +54,7 @@ impl UserCache {
         if let Ok(_admitting) = self.admit.lock() {
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            self.entries.invalidate(id);
+            self.entries.remove(id);
         }
     }
 }
@@ -67,7 +64,9 @@ impl Tessera {
     pub async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
         use std::sync::atomic::Ordering;
         let cache = self.user_cache();
-        if let Some(user) = cache.entries.get(id) {
+        if let Some((read_at, user)) = cache.entries.get(id)
+            && read_at.elapsed() < USER_CACHE_TTL
+        {
             return Ok(Some(UserRecord::clone(&user)));
         }
         let generation = cache.generation.load(Ordering::SeqCst);
@@ -77,9 +76,8 @@ impl Tessera {
         if let Ok(_admitting) = cache.admit.lock()
             && cache.generation.load(Ordering::SeqCst) == generation
         {
-            cache
-                .entries
-                .insert(id.to_owned(), std::sync::Arc::new(user.clone()));
+            let entry = (std::time::Instant::now(), std::sync::Arc::new(user.clone()));
+            cache.entries.insert(id.to_owned(), entry);
         }
         Ok(Some(user))
     }
