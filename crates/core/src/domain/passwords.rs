@@ -1,5 +1,9 @@
-//! Password hashing: argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane), run on the
-//! blocking pool behind a semaphore so a flood of logins queues up instead of starving API traffic.
+//! Password hashing: argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane), run on threads
+//! of its own behind a semaphore so a flood of logins queues up instead of starving API traffic.
+//! Those threads run at the lowest scheduling priority (nice 19 on Linux): when the cores are busy
+//! with requests, the requests go first and the hashes take the time left over; when they are
+//! not, the hashes get every core. A sign-in flood then slows sign-ins, not the API
+//! (bench/RESULTS.md, "API latency during a sign-in flood").
 //! A login for an unknown email is verified against a dummy hash, so it costs the same time as a
 //! wrong password and response times do not reveal which emails have accounts.
 
@@ -40,8 +44,88 @@ fn verify_now(password: &[u8], hash: &str) -> bool {
     argon2().is_ok_and(|a| a.verify_password(password, &parsed).is_ok())
 }
 
+/// How much lower the hashing threads' priority is (a nice value: 0 normal, 19 lowest).
+pub const HASHER_NICENESS: i32 = 19;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads: as many as hashes may run at once, taking jobs from one queue.
+struct Hashers {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+impl Hashers {
+    fn start(threads: usize) -> Result<Hashers> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("tessera-hasher-{n}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("cannot start a hashing thread: {e}")))?;
+        }
+        Ok(Hashers {
+            jobs: std::sync::Mutex::new(jobs),
+        })
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| Error::Internal("password hasher poisoned".into()))?
+            .send(job)
+            .map_err(|_| Error::Internal("password hasher closed".into()))?;
+        result
+            .await
+            .map_err(|_| Error::Internal("password hashing thread failed".into()))
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (Linux; elsewhere threads keep the normal
+/// one). Failing to is not fatal: hashes then compete with requests as equals.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let me = rustix::thread::gettid();
+        let lower = (current_niceness() + HASHER_NICENESS).min(19);
+        if let Err(e) = rustix::process::setpriority_process(Some(me), lower) {
+            tracing::warn!(error = %e, "could not lower the priority of a password hashing thread");
+        }
+    }
+}
+
+/// The calling thread's nice value (a test hook; 0 where it cannot be read).
+pub fn current_niceness() -> i32 {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap_or(0)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        0
+    }
+}
+
 pub struct Passwords {
     permits: Semaphore,
+    hashers: Hashers,
     dummy_hash: String,
     computed: AtomicU64,
 }
@@ -51,6 +135,7 @@ impl Passwords {
     pub fn new(max_concurrent: usize) -> Result<Passwords> {
         Ok(Passwords {
             permits: Semaphore::new(max_concurrent.max(1)),
+            hashers: Hashers::start(max_concurrent.max(1))?,
             dummy_hash: hash_now(b"tessera dummy password, never matches")?,
             computed: AtomicU64::new(0),
         })
@@ -63,9 +148,7 @@ impl Passwords {
             .await
             .map_err(|_| Error::Internal("password hasher closed".into()))?;
         self.computed.fetch_add(1, Ordering::Relaxed);
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))
+        self.hashers.run(work).await
     }
 
     pub async fn hash(&self, password: String) -> Result<String> {
@@ -122,5 +205,19 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(passwords.computed(), 5);
+    }
+
+    /// The hashes run on threads below the normal priority (Linux), so requests go first.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_yield_to_requests() {
+        let passwords = Passwords::new(1).unwrap();
+        let here = current_niceness();
+        let there = passwords.run(current_niceness).await.unwrap();
+        assert_eq!(
+            there,
+            (here + HASHER_NICENESS).min(19),
+            "hasher nice {there}, caller {here}"
+        );
     }
 }
