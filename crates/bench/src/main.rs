@@ -237,14 +237,15 @@ async fn run(args: Args) -> Result<()> {
     }
     if ours && wanted(Workload::Exchange) {
         eprintln!("exchange: {runs} run(s) of {seconds} s");
+        let app = server::create_app(&target.url, &target.token).await?;
         let mut exchanged = Vec::new();
         let mut renewed = Vec::new();
         let mut failed = 0;
         for _ in 0..runs {
-            let (rate, f) = workloads::exchanges(&target, 4, seconds).await?;
+            let (rate, f) = workloads::exchanges(&target, &app, 4, seconds).await?;
             exchanged.push(rate);
             failed += f;
-            let (rate, f) = workloads::refreshes(&target, 4, seconds).await?;
+            let (rate, f) = workloads::refreshes(&target, &app, 4, seconds).await?;
             renewed.push(rate);
             failed += f;
         }
@@ -252,7 +253,7 @@ async fn run(args: Args) -> Result<()> {
         report.sections.push((
             "Code exchange and refresh".into(),
             format!(
-                "On 4 connections. An exchange is two requests (`GET /auth/accesscode` with a \
+                "A third-party app (a connector), on 4 connections. An exchange is two requests (`GET /auth/accesscode` with a \
                  token, then `POST /auth/token`); a refresh is one (`POST /auth/token` with the \
                  refresh token the last one returned: they rotate). Every write is committed \
                  as the server commits it in production.\n\n| | per second (median) | × Speckle's ~8/s |\n\

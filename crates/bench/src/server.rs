@@ -155,15 +155,78 @@ pub async fn sign_up(url: &str, who: &str) -> Result<SignedUp> {
         bail!("sign-up answered {} without a redirect", res.status());
     };
     let code = code_in(location.to_str()?)?;
-    let token = exchange(&http, url, &code).await?.0;
+    let token = exchange(&http, url, &App::web(), &code).await?.0;
     Ok(SignedUp { email, token })
 }
 
-/// Exchanges a web app access code: (access token, refresh token).
-pub async fn exchange(http: &reqwest::Client, url: &str, code: &str) -> Result<(String, String)> {
+/// An app's credentials.
+#[derive(Clone)]
+pub struct App {
+    pub id: String,
+    pub secret: String,
+}
+
+impl App {
+    /// Speckle's own web app (its secret is public, as in Speckle).
+    pub fn web() -> App {
+        App {
+            id: "spklwebapp".into(),
+            secret: "spklwebapp".into(),
+        }
+    }
+}
+
+/// Registers a third-party app (as its author, with `token`), with the scopes of a typical
+/// connector.
+pub async fn create_app(url: &str, token: &str) -> Result<App> {
+    let http = http();
+    let graphql = async |query: &str, variables: Value| -> Result<Value> {
+        let body: Value = http
+            .post(format!("{url}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if !body["errors"].is_null() {
+            bail!("GraphQL refused: {body}");
+        }
+        Ok(body["data"].clone())
+    };
+    let created = graphql(
+        "mutation($app: AppCreateInput!) { appCreate(app: $app) }",
+        json!({"app": {"name": "Bench Connector", "description": "made by tessera-bench",
+                       "redirectUrl": "http://127.0.0.1:29363/callback",
+                       "scopes": ["profile:read", "streams:read"]}}),
+    )
+    .await?;
+    let id = created["appCreate"]
+        .as_str()
+        .ok_or_else(|| anyhow!("appCreate answered {created}"))?
+        .to_owned();
+    let read = graphql(
+        "query($id: String!) { app(id: $id) { secret } }",
+        json!({"id": id}),
+    )
+    .await?;
+    let secret = read["app"]["secret"]
+        .as_str()
+        .ok_or_else(|| anyhow!("app(id) answered {read}"))?
+        .to_owned();
+    Ok(App { id, secret })
+}
+
+/// Exchanges an access code of `app`: (access token, refresh token).
+pub async fn exchange(
+    http: &reqwest::Client,
+    url: &str,
+    app: &App,
+    code: &str,
+) -> Result<(String, String)> {
     let body: Value = http
         .post(format!("{url}/auth/token"))
-        .json(&json!({"appId": "spklwebapp", "appSecret": "spklwebapp",
+        .json(&json!({"appId": app.id, "appSecret": app.secret,
                       "accessCode": code, "challenge": "bench"}))
         .send()
         .await?
@@ -175,11 +238,17 @@ pub async fn exchange(http: &reqwest::Client, url: &str, code: &str) -> Result<(
     }
 }
 
-/// An access code for the web app, asked for with a token (Speckle's `/auth/accesscode`).
-pub async fn access_code(http: &reqwest::Client, url: &str, token: &str) -> Result<String> {
+/// An access code for `app`, asked for with a token (Speckle's `/auth/accesscode`).
+pub async fn access_code(
+    http: &reqwest::Client,
+    url: &str,
+    app: &App,
+    token: &str,
+) -> Result<String> {
     let res = http
         .get(format!(
-            "{url}/auth/accesscode?appId=spklwebapp&challenge=bench&token={token}"
+            "{url}/auth/accesscode?appId={}&challenge=bench&token={token}",
+            app.id
         ))
         .send()
         .await?;
@@ -189,11 +258,16 @@ pub async fn access_code(http: &reqwest::Client, url: &str, token: &str) -> Resu
     code_in(location.to_str()?)
 }
 
-/// Renews a pair at `/auth/token` with the refresh token: the new pair.
-pub async fn refresh(http: &reqwest::Client, url: &str, refresh: &str) -> Result<(String, String)> {
+/// Renews a pair of `app` at `/auth/token` with the refresh token: the new pair.
+pub async fn refresh(
+    http: &reqwest::Client,
+    url: &str,
+    app: &App,
+    refresh: &str,
+) -> Result<(String, String)> {
     let body: Value = http
         .post(format!("{url}/auth/token"))
-        .json(&json!({"appId": "spklwebapp", "appSecret": "spklwebapp",
+        .json(&json!({"appId": app.id, "appSecret": app.secret,
                       "refreshToken": refresh}))
         .send()
         .await?

@@ -210,14 +210,19 @@ where
 
 /// Access codes exchanged per second (`/auth/accesscode` then `/auth/token`), on `tasks`
 /// connections.
-pub async fn exchanges(target: &Target, tasks: usize, seconds: f64) -> Result<(f64, u64)> {
-    let (url, token) = (target.url.clone(), target.token.clone());
+pub async fn exchanges(
+    target: &Target,
+    app: &server::App,
+    tasks: usize,
+    seconds: f64,
+) -> Result<(f64, u64)> {
+    let (url, token, app) = (target.url.clone(), target.token.clone(), app.clone());
     let http = server::http();
     per_second(tasks, seconds, move |_| {
-        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        let (http, url, token, app) = (http.clone(), url.clone(), token.clone(), app.clone());
         async move {
-            let code = server::access_code(&http, &url, &token).await?;
-            server::exchange(&http, &url, &code).await.map(|_| ())
+            let code = server::access_code(&http, &url, &app, &token).await?;
+            server::exchange(&http, &url, &app, &code).await.map(|_| ())
         }
     })
     .await
@@ -225,22 +230,27 @@ pub async fn exchanges(target: &Target, tasks: usize, seconds: f64) -> Result<(f
 
 /// Refreshes per second: each task renews its own pair over and over (refresh tokens rotate,
 /// so each renewal uses the token the last one returned).
-pub async fn refreshes(target: &Target, tasks: usize, seconds: f64) -> Result<(f64, u64)> {
+pub async fn refreshes(
+    target: &Target,
+    app: &server::App,
+    tasks: usize,
+    seconds: f64,
+) -> Result<(f64, u64)> {
     let http = server::http();
     let mut pairs = Vec::new();
     for _ in 0..tasks {
-        let code = server::access_code(&http, &target.url, &target.token).await?;
+        let code = server::access_code(&http, &target.url, app, &target.token).await?;
         pairs.push(tokio::sync::Mutex::new(
-            server::exchange(&http, &target.url, &code).await?.1,
+            server::exchange(&http, &target.url, app, &code).await?.1,
         ));
     }
     let pairs = Arc::new(pairs);
-    let url = target.url.clone();
+    let (url, app) = (target.url.clone(), app.clone());
     per_second(tasks, seconds, move |task| {
-        let (http, url, pairs) = (http.clone(), url.clone(), pairs.clone());
+        let (http, url, pairs, app) = (http.clone(), url.clone(), pairs.clone(), app.clone());
         async move {
             let mut refresh = pairs[task].lock().await;
-            let renewed = server::refresh(&http, &url, &refresh).await?;
+            let renewed = server::refresh(&http, &url, &app, &refresh).await?;
             *refresh = renewed.1;
             Ok(())
         }

@@ -45,9 +45,13 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
+/// The connections of a store. SQLite has one writer and a pool of read-only readers
+/// (docs/ARCHITECTURE.md, "Storage"): writes queue for the one connection instead of meeting
+/// `SQLITE_BUSY` and the busy handler's sleeps, and reads run beside them (WAL). A select takes
+/// a reader; `run`, `try_run`, `begin`, `writer` and a write with `RETURNING` take the writer.
 #[derive(Clone)]
 pub enum Pool {
-    Sqlite(SqlitePool),
+    Sqlite { read: SqlitePool, write: SqlitePool },
     Postgres(PgPool),
 }
 
@@ -114,6 +118,28 @@ impl Conn<'_> {
     }
 }
 
+/// A statement, and whether it writes: the pool picks the connection by it, so a write with
+/// `RETURNING` run through `one` still goes to the writer.
+pub trait Statement: SqlxBinder {
+    const WRITES: bool;
+}
+
+impl Statement for sea_query::SelectStatement {
+    const WRITES: bool = false;
+}
+
+impl Statement for sea_query::InsertStatement {
+    const WRITES: bool = true;
+}
+
+impl Statement for sea_query::UpdateStatement {
+    const WRITES: bool = true;
+}
+
+impl Statement for sea_query::DeleteStatement {
+    const WRITES: bool = true;
+}
+
 /// A connection checked out of the pool.
 pub enum Pooled {
     Sqlite(PoolConnection<Sqlite>),
@@ -153,38 +179,57 @@ impl Tx {
 }
 
 impl Pool {
+    /// A connection for reads.
     pub async fn acquire(&self) -> Result<Pooled> {
         Ok(match self {
-            Pool::Sqlite(p) => Pooled::Sqlite(p.acquire().await.map_err(fault)?),
+            Pool::Sqlite { read, .. } => Pooled::Sqlite(read.acquire().await.map_err(fault)?),
             Pool::Postgres(p) => Pooled::Postgres(p.acquire().await.map_err(fault)?),
         })
     }
 
+    /// The connection for writes (a statement with `RETURNING` too).
+    pub async fn writer(&self) -> Result<Pooled> {
+        Ok(match self {
+            Pool::Sqlite { write, .. } => Pooled::Sqlite(write.acquire().await.map_err(fault)?),
+            Pool::Postgres(p) => Pooled::Postgres(p.acquire().await.map_err(fault)?),
+        })
+    }
+
+    /// A transaction, on the writer.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(fault)?),
+            Pool::Sqlite { write, .. } => Tx::Sqlite(write.begin().await.map_err(fault)?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await.map_err(fault)?),
         })
     }
 
-    pub async fn all<R: Rows>(&self, stmt: &impl SqlxBinder) -> Result<Vec<R>> {
-        self.acquire().await?.conn().all(stmt).await
+    /// The reader for a select, the writer for anything else.
+    async fn for_statement<S: Statement>(&self) -> Result<Pooled> {
+        if S::WRITES {
+            self.writer().await
+        } else {
+            self.acquire().await
+        }
     }
 
-    pub async fn optional<R: Rows>(&self, stmt: &impl SqlxBinder) -> Result<Option<R>> {
-        self.acquire().await?.conn().optional(stmt).await
+    pub async fn all<R: Rows, S: Statement>(&self, stmt: &S) -> Result<Vec<R>> {
+        self.for_statement::<S>().await?.conn().all(stmt).await
     }
 
-    pub async fn one<R: Rows>(&self, stmt: &impl SqlxBinder) -> Result<R> {
-        self.acquire().await?.conn().one(stmt).await
+    pub async fn optional<R: Rows, S: Statement>(&self, stmt: &S) -> Result<Option<R>> {
+        self.for_statement::<S>().await?.conn().optional(stmt).await
+    }
+
+    pub async fn one<R: Rows, S: Statement>(&self, stmt: &S) -> Result<R> {
+        self.for_statement::<S>().await?.conn().one(stmt).await
     }
 
     pub async fn run(&self, stmt: &impl SqlxBinder) -> Result<u64> {
-        self.acquire().await?.conn().run(stmt).await
+        self.writer().await?.conn().run(stmt).await
     }
 
     pub async fn try_run(&self, stmt: &impl SqlxBinder) -> Result<Result<u64, sqlx::Error>> {
-        Ok(self.acquire().await?.conn().try_run(stmt).await)
+        Ok(self.writer().await?.conn().try_run(stmt).await)
     }
 }
 

@@ -135,7 +135,7 @@ impl SqlStore {
         for column in order {
             select.order_by(*column, Order::Asc);
         }
-        convert(self.pool.all::<AppRow>(&select).await?)
+        convert(self.pool.all::<AppRow, _>(&select).await?)
     }
 }
 
@@ -534,7 +534,7 @@ where
         .order_by(order.key, Order::Desc)
         .order_by(order.id, Order::Desc)
         .limit(u64::try_from(request.limit.max(0)).unwrap_or(0) + 1);
-    let mut items: Vec<T> = convert(pool.all::<R>(&select).await?)?;
+    let mut items: Vec<T> = convert(pool.all::<R, _>(&select).await?)?;
     let limit = usize::try_from(request.limit.max(0)).unwrap_or(0);
     let more = items.len() > limit;
     items.truncate(limit);
@@ -864,7 +864,7 @@ impl Store for SqlStore {
             )
             .order_by((Users::Table, Users::Id), Order::Asc)
             .to_owned();
-        convert(self.pool.all::<MemberRow>(&select).await?)
+        convert(self.pool.all::<MemberRow, _>(&select).await?)
     }
 
     async fn user_projects(
@@ -991,18 +991,18 @@ impl Store for SqlStore {
     async fn project_invites(&self, project_id: &str) -> Result<Vec<InviteRecord>> {
         let select =
             invites_where(Cond::all().add(Expr::col(ProjectInvites::StreamId).eq(project_id)));
-        convert(self.pool.all::<InviteRow>(&select).await?)
+        convert(self.pool.all::<InviteRow, _>(&select).await?)
     }
 
     async fn user_invites(&self, user_id: &str) -> Result<Vec<InviteRecord>> {
         let select = invites_where(Cond::all().add(Expr::col(ProjectInvites::UserId).eq(user_id)));
-        convert(self.pool.all::<InviteRow>(&select).await?)
+        convert(self.pool.all::<InviteRow, _>(&select).await?)
     }
 
     async fn invites_sent_by(&self, inviter_id: &str) -> Result<Vec<InviteRecord>> {
         let select =
             invites_where(Cond::all().add(Expr::col(ProjectInvites::InviterId).eq(inviter_id)));
-        convert(self.pool.all::<InviteRow>(&select).await?)
+        convert(self.pool.all::<InviteRow, _>(&select).await?)
     }
 
     async fn delete_invite(&self, invite_id: &str) -> Result<bool> {
@@ -1416,7 +1416,7 @@ impl Store for SqlStore {
             .and_where(Expr::col(RefreshTokens::UserId).eq(user_id))
             .to_owned();
         let mut rows: Vec<GrantRow> = self.pool.all(&tokens).await?;
-        rows.extend(self.pool.all::<GrantRow>(&refresh).await?);
+        rows.extend(self.pool.all::<GrantRow, _>(&refresh).await?);
         let mut grants: Vec<AppGrant> = Vec::new();
         for row in rows {
             let granted = scopes(&row.scopes);
@@ -2357,7 +2357,7 @@ impl Store for SqlStore {
             .from(DataMigrations::Table)
             .and_where(Expr::col(DataMigrations::Name).eq(name))
             .to_owned();
-        Ok(self.pool.optional::<Text>(&select).await?.is_some())
+        Ok(self.pool.optional::<Text, _>(&select).await?.is_some())
     }
 
     async fn mark_data_migration_done(&self, name: &str, now: Millis) -> Result<()> {

@@ -114,8 +114,8 @@ pub struct Opened {
     pub connection_uses: Arc<AtomicU64>,
 }
 
-/// How many connections each backend's pool keeps.
-const SQLITE_CONNECTIONS: u32 = 8;
+/// How many connections each backend's pool keeps (SQLite: readers, beside its one writer).
+const SQLITE_READERS: u32 = 8;
 const POSTGRES_CONNECTIONS: u32 = 16;
 /// How long a request waits for a free connection before it is told the server is busy.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -165,22 +165,35 @@ pub async fn open(url: &str) -> Result<Opened> {
             conn.close().await
         })
         .await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(SQLITE_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .before_acquire(move |_conn, _meta| {
-                count();
-                Box::pin(async { Ok(true) })
-            })
-            .connect_with(options)
+        let counted = |max: u32, options: SqliteConnectOptions| {
+            let count = count.clone();
+            SqlitePoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .before_acquire(move |_conn, _meta| {
+                    count();
+                    Box::pin(async { Ok(true) })
+                })
+                .connect_with(options)
+        };
+        let in_memory = sqlite_file(url).is_none();
+        let write = counted(if in_memory { SQLITE_READERS } else { 1 }, options.clone())
             .await
             .map_err(fault)?;
         SQLITE_MIGRATIONS
-            .run(&pool)
+            .run(&write)
             .await
             .map_err(migration_failed)?;
+        // An in-memory database lives in its connections: there, one pool does both.
+        let read = if in_memory {
+            write.clone()
+        } else {
+            counted(SQLITE_READERS, options.read_only(true))
+                .await
+                .map_err(fault)?
+        };
         Ok(Opened {
-            pool: Pool::Sqlite(pool),
+            pool: Pool::Sqlite { read, write },
             lock,
             connection_uses,
         })
