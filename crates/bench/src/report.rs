@@ -16,7 +16,7 @@ pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
@@ -61,6 +61,14 @@ impl Medians {
         self.graphql_rps / self.baseline_rps
     }
 }
+
+/// One half of the plot: where, its title, and what it draws for GraphQL and the trivial route.
+type Panel<'a, 'b> = (
+    &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    &'static str,
+    fn(&Medians) -> f64,
+    fn(&Medians) -> f64,
+);
 
 /// A target from the issue, checked against a measured value.
 pub struct Check {
@@ -147,12 +155,7 @@ impl Report {
                 .map(|m| (m.connections as f64, f(m)))
                 .collect()
         };
-        let panels: [(
-            &DrawingArea<SVGBackend, _>,
-            &str,
-            fn(&Medians) -> f64,
-            fn(&Medians) -> f64,
-        ); 2] = [
+        let panels: [Panel<'_, '_>; 2] = [
             (
                 &left,
                 "requests per second",
