@@ -38,6 +38,9 @@ enum Workload {
     Signin,
     /// GraphQL latency while 50 wrong-password sign-ins run at once
     Flood,
+    /// Two replicas on one PostgreSQL: revocation on one to rejection on the other (needs
+    /// --database-url postgres://…)
+    Replicas,
 }
 
 /// Starts Tessera (or uses --against), drives the workloads with wrk on loopback, and writes a
@@ -369,6 +372,42 @@ async fn run(args: Args) -> Result<()> {
             measured: format!("{f:.2} ms, {:.2}× ({q:.2} ms alone)", f / q),
             met: f <= 10.0 && f <= 2.0 * q && failures == 0,
         });
+    }
+    let on_postgres = args
+        .database_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("postgres"));
+    if ours && wanted(Workload::Replicas) {
+        if let (true, Some(url)) = (on_postgres, args.database_url.as_deref()) {
+            eprintln!("replicas: 100 revocations");
+            let mut b = target.replica(url, workers).await?;
+            let times = workloads::revocation_across_replicas(&target, &b, 100).await?;
+            b.stop();
+            let mut sorted = times.clone();
+            sorted.sort_by(f64::total_cmp);
+            let p99 = sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)];
+            let (p50, max) = (median(&times), sorted[sorted.len() - 1]);
+            report.sections.push((
+                "Revocation across two replicas".into(),
+                format!(
+                    "Two Tessera servers on one PostgreSQL database. Each round makes a token on \
+                     A, uses it on B (so B has it cached), revokes it on A, and asks B every \
+                     millisecond until B refuses it. Over {} rounds: p50 **{p50:.1} ms**, p99 \
+                     **{p99:.1} ms**, worst {max:.1} ms (PostgreSQL LISTEN/NOTIFY).",
+                    times.len()
+                ),
+            ));
+            report.checks.push(Check {
+                workload: "revocation across two replicas".into(),
+                target: "p99 ≤ 1 s".into(),
+                measured: format!("p99 {p99:.1} ms"),
+                met: p99 <= 1_000.0,
+            });
+        } else if args.only.contains(&Workload::Replicas) {
+            bail!("the replicas workload needs --database-url postgres://…");
+        } else {
+            eprintln!("replicas: left out (it needs --database-url postgres://…)");
+        }
     }
     target.stop();
 

@@ -52,60 +52,25 @@ impl Target {
     /// Starts Tessera with rate limits off (a load generator is one address), on `workers`
     /// runtime threads, and signs up a user.
     pub async fn start(database_url: Option<&str>, workers: usize) -> Result<Target> {
-        let dir = tempfile::tempdir()?;
-        let url = match database_url {
-            Some(url) => url.to_owned(),
-            None => format!("sqlite://{}", dir.path().join("tessera.db").display()),
-        };
-        let mut config = Config::for_database(&url);
-        config.data_dir = dir.path().to_owned();
-        config.rate_limits.enabled = false;
-        config.access_log = AccessLog::Sampled;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, address) = tokio::sync::oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("tessera".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(workers.max(1))
-                    .thread_name("tessera-worker")
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(e) => {
-                        let _ = ready.send(Err(anyhow!("runtime: {e}")));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    match Application::build(config, Arc::new(SystemClock)).await {
-                        Ok(app) => {
-                            let _ = ready.send(Ok(app.address()));
-                            let _ = app
-                                .run_until(async move {
-                                    let _ = stopped.await;
-                                })
-                                .await;
-                        }
-                        Err(e) => {
-                            let _ = ready.send(Err(anyhow!("Tessera did not start: {e}")));
-                        }
-                    }
-                });
-            })?;
-        let address = address.await.context("the server thread ended")??;
-        let url = format!("http://{address}");
+        let (url, running) = spawn(database_url, workers).await?;
         let token = sign_up(&url, "bench").await?.token;
         Ok(Target {
             url,
             token,
             ours: true,
-            running: Some(Running {
-                stop: Some(stop),
-                thread: Some(thread),
-                _dir: dir,
-            }),
+            running: Some(running),
+        })
+    }
+
+    /// Another Tessera on the same database (PostgreSQL: a second replica), sharing this one's
+    /// user and token.
+    pub async fn replica(&self, database_url: &str, workers: usize) -> Result<Target> {
+        let (url, running) = spawn(Some(database_url), workers).await?;
+        Ok(Target {
+            url,
+            token: self.token.clone(),
+            ours: true,
+            running: Some(running),
         })
     }
 
@@ -123,6 +88,83 @@ impl Target {
     pub fn stop(&mut self) {
         self.running.take();
     }
+}
+
+/// Starts a Tessera on its own thread and runtime; its URL.
+async fn spawn(database_url: Option<&str>, workers: usize) -> Result<(String, Running)> {
+    let dir = tempfile::tempdir()?;
+    let url = match database_url {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}", dir.path().join("tessera.db").display()),
+    };
+    let mut config = Config::for_database(&url);
+    config.data_dir = dir.path().to_owned();
+    config.rate_limits.enabled = false;
+    config.access_log = AccessLog::Sampled;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready, address) = tokio::sync::oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("tessera".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers.max(1))
+                .thread_name("tessera-worker")
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready.send(Err(anyhow!("runtime: {e}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match Application::build(config, Arc::new(SystemClock)).await {
+                    Ok(app) => {
+                        let _ = ready.send(Ok(app.address()));
+                        let _ = app
+                            .run_until(async move {
+                                let _ = stopped.await;
+                            })
+                            .await;
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(anyhow!("Tessera did not start: {e}")));
+                    }
+                }
+            });
+        })?;
+    let address = address.await.context("the server thread ended")??;
+    Ok((
+        format!("http://{address}"),
+        Running {
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        },
+    ))
+}
+
+/// A GraphQL call with `token`; its `data`, or the refusal as an error.
+pub async fn graphql(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Result<Value> {
+    let body: Value = http
+        .post(format!("{url}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if !body["errors"].is_null() {
+        bail!("GraphQL refused: {body}");
+    }
+    Ok(body["data"].clone())
 }
 
 /// A user signed up through `/auth/local/register`, and its web token (all scopes), exchanged
@@ -180,21 +222,10 @@ impl App {
 /// connector.
 pub async fn create_app(url: &str, token: &str) -> Result<App> {
     let http = http();
-    let graphql = async |query: &str, variables: Value| -> Result<Value> {
-        let body: Value = http
-            .post(format!("{url}/graphql"))
-            .bearer_auth(token)
-            .json(&json!({"query": query, "variables": variables}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        if !body["errors"].is_null() {
-            bail!("GraphQL refused: {body}");
-        }
-        Ok(body["data"].clone())
-    };
     let created = graphql(
+        &http,
+        url,
+        token,
         "mutation($app: AppCreateInput!) { appCreate(app: $app) }",
         json!({"app": {"name": "Bench Connector", "description": "made by tessera-bench",
                        "redirectUrl": "http://127.0.0.1:29363/callback",
@@ -206,6 +237,9 @@ pub async fn create_app(url: &str, token: &str) -> Result<App> {
         .ok_or_else(|| anyhow!("appCreate answered {created}"))?
         .to_owned();
     let read = graphql(
+        &http,
+        url,
+        token,
         "query($id: String!) { app(id: $id) { secret } }",
         json!({"id": id}),
     )

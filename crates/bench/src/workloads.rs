@@ -346,3 +346,56 @@ pub async fn during_flood(
     }
     Ok((run, answered.load(Ordering::Relaxed)))
 }
+
+/// Milliseconds from a revocation acknowledged by replica A to the first refusal of the token by
+/// replica B (which had it cached), `rounds` times. B is asked every millisecond.
+pub async fn revocation_across_replicas(a: &Target, b: &Target, rounds: usize) -> Result<Vec<f64>> {
+    let http = server::http();
+    let whoami = async |url: &str, token: &str| -> Result<u16> {
+        Ok(http
+            .post(format!("{url}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({"query": "{ activeUser { id } }"}))
+            .send()
+            .await?
+            .status()
+            .as_u16())
+    };
+    let mut times = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let made = server::graphql(
+            &http,
+            &a.url,
+            &a.token,
+            "mutation($t: ApiTokenCreateInput!) { apiTokenCreate(token: $t) }",
+            json!({"t": {"name": format!("replica round {round}"), "scopes": ["profile:read"]}}),
+        )
+        .await?;
+        let Some(token) = made["apiTokenCreate"].as_str() else {
+            bail!("apiTokenCreate answered {made}");
+        };
+        if whoami(&b.url, token).await? != 200 {
+            bail!("replica B refused a fresh token");
+        }
+        server::graphql(
+            &http,
+            &a.url,
+            &a.token,
+            "mutation($t: String!) { apiTokenRevoke(token: $t) }",
+            json!({"t": token}),
+        )
+        .await?;
+        let revoked = Instant::now();
+        loop {
+            if whoami(&b.url, token).await? == 403 {
+                break;
+            }
+            if revoked.elapsed() > Duration::from_secs(120) {
+                bail!("replica B still accepts a token revoked on A two minutes ago");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        times.push(revoked.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(times)
+}
