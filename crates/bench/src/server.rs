@@ -251,6 +251,30 @@ pub async fn create_app(url: &str, token: &str) -> Result<App> {
     Ok(App { id, secret })
 }
 
+/// `POST /auth/token` for `app` with `grant` (a code or a refresh token): the pair it answers.
+async fn token_pair(
+    http: &reqwest::Client,
+    url: &str,
+    app: &App,
+    grant: Value,
+) -> Result<(String, String)> {
+    let mut request = json!({"appId": app.id, "appSecret": app.secret});
+    if let (Some(request), Value::Object(grant)) = (request.as_object_mut(), grant) {
+        request.extend(grant);
+    }
+    let body: Value = http
+        .post(format!("{url}/auth/token"))
+        .json(&request)
+        .send()
+        .await?
+        .json()
+        .await?;
+    match (body["token"].as_str(), body["refreshToken"].as_str()) {
+        (Some(t), Some(r)) => Ok((t.to_owned(), r.to_owned())),
+        _ => bail!("/auth/token answered {body}"),
+    }
+}
+
 /// Exchanges an access code of `app`: (access token, refresh token).
 pub async fn exchange(
     http: &reqwest::Client,
@@ -258,18 +282,13 @@ pub async fn exchange(
     app: &App,
     code: &str,
 ) -> Result<(String, String)> {
-    let body: Value = http
-        .post(format!("{url}/auth/token"))
-        .json(&json!({"appId": app.id, "appSecret": app.secret,
-                      "accessCode": code, "challenge": "bench"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    match (body["token"].as_str(), body["refreshToken"].as_str()) {
-        (Some(t), Some(r)) => Ok((t.to_owned(), r.to_owned())),
-        _ => bail!("the exchange answered {body}"),
-    }
+    token_pair(
+        http,
+        url,
+        app,
+        json!({"accessCode": code, "challenge": "bench"}),
+    )
+    .await
 }
 
 /// An access code for `app`, asked for with a token (Speckle's `/auth/accesscode`).
@@ -299,16 +318,5 @@ pub async fn refresh(
     app: &App,
     refresh: &str,
 ) -> Result<(String, String)> {
-    let body: Value = http
-        .post(format!("{url}/auth/token"))
-        .json(&json!({"appId": app.id, "appSecret": app.secret,
-                      "refreshToken": refresh}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    match (body["token"].as_str(), body["refreshToken"].as_str()) {
-        (Some(t), Some(r)) => Ok((t.to_owned(), r.to_owned())),
-        _ => bail!("the refresh answered {body}"),
-    }
+    token_pair(http, url, app, json!({"refreshToken": refresh})).await
 }

@@ -43,12 +43,8 @@ fn entry(id: &str) -> Result<keyring::Entry, ClientError> {
 #[cfg(all(feature = "keychain", target_os = "linux"))]
 fn entry(id: &str) -> Result<keyring::Entry, ClientError> {
     use linux_keyutils::{KeyRing, KeyRingIdentifier};
-    let user = KeyRing::from_special_id(KeyRingIdentifier::User, false).map_err(|e| {
-        ClientError::Usage(format!(
-            "the system keychain cannot be used (the kernel's user keyring: {e:?}): sign in \
-             without --keychain"
-        ))
-    })?;
+    let user = KeyRing::from_special_id(KeyRingIdentifier::User, false)
+        .map_err(|e| unavailable(format!("the kernel's user keyring: {e:?}")))?;
     let credential = keyring::keyutils::KeyutilsCredential {
         session: user,
         persistent: None,
@@ -58,7 +54,7 @@ fn entry(id: &str) -> Result<keyring::Entry, ClientError> {
 }
 
 #[cfg(feature = "keychain")]
-fn unavailable(e: keyring::Error) -> ClientError {
+fn unavailable(e: impl std::fmt::Display) -> ClientError {
     ClientError::Usage(format!(
         "the system keychain cannot be used ({e}): sign in without --keychain"
     ))

@@ -60,7 +60,7 @@ impl Tessera {
             store,
             clock,
             tokens: TokenCache::new(TOKEN_CACHE_CAPACITY, TOKEN_CACHE_TTL),
-            users: UserCache::default(),
+            users: UserCache::new(crate::domain::users::USER_CACHE_CAPACITY),
             passwords: Passwords::new(hashers)?,
             limits: Limiter::new(limits),
             mailer: None,
@@ -247,7 +247,7 @@ impl Tessera {
     ) -> Result<UserRecord> {
         let update: ProfileUpdate = input.validate()?;
         let updated = self.store.update_profile(&caller.user_id, update).await;
-        self.users.forget(&caller.user_id);
+        self.forget_user(&caller.user_id);
         updated?.ok_or_else(|| Error::user_input("Your user no longer exists"))
     }
 

@@ -186,7 +186,7 @@ impl Tessera {
             ));
         }
         let changed = self.store().set_server_role(user_id, role).await;
-        self.user_cache().forget(user_id);
+        self.forget_user(user_id);
         match changed? {
             ServerRoleChange::Changed(user) => {
                 if user.role == ServerRole::ArchivedUser {

@@ -1,24 +1,23 @@
 //! Bearer authentication (docs/ARCHITECTURE.md, "The bearer cache"). Checking a token costs a SHA-256 and a map lookup:
-//! a bounded in-memory cache (quick_cache: S3-FIFO eviction, a read is one sharded lookup) maps
-//! token id to what the check needs. A cache miss reads the store once; a hit touches neither the
+//! a bounded in-memory cache (`cache::Guarded`: S3-FIFO eviction, a read is one sharded lookup)
+//! maps token id to what the check needs. A cache miss reads the store once; a hit touches neither the
 //! store nor any password hash. `lastUsed` is remembered in memory, to the second, and written
 //! behind in batches. Revocation removes the entry at once on this node; the TTL is the safety
 //! net for changes made elsewhere.
 //!
 //! A revocation can race a cache miss: the miss reads the row, the revocation deletes it and clears
-//! the cache, and the miss writes the stale entry back. A revocation epoch closes that window:
-//! every revocation bumps it under the `admit` lock, a miss notes it before reading the store,
-//! and the entry is remembered (under the same lock) only if no revocation happened in between.
-//! When one did, the miss reads the store again, so once a revocation is acknowledged no later
-//! check accepts the token.
+//! the cache, and the miss writes the stale entry back. The cache's epoch (`cache.rs`) closes that
+//! window: a miss that raced a revocation is not remembered, and reads the store again, so once a
+//! revocation is acknowledged no later check accepts the token.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tessera_proto::{PlainToken, Scope, ScopeSet, ServerRole, TokenDigest};
 
 use super::activity::Client;
+use super::cache::Guarded;
 use super::is_expired;
 use crate::clock::Millis;
 use crate::error::{Error, Result};
@@ -141,26 +140,19 @@ impl Key {
 }
 
 pub struct TokenCache {
-    entries: quick_cache::sync::Cache<Key, Arc<Entry>>,
+    entries: Guarded<Key, Arc<Entry>>,
     uses: Mutex<HashMap<String, Millis>>,
-    /// Held while an entry is admitted or a revocation bumps the epoch: the two never interleave.
-    admit: Mutex<()>,
-    /// Bumped by every revocation, under `admit`.
-    epoch: AtomicU64,
     ttl: Millis,
 }
 
 impl TokenCache {
     /// A cache of at most `capacity` tokens, each trusted for `ttl` after it was read (on the
-    /// caller's clock; an entry past it is read again). When full, S3-FIFO evicts: a newcomer
-    /// waits in a small queue and joins the main one only if it is used again, so a scan of
-    /// one-off tokens cannot push out the busy ones.
+    /// caller's clock; an entry past it is read again). A scan of one-off tokens cannot push
+    /// out the busy ones (`cache.rs`).
     pub fn new(capacity: usize, ttl: Millis) -> TokenCache {
         TokenCache {
-            entries: quick_cache::sync::Cache::new(capacity.max(1)),
+            entries: Guarded::new(capacity),
             uses: Mutex::new(HashMap::new()),
-            admit: Mutex::new(()),
-            epoch: AtomicU64::new(0),
             ttl,
         }
     }
@@ -171,41 +163,23 @@ impl TokenCache {
             .filter(|e| now.saturating_sub(e.loaded_at) < self.ttl)
     }
 
-    /// Remembers an entry read from the store, unless a revocation happened since `epoch` was
-    /// read (before the store was); returns whether it did.
-    fn remember(&self, id: &str, entry: Arc<Entry>, epoch: u64) -> bool {
-        let (Some(key), Ok(_admitting)) = (Key::of(id), self.admit.lock()) else {
-            return false;
-        };
-        if self.epoch.load(Ordering::SeqCst) != epoch {
-            return false;
-        }
-        self.entries.insert(key, entry);
-        true
-    }
-
     /// Forgets tokens at once (after revocation).
     pub fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
-        let (Ok(_admitting), Ok(mut uses)) = (self.admit.lock(), self.uses.lock()) else {
-            return;
-        };
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        for id in ids {
-            if let Some(key) = Key::of(id) {
-                self.entries.remove(&key);
+        let ids: Vec<&str> = ids.into_iter().collect();
+        self.entries.forget(ids.iter().filter_map(|id| Key::of(id)));
+        if let Ok(mut uses) = self.uses.lock() {
+            for id in ids {
+                uses.remove(id);
             }
-            uses.remove(id);
         }
     }
 
     /// Forgets every entry (when revocations from other nodes may have been missed).
     pub fn forget_all(&self) {
-        let (Ok(_admitting), Ok(mut uses)) = (self.admit.lock(), self.uses.lock()) else {
-            return;
-        };
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.entries.clear();
-        uses.clear();
+        self.entries.forget_all();
+        if let Ok(mut uses) = self.uses.lock() {
+            uses.clear();
+        }
     }
 
     /// How many tokens the cache holds.
@@ -215,7 +189,7 @@ impl TokenCache {
 
     /// Whether the cache holds no token.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 
     /// Reads a token from the store for a cache miss, and remembers it if no revocation raced the
@@ -231,7 +205,7 @@ impl TokenCache {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let epoch = self.epoch.load(Ordering::SeqCst);
+            let epoch = self.entries.epoch();
             let record = store.token_for_auth(id).await?.ok_or(Error::InvalidToken)?;
             let entry = Arc::new(Entry {
                 digest: record.digest,
@@ -251,7 +225,9 @@ impl TokenCache {
                     issued_at: record.created_at,
                 },
             });
-            if self.remember(id, entry.clone(), epoch) || attempt == ATTEMPTS {
+            let remembered =
+                Key::of(id).is_some_and(|key| self.entries.admit(key, entry.clone(), epoch));
+            if remembered || attempt == ATTEMPTS {
                 return Ok(entry);
             }
         }

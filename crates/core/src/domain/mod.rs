@@ -6,6 +6,7 @@ pub mod admin;
 pub mod apps;
 pub mod auth;
 pub mod authorize;
+pub mod cache;
 pub mod device;
 pub mod grants;
 pub mod invites;

@@ -1,5 +1,5 @@
-//! Password hashing: argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane), run on threads
-//! of its own behind a semaphore so a flood of logins queues up instead of starving API traffic.
+//! Password hashing: argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane), run on a fixed
+//! set of threads of its own, so a flood of logins queues up instead of starving API traffic.
 //! Those threads run at the lowest scheduling priority (nice 19 on Linux): when the cores are busy
 //! with requests, the requests go first and the hashes take the time left over; when they are
 //! not, the hashes get every core. A sign-in flood then slows sign-ins, not the API
@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 
@@ -49,9 +48,9 @@ pub const HASHER_NICENESS: i32 = 19;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The hashing threads: as many as hashes may run at once, taking jobs from one queue.
+/// The hashing threads: as many as hashes may run at once, taking jobs from one queue in order.
 struct Hashers {
-    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+    jobs: std::sync::mpsc::Sender<Job>,
 }
 
 impl Hashers {
@@ -77,19 +76,19 @@ impl Hashers {
                 })
                 .map_err(|e| Error::Internal(format!("cannot start a hashing thread: {e}")))?;
         }
-        Ok(Hashers {
-            jobs: std::sync::Mutex::new(jobs),
-        })
+        Ok(Hashers { jobs })
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = done.send(work());
+            // A request that went away while its hash waited (timeout, closed connection)
+            // costs nothing more.
+            if !done.is_closed() {
+                let _ = done.send(work());
+            }
         });
         self.jobs
-            .lock()
-            .map_err(|_| Error::Internal("password hasher poisoned".into()))?
             .send(job)
             .map_err(|_| Error::Internal("password hasher closed".into()))?;
         result
@@ -124,7 +123,6 @@ pub fn current_niceness() -> i32 {
 }
 
 pub struct Passwords {
-    permits: Semaphore,
     hashers: Hashers,
     dummy_hash: String,
     computed: AtomicU64,
@@ -134,7 +132,6 @@ impl Passwords {
     /// `max_concurrent` hashes may run at once (one per core is right: each is CPU-bound).
     pub fn new(max_concurrent: usize) -> Result<Passwords> {
         Ok(Passwords {
-            permits: Semaphore::new(max_concurrent.max(1)),
             hashers: Hashers::start(max_concurrent.max(1))?,
             dummy_hash: hash_now(b"tessera dummy password, never matches")?,
             computed: AtomicU64::new(0),
@@ -142,11 +139,6 @@ impl Passwords {
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("password hasher closed".into()))?;
         self.computed.fetch_add(1, Ordering::Relaxed);
         self.hashers.run(work).await
     }

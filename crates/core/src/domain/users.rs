@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -9,7 +10,9 @@ use tessera_proto::{Scope, ServerRole};
 
 use super::activity::{Client, Subject};
 use super::auth::Auth;
+use super::cache::Guarded;
 use super::{random_hex, random_uuid};
+use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::model::ActivityKind;
 use crate::service::Tessera;
@@ -24,62 +27,37 @@ pub const MAX_COMPANY_CHARS: usize = 512;
 pub const MAX_BIO_CHARS: usize = 2048;
 pub const MAX_AVATAR_CHARS: usize = 524_288;
 
-/// How long a user record read for a request is reused (docs/ARCHITECTURE.md, "The bearer
+/// How long a user record read for a request is reused (docs/ARCHITECTURE.md, "The user
 /// cache"). A change made through this node replaces it at once; one made on another replica
 /// shows here within this time.
-pub const USER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+pub const USER_CACHE_TTL: Millis = 10_000;
 pub const USER_CACHE_CAPACITY: usize = 100_000;
 
-/// Recently read user records, so that `activeUser` on a busy token does not ask the store each
-/// time. A change bumps `generation` under `admit`; a read that raced a change is not kept.
-pub struct UserCache {
-    entries: quick_cache::sync::Cache<String, (std::time::Instant, std::sync::Arc<UserRecord>)>,
-    admit: std::sync::Mutex<()>,
-    generation: std::sync::atomic::AtomicU64,
-}
-
-impl Default for UserCache {
-    fn default() -> UserCache {
-        UserCache {
-            entries: quick_cache::sync::Cache::new(USER_CACHE_CAPACITY),
-            admit: std::sync::Mutex::new(()),
-            generation: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-}
-
-impl UserCache {
-    /// Forgets a user whose record changed.
-    pub fn forget(&self, id: &str) {
-        if let Ok(_admitting) = self.admit.lock() {
-            self.generation
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            self.entries.remove(id);
-        }
-    }
-}
+/// Recently read user records (when, and what), so that `activeUser` on a busy token does not
+/// ask the store each time.
+pub type UserCache = Guarded<String, (Millis, Arc<UserRecord>)>;
 
 impl Tessera {
     /// A user, from the cache or the store.
     pub async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
-        use std::sync::atomic::Ordering;
         let cache = self.user_cache();
-        if let Some((read_at, user)) = cache.entries.get(id)
-            && read_at.elapsed() < USER_CACHE_TTL
+        let now = self.now();
+        if let Some((read_at, user)) = cache.get(id)
+            && now.saturating_sub(read_at) < USER_CACHE_TTL
         {
             return Ok(Some(UserRecord::clone(&user)));
         }
-        let generation = cache.generation.load(Ordering::SeqCst);
+        let epoch = cache.epoch();
         let Some(user) = self.store().user_by_id(id).await? else {
             return Ok(None);
         };
-        if let Ok(_admitting) = cache.admit.lock()
-            && cache.generation.load(Ordering::SeqCst) == generation
-        {
-            let entry = (std::time::Instant::now(), std::sync::Arc::new(user.clone()));
-            cache.entries.insert(id.to_owned(), entry);
-        }
+        cache.admit(id.to_owned(), (now, Arc::new(user.clone())), epoch);
         Ok(Some(user))
+    }
+
+    /// Forgets a user whose record changed.
+    pub(crate) fn forget_user(&self, id: &str) {
+        self.user_cache().forget([id.to_owned()]);
     }
 }
 

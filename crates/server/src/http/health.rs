@@ -15,20 +15,16 @@ use crate::AppState;
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let answered = tokio::time::timeout(READY_WITHIN, state.core.ping()).await;
-    match answered {
-        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
-        failed => {
-            match failed {
-                Ok(Err(e)) => tracing::error!(error = %e, "readiness: store unreachable"),
-                _ => tracing::error!("readiness: the store did not answer within 2 s"),
-            }
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "message": "the database is unreachable" })),
-            )
-        }
-    }
+    let failure = match tokio::time::timeout(READY_WITHIN, state.core.ping()).await {
+        Ok(Ok(())) => return (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s", READY_WITHIN.as_secs()),
+    };
+    tracing::error!(error = %failure, "readiness: store unreachable");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "status": "unavailable", "message": "the database is unreachable" })),
+    )
 }
 
 pub async fn alive() -> Json<Value> {
