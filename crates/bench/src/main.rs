@@ -8,16 +8,19 @@
 
 mod report;
 mod server;
+mod soak;
+mod tokens;
 mod workloads;
 mod wrk;
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
-use report::{Check, Medians, Report, median};
+use report::{Check, Medians, Report, median, percentile};
 use server::Target;
 
 /// Speckle's own server on this kind of machine (../shared/reference/anchors.md): the query of
@@ -41,6 +44,11 @@ enum Workload {
     /// Two replicas on one PostgreSQL: revocation on one to rejection on the other (needs
     /// --database-url postgres://…)
     Replicas,
+    /// --tokens in an SQLite store, --tokens-in-use of them presented: miss and hit latency
+    /// against a store of --tokens-small, and memory
+    Tokens,
+    /// --soak-seconds of mixed traffic: failures, and memory over time
+    Soak,
 }
 
 /// Starts Tessera (or uses --against), drives the workloads with wrk on loopback, and writes a
@@ -87,7 +95,20 @@ struct Args {
     /// The folder RESULTS.md and plot.svg are written to
     #[arg(long, default_value = "bench", value_name = "DIR")]
     out: PathBuf,
-    /// The smallest workload once (GraphQL at one connection, one run of one second)
+    /// Tokens in the large store of the tokens workload
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    tokens: usize,
+    /// Tokens in the small store its misses are compared with
+    #[arg(long, default_value_t = 1_000, value_name = "N")]
+    tokens_small: usize,
+    /// Distinct tokens presented on the large store
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    tokens_in_use: usize,
+    /// How long the soak lasts
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    soak_seconds: u64,
+    /// The smallest workloads once: GraphQL at one connection for one second, the tokens
+    /// workload with 2,000 tokens, and a soak of 3 s
     #[arg(long)]
     smoke: bool,
 }
@@ -120,9 +141,36 @@ fn commit() -> String {
 }
 
 async fn run(args: Args) -> Result<()> {
-    if args.runs == 0 || args.seconds == 0 || args.connections.contains(&0) {
-        bail!("--runs, --seconds and every --connections must be at least 1");
+    if args.runs == 0
+        || args.seconds == 0
+        || args.connections.contains(&0)
+        || args.soak_seconds == 0
+    {
+        bail!("--runs, --seconds, --soak-seconds and every --connections must be at least 1");
     }
+    let sizes = if args.smoke {
+        tokens::Sizes {
+            small: 200,
+            large: 2_000,
+            in_use: 200,
+        }
+    } else {
+        tokens::Sizes {
+            small: args.tokens_small,
+            large: args.tokens,
+            in_use: args.tokens_in_use,
+        }
+    };
+    if sizes.small == 0
+        || sizes.in_use == 0
+        || sizes.small > sizes.large
+        || sizes.in_use > sizes.large
+    {
+        bail!(
+            "the token counts must be 0 < --tokens-small ≤ --tokens and 0 < --tokens-in-use ≤ --tokens"
+        );
+    }
+    let soak_seconds = if args.smoke { 3 } else { args.soak_seconds };
     if !wrk::available() {
         bail!("wrk is not installed: apt-get install wrk (Debian), brew install wrk (macOS)");
     }
@@ -133,7 +181,7 @@ async fn run(args: Args) -> Result<()> {
     };
     let wanted = |w: Workload| {
         if args.smoke {
-            w == Workload::Graphql
+            matches!(w, Workload::Graphql | Workload::Tokens | Workload::Soak)
         } else {
             args.only.is_empty() || args.only.contains(&w)
         }
@@ -320,24 +368,7 @@ async fn run(args: Args) -> Result<()> {
         let mut flooded = Vec::new();
         let mut answered = 0;
         for _ in 0..runs {
-            let (url, token, dir) = (
-                target.url.clone(),
-                target.token.clone(),
-                scratch.path().to_owned(),
-            );
-            let body = workloads::graphql_body();
-            quiet.push(
-                tokio::task::spawn_blocking(move || {
-                    let request = wrk::Request {
-                        method: "POST",
-                        path: "/graphql",
-                        body: Some(&body),
-                        bearer: Some(&token),
-                    };
-                    wrk::run(&url, &request, 16, seconds, &dir)
-                })
-                .await??,
-            );
+            quiet.push(workloads::graphql_under_wrk(&target, 16, seconds, scratch.path()).await?);
             let (run, n) =
                 workloads::during_flood(&target, &person.email, 50, 16, seconds, scratch.path())
                     .await?;
@@ -409,7 +440,112 @@ async fn run(args: Args) -> Result<()> {
             eprintln!("replicas: left out (it needs --database-url postgres://…)");
         }
     }
+    if ours && wanted(Workload::Soak) {
+        eprintln!("soak: {soak_seconds} s");
+        let soaked = soak::run(&target, soak_seconds, scratch.path()).await?;
+        let first_minute = soaked.rss_at(60.0_f64.min(soaked.seconds));
+        let end = soaked.rss.last().map_or(f64::NAN, |s| s.1);
+        let mut table = String::from("| after | resident MB |\n| --- | --- |\n");
+        let minutes = (soaked.seconds / 60.0).floor() as usize;
+        for t in (0..=minutes).map(|m| m as f64 * 60.0) {
+            let _ = writeln!(table, "| {t:.0} s | {:.1} |", soaked.rss_at(t));
+        }
+        let _ = writeln!(table, "| {:.0} s (end) | {end:.1} |", soaked.seconds);
+        report.sections.push((
+            "Soak".into(),
+            format!(
+                "{:.0} s of mixed traffic on one server: authenticated GraphQL at 16 connections \
+                 the whole time ({} requests, {:.0} req/s, p99 {:.2} ms); meanwhile one \
+                 connection made, used and revoked {} personal access tokens, and another \
+                 renewed an app's pair {} times (refresh tokens rotate). Failures of any kind \
+                 (wrk's errors and non-2xx answers, refused steps): **{}**. Resident memory of the \
+                 process (server and bench):\n\n{table}",
+                soaked.seconds,
+                soaked.graphql.requests,
+                soaked.graphql.per_second(),
+                soaked.graphql.p99_us / 1000.0,
+                soaked.churned,
+                soaked.refreshed,
+                soaked.failures,
+            ),
+        ));
+        report.checks.push(Check {
+            workload: format!("soak ({:.0} s)", soaked.seconds),
+            target: "0 errors; RSS at the end ≤ 1.2× RSS after the first minute".into(),
+            measured: format!(
+                "{} errors; {end:.1} MB at the end, {:.2}× the {first_minute:.1} MB after the first minute",
+                soaked.failures,
+                end / first_minute
+            ),
+            met: soaked.failures == 0 && end <= 1.2 * first_minute,
+        });
+    }
     target.stop();
+    if ours && wanted(Workload::Tokens) {
+        eprintln!(
+            "tokens: {} then {} tokens, {} in use",
+            sizes.small, sizes.large, sizes.in_use
+        );
+        let t = tokens::run(sizes, workers).await?;
+        let us = |v: &[f64]| format!("{:.1} / {:.1}", median(v), percentile(v, 0.99));
+        let (miss_ratio, http_ratio) = (
+            median(&t.miss_large) / median(&t.miss_small),
+            median(&t.http_miss_large) / median(&t.http_miss_small),
+        );
+        report.sections.push((
+            format!("{} tokens, {} in use", t.sizes.large, t.sizes.in_use),
+            format!(
+                "An embedded SQLite store holding {} tokens, then {} (seeded at {:.0} tokens/s, \
+                 in transactions of 10,000). In process is the server's bearer check (parse, \
+                 cache lookup, on a miss the database read, digest compare) with a fresh cache of \
+                 the server's size in front of the store, each token presented once per pass: \
+                 the first pass misses, the second hits (it read the store {} times). Over HTTP \
+                 is `POST /graphql` `{{ activeUser {{ id }} }}`, one request at a time, to a \
+                 freshly started server: first with tokens it has not seen, then the same again \
+                 in the same order.\n\n\
+                 | µs, median / p99 | {} tokens | {} tokens | ratio of medians |\n| --- | --- | --- | --- |\n\
+                 | miss, in process | {} | {} | {miss_ratio:.2}× |\n\
+                 | hit, in process | | {} | |\n\
+                 | miss, over HTTP | {} | {} | {http_ratio:.2}× |\n\
+                 | hit, over HTTP | | {} | |\n\n\
+                 Resident memory of the process (the server with its caches, and the bench \
+                 holding the {} tokens it presents): {:.0} MB with the server just started on \
+                 the large store, **{:.0} MB** after the passes. Requests not answered 200: {}.",
+                t.sizes.small,
+                t.sizes.large,
+                t.seeded_per_second,
+                t.hit_reads,
+                t.sizes.small,
+                t.sizes.large,
+                us(&t.miss_small),
+                us(&t.miss_large),
+                us(&t.hit_large),
+                us(&t.http_miss_small),
+                us(&t.http_miss_large),
+                us(&t.http_hit_large),
+                t.sizes.in_use,
+                t.rss_idle_mb,
+                t.rss_mb,
+                t.failures,
+            ),
+        ));
+        report.checks.push(Check {
+            workload: format!("{} tokens, {} in use", t.sizes.large, t.sizes.in_use),
+            target: format!(
+                "miss latency ≤ 2× that with {} tokens; RSS ≤ 300 MB",
+                t.sizes.small
+            ),
+            measured: format!(
+                "miss {miss_ratio:.2}× in process, {http_ratio:.2}× over HTTP; RSS {:.0} MB",
+                t.rss_mb
+            ),
+            met: miss_ratio <= 2.0
+                && http_ratio <= 2.0
+                && t.rss_mb <= 300.0
+                && t.failures == 0
+                && t.hit_reads == 0,
+        });
+    }
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

@@ -23,6 +23,17 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The value below which a fraction `q` of `values` lie (nearest rank).
+pub fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
 /// The medians of one concurrency.
 #[derive(Debug, Clone, Copy)]
 pub struct Medians {

@@ -2,6 +2,7 @@
 //! SQLite in a fresh directory, or a PostgreSQL URL), or any Speckle-compatible server named with
 //! `--against`. Seeding goes through the public HTTP API, as a client would.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -23,7 +24,8 @@ pub struct Target {
 struct Running {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    /// The data folder, when this server made it (else the caller keeps it).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Running {
@@ -52,7 +54,9 @@ impl Target {
     /// Starts Tessera with rate limits off (a load generator is one address), on `workers`
     /// runtime threads, and signs up a user.
     pub async fn start(database_url: Option<&str>, workers: usize) -> Result<Target> {
-        let (url, running) = spawn(database_url, workers).await?;
+        let dir = tempfile::tempdir()?;
+        let (url, mut running) = spawn(database_url, dir.path(), workers).await?;
+        running._dir = Some(dir);
         let token = sign_up(&url, "bench").await?.token;
         Ok(Target {
             url,
@@ -62,10 +66,30 @@ impl Target {
         })
     }
 
+    /// Starts Tessera on the embedded SQLite file in `dir` (made if missing), which outlives
+    /// this server: it can be stopped, the file changed, and started again on the same data.
+    /// Its caller is `token` (pass "" until one is signed up).
+    pub async fn start_in(dir: &Path, workers: usize, token: String) -> Result<Target> {
+        let (url, running) = spawn(None, dir, workers).await?;
+        Ok(Target {
+            url,
+            token,
+            ours: true,
+            running: Some(running),
+        })
+    }
+
+    /// The database URL of the embedded SQLite file in `dir`.
+    pub fn sqlite_url(dir: &Path) -> String {
+        format!("sqlite://{}", dir.join("tessera.db").display())
+    }
+
     /// Another Tessera on the same database (PostgreSQL: a second replica), sharing this one's
     /// user and token.
     pub async fn replica(&self, database_url: &str, workers: usize) -> Result<Target> {
-        let (url, running) = spawn(Some(database_url), workers).await?;
+        let dir = tempfile::tempdir()?;
+        let (url, mut running) = spawn(Some(database_url), dir.path(), workers).await?;
+        running._dir = Some(dir);
         Ok(Target {
             url,
             token: self.token.clone(),
@@ -90,15 +114,19 @@ impl Target {
     }
 }
 
-/// Starts a Tessera on its own thread and runtime; its URL.
-async fn spawn(database_url: Option<&str>, workers: usize) -> Result<(String, Running)> {
-    let dir = tempfile::tempdir()?;
+/// Starts a Tessera on its own thread and runtime, with `dir` as its data folder (and its
+/// SQLite file unless `database_url` names another database); its URL.
+async fn spawn(
+    database_url: Option<&str>,
+    dir: &Path,
+    workers: usize,
+) -> Result<(String, Running)> {
     let url = match database_url {
         Some(url) => url.to_owned(),
-        None => format!("sqlite://{}", dir.path().join("tessera.db").display()),
+        None => Target::sqlite_url(dir),
     };
     let mut config = Config::for_database(&url);
-    config.data_dir = dir.path().to_owned();
+    config.data_dir = dir.to_owned();
     config.rate_limits.enabled = false;
     config.access_log = AccessLog::Sampled;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -140,7 +168,7 @@ async fn spawn(database_url: Option<&str>, workers: usize) -> Result<(String, Ru
         Running {
             stop: Some(stop),
             thread: Some(thread),
-            _dir: dir,
+            _dir: None,
         },
     ))
 }

@@ -42,6 +42,27 @@ pub async fn check_graphql(target: &Target) -> Result<()> {
     Ok(())
 }
 
+/// One wrk run of the authenticated query at `connections`, off the async threads.
+pub async fn graphql_under_wrk(
+    target: &Target,
+    connections: usize,
+    seconds: f64,
+    scratch: &Path,
+) -> Result<wrk::Run> {
+    let body = graphql_body();
+    let (url, token, scratch) = (target.url.clone(), target.token.clone(), scratch.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let request = wrk::Request {
+            method: "POST",
+            path: "/graphql",
+            body: Some(&body),
+            bearer: Some(&token),
+        };
+        wrk::run(&url, &request, connections, seconds, &scratch)
+    })
+    .await?
+}
+
 /// Throughput and latency of the authenticated query and of the same server's trivial route, at
 /// one concurrency: `runs` of each, interleaved so that drift hits both alike.
 pub struct Point {
@@ -328,23 +349,12 @@ pub async fn during_flood(
     }
     // Let the flood fill the hashers' queue first.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let body = graphql_body();
-    let (base, token, scratch) = (target.url.clone(), target.token.clone(), scratch.to_owned());
-    let run = tokio::task::spawn_blocking(move || {
-        let request = wrk::Request {
-            method: "POST",
-            path: "/graphql",
-            body: Some(&body),
-            bearer: Some(&token),
-        };
-        wrk::run(&base, &request, connections, seconds, &scratch)
-    })
-    .await??;
+    let run = graphql_under_wrk(target, connections, seconds, scratch).await;
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         let _ = h.await;
     }
-    Ok((run, answered.load(Ordering::Relaxed)))
+    Ok((run?, answered.load(Ordering::Relaxed)))
 }
 
 /// Milliseconds from a revocation acknowledged by replica A to the first refusal of the token by

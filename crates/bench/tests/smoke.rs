@@ -1,5 +1,6 @@
-//! CI runs the bench's smallest workload once, so the bench cannot rot: it starts Tessera, seeds
-//! it, drives GraphQL and the trivial route with wrk, and writes a report and a plot. Nothing here
+//! CI runs the bench's smallest workloads once, so the bench cannot rot: it starts Tessera, seeds
+//! it, drives GraphQL and the trivial route with wrk, seeds 2,000 tokens straight into a store,
+//! soaks for a few seconds, and writes a report and a plot. Nothing here
 //! looks at how fast anything was.
 
 use std::process::Command;
@@ -36,6 +37,19 @@ fn the_smallest_workload_runs_and_writes_a_report() {
     assert!(requests_per_second > 0.0, "{row}");
     assert_eq!(cells.last().copied(), Some(""), "{row}");
     assert_eq!(cells[cells.len() - 2], "0", "no errors or refusals: {row}");
+    // The tokens workload and the soak ran too, small, and nothing failed.
+    let section = |title: &str| {
+        let start = report
+            .find(&format!("## {title}"))
+            .unwrap_or_else(|| panic!("no section {title}:\n{report}"));
+        let rest = &report[start + 3..];
+        rest[..rest.find("\n## ").unwrap_or(rest.len())].to_owned()
+    };
+    let tokens = section("2000 tokens, 200 in use");
+    assert!(tokens.contains("Requests not answered 200: 0."), "{tokens}");
+    assert!(tokens.contains("it read the store 0 times"), "{tokens}");
+    let soak = section("Soak");
+    assert!(soak.contains("refused steps): **0**"), "{soak}");
     let plot = std::fs::read_to_string(out.path().join("plot.svg")).unwrap();
     assert!(plot.starts_with("<svg") && plot.contains("requests per second"));
 

@@ -266,8 +266,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<ActivityRecord>>;
     /// Forgets lines older than `before`; returns how many.
     async fn purge_activity(&self, before: Millis) -> Result<u64>;
-    /// Notes that a token was used from `address`; `true` the first time (of every replica).
-    async fn note_token_address(&self, token_id: &str, address: &str, now: Millis) -> Result<bool>;
+    /// Notes that tokens were used from addresses, `(token id, address, when)`, in one
+    /// transaction; for each, `true` the first time (of every replica) and `false` after, or
+    /// when the token no longer exists.
+    async fn note_token_addresses(&self, sightings: &[(&str, &str, Millis)]) -> Result<Vec<bool>>;
 
     // Administration.
 

@@ -1431,25 +1431,36 @@ async fn a_token_address_is_new_once(store: Arc<SqlStore>) {
     let me = user(&store, "me").await;
     let (plain, record) = new_token(&me.id, TokenKind::Personal, None, None);
     store.insert_token(&record).await.unwrap();
+    let (one, two) = (
+        [(plain.id(), "192.0.2.7", 1)],
+        [(plain.id(), "192.0.2.7", 2)],
+    );
     let (first, second) = tokio::join!(
-        store.note_token_address(plain.id(), "192.0.2.7", 1),
-        store.note_token_address(plain.id(), "192.0.2.7", 2),
+        store.note_token_addresses(&one),
+        store.note_token_addresses(&two),
     );
     assert!(
-        first.unwrap() ^ second.unwrap(),
+        first.unwrap()[0] ^ second.unwrap()[0],
         "exactly one of two racing notes is first"
     );
-    assert!(
+    // A batch answers for each sighting: a new address, a known one, the same new one twice,
+    // a token that does not exist.
+    assert_eq!(
         store
-            .note_token_address(plain.id(), "192.0.2.8", 3)
+            .note_token_addresses(&[
+                (plain.id(), "192.0.2.8", 3),
+                (plain.id(), "192.0.2.7", 3),
+                (plain.id(), "192.0.2.9", 3),
+                (plain.id(), "192.0.2.9", 4),
+                ("nosuchtok0", "192.0.2.7", 3),
+            ])
             .await
-            .unwrap()
+            .unwrap(),
+        [true, false, true, false, false]
     );
-    assert!(
-        !store
-            .note_token_address("nosuchtok0", "192.0.2.7", 3)
-            .await
-            .unwrap()
+    assert_eq!(
+        store.note_token_addresses(&[]).await.unwrap(),
+        Vec::<bool>::new()
     );
 }
 

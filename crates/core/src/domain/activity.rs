@@ -233,40 +233,44 @@ impl Tessera {
             Ok(mut s) => s.drain(..).collect(),
             Err(_) => Vec::new(),
         };
-        let mut rest = sightings.into_iter();
-        while let Some(s) = rest.next() {
-            if let Err(e) = self.sighted(&s).await {
-                // Back in line, this one and the others, for the next pass.
-                if let Ok(mut pending) = log.sightings.lock() {
-                    pending.push(s);
-                    pending.extend(rest);
-                    pending.truncate(MAX_PENDING);
-                }
-                return Err(e);
+        if let Err(e) = self.sighted(&sightings).await {
+            // Back in line, for the next pass.
+            if let Ok(mut pending) = log.sightings.lock() {
+                pending.extend(sightings);
+                pending.truncate(MAX_PENDING);
             }
+            return Err(e);
         }
         self.write_lines().await
     }
 
-    async fn sighted(&self, s: &Sighting) -> Result<()> {
-        let Some(address) = s.client.address.map(|a| a.to_string()) else {
-            return Ok(());
-        };
-        if !self
-            .store()
-            .note_token_address(&s.token_id, &address, s.at)
-            .await?
-        {
+    /// Notes the sightings in one transaction, and a line for each first one.
+    async fn sighted(&self, sightings: &[Sighting]) -> Result<()> {
+        let addresses: Vec<(&Sighting, String)> = sightings
+            .iter()
+            .filter_map(|s| s.client.address.map(|a| (s, a.to_string())))
+            .collect();
+        if addresses.is_empty() {
             return Ok(());
         }
-        if let Some(token) = self.store().token_for_auth(&s.token_id).await? {
-            self.note_at(
-                s.at,
-                &token.owner_id,
-                ActivityKind::TokenNewAddress,
-                &s.client,
-                Subject::new(&token.name, &token.id),
-            );
+        let batch: Vec<(&str, &str, Millis)> = addresses
+            .iter()
+            .map(|(s, address)| (s.token_id.as_str(), address.as_str(), s.at))
+            .collect();
+        let first = self.store().note_token_addresses(&batch).await?;
+        for ((s, _), first) in addresses.iter().zip(first) {
+            if !first {
+                continue;
+            }
+            if let Some(token) = self.store().token_for_auth(&s.token_id).await? {
+                self.note_at(
+                    s.at,
+                    &token.owner_id,
+                    ActivityKind::TokenNewAddress,
+                    &s.client,
+                    Subject::new(&token.name, &token.id),
+                );
+            }
         }
         Ok(())
     }
