@@ -204,7 +204,7 @@ async fn run(args: Args) -> Result<()> {
         machine()
     ));
     report.header.push(format!(
-        "Server: {} (commit {}), {}",
+        "Server: {} (bench at commit {}), {}",
         if target.ours {
             "Tessera started by the bench"
         } else {
