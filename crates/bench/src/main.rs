@@ -339,7 +339,7 @@ async fn run(args: Args) -> Result<()> {
         let mut failed = 0;
         for _ in 0..runs {
             let (rate, f) =
-                workloads::sign_ins(&target, &person.email, 2 * cores(), seconds).await?;
+                workloads::sign_ins(&target, &person.email, 4 * cores(), seconds).await?;
             rates.push(rate);
             failed += f;
         }
@@ -351,7 +351,7 @@ async fn run(args: Args) -> Result<()> {
                  cores allow at most {limit:.0} sign-ins per second. Measured, on {} \
                  connections, right password: **{rate:.0}/s** ({:.2}× the limit). Failed: {failed}.",
                 cores(),
-                2 * cores(),
+                4 * cores(),
                 rate / limit
             ),
         ));

@@ -16,16 +16,18 @@ use crate::clock::Millis;
 
 /// Declares string id newtypes: each is its own type, so a user id cannot be passed where a
 /// project id is expected. They read as `&str` (`Deref`), print as the id, and convert from and
-/// into `String` at the edges (rows, wire values).
+/// into `String` at the edges (rows, wire values). Inside is a `CompactString`: an id (10 to 24
+/// characters) sits inline, so copying one, as every bearer check does for the caller's `Auth`,
+/// neither allocates nor reads another cache line (docs/ARCHITECTURE.md, "The bearer cache").
 macro_rules! ids {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-        pub struct $name(String);
+        pub struct $name(compact_str::CompactString);
 
         impl $name {
             pub fn new(id: impl Into<String>) -> $name {
-                $name(id.into())
+                $name(id.into().into())
             }
 
             pub fn as_str(&self) -> &str {
@@ -66,19 +68,19 @@ macro_rules! ids {
 
         impl From<String> for $name {
             fn from(id: String) -> $name {
-                $name(id)
+                $name(id.into())
             }
         }
 
         impl From<&str> for $name {
             fn from(id: &str) -> $name {
-                $name(id.to_owned())
+                $name(id.into())
             }
         }
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.into_string()
             }
         }
 
@@ -96,7 +98,7 @@ macro_rules! ids {
 
         impl PartialEq<String> for $name {
             fn eq(&self, other: &String) -> bool {
-                &self.0 == other
+                self.0 == *other
             }
         }
     )*};
