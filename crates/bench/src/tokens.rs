@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 use serde_json::json;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tessera_core::domain::auth::{TokenCache, TokenSource};
@@ -19,6 +20,7 @@ use tessera_core::store::Store;
 use tessera_proto::{PlainToken, ScopeSet};
 use tessera_store::SqlStore;
 
+use crate::report::median;
 use crate::server::{self, Target};
 
 /// How many tokens, and how many of them are presented.
@@ -35,7 +37,13 @@ pub struct Sizes {
 /// What the workload measured: times in microseconds, one per presented token.
 pub struct Outcome {
     pub sizes: Sizes,
-    /// A miss in process (parse, cache lookup, the database read, digest compare), small store.
+    /// Rounds of misses in process, and misses on each store per round.
+    pub rounds: usize,
+    pub per_round: usize,
+    /// The median of the large store's round medians over the small store's.
+    pub miss_ratio: f64,
+    /// Misses in process (parse, cache lookup, the database read, digest compare), small store,
+    /// all rounds.
     pub miss_small: Vec<f64>,
     /// The same on the large store.
     pub miss_large: Vec<f64>,
@@ -200,6 +208,29 @@ pub fn rss_mb() -> f64 {
         .map_or(0.0, |kib| kib * 1024.0 / 1e6)
 }
 
+/// Signs a user up on a server started in `dir` (then stopped): its token and id.
+async fn owner_in(dir: &Path, workers: usize) -> Result<(String, String)> {
+    let mut server = Target::start_in(dir, workers, String::new()).await?;
+    let token = server::sign_up(&server.url, "tokens").await?.token;
+    let me = server::graphql(
+        &server::http(),
+        &server.url,
+        &token,
+        "{ activeUser { id } }",
+        json!({}),
+    )
+    .await?;
+    let id = me["activeUser"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("activeUser answered {me}"))?
+        .to_owned();
+    server.stop();
+    Ok((token, id))
+}
+
+/// Rounds of misses in process, alternating between the two stores.
+const ROUNDS: usize = 5;
+
 pub async fn run(sizes: Sizes, workers: usize) -> Result<Outcome> {
     if sizes.small == 0
         || sizes.in_use == 0
@@ -208,51 +239,43 @@ pub async fn run(sizes: Sizes, workers: usize) -> Result<Outcome> {
     {
         bail!("the token counts must be 0 < small ≤ large and 0 < in use ≤ large");
     }
-    let dir = tempfile::tempdir()?;
-    let url = Target::sqlite_url(dir.path());
-
-    // A user to own the tokens, signed up through the API.
-    let mut first = Target::start_in(dir.path(), workers, String::new()).await?;
-    let owner_token = server::sign_up(&first.url, "tokens").await?.token;
-    let me = server::graphql(
-        &server::http(),
-        &first.url,
-        &owner_token,
-        "{ activeUser { id } }",
-        json!({}),
+    // Two stores side by side, each with its own owner.
+    let (small_dir, large_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let (small_url, large_url) = (
+        Target::sqlite_url(small_dir.path()),
+        Target::sqlite_url(large_dir.path()),
+    );
+    let (small_token, small_owner) = owner_in(small_dir.path(), workers).await?;
+    let (large_token, large_owner) = owner_in(large_dir.path(), workers).await?;
+    seed(
+        &SqlStore::connect(&small_url).await?,
+        &small_owner,
+        0,
+        sizes.small,
     )
     .await?;
-    let owner = me["activeUser"]["id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("activeUser answered {me}"))?
-        .to_owned();
-    first.stop();
-
-    let small: Vec<PlainToken> = (0..sizes.small as u64).map(token).collect();
-    let store = SqlStore::connect(&url).await?;
-    seed(&store, &owner, 0, sizes.small).await?;
-    let (miss_small, _, _) = in_process(&store, &small).await?;
-    drop(store);
-
-    let mut on_small = Target::start_in(dir.path(), workers, owner_token.clone()).await?;
-    let (http_miss_small, mut failures) = http_pass(&on_small, &small).await?;
-    on_small.stop();
-
-    let store = SqlStore::connect(&url).await?;
     let started = Instant::now();
-    seed(&store, &owner, sizes.small, sizes.large).await?;
-    let seeded_per_second =
-        (sizes.large - sizes.small) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    seed(
+        &SqlStore::connect(&large_url).await?,
+        &large_owner,
+        0,
+        sizes.large,
+    )
+    .await?;
+    let seeded_per_second = sizes.large as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    let small: Vec<PlainToken> = (0..sizes.small as u64).map(token).collect();
     // The tokens in use, spread evenly over all of them.
     let step = sizes.large / sizes.in_use;
     let in_use: Vec<PlainToken> = (0..sizes.in_use)
         .map(|i| token((i * step) as u64))
         .collect();
-    drop(store);
 
-    // The server first, while nothing else in this process has held a cache of its own (freed
+    // Over HTTP first, while nothing else in this process has held a cache of its own (freed
     // memory is not always handed back, and would count).
-    let on_large = Target::start_in(dir.path(), workers, owner_token).await?;
+    let mut on_small = Target::start_in(small_dir.path(), workers, small_token).await?;
+    let (http_miss_small, mut failures) = http_pass(&on_small, &small).await?;
+    on_small.stop();
+    let on_large = Target::start_in(large_dir.path(), workers, large_token).await?;
     let rss_idle_mb = rss_mb();
     let (http_miss_large, f) = http_pass(&on_large, &in_use).await?;
     failures += f;
@@ -261,10 +284,31 @@ pub async fn run(sizes: Sizes, workers: usize) -> Result<Outcome> {
     let rss_mb = rss_mb();
     drop(on_large);
 
-    let store = SqlStore::connect(&url).await?;
-    let (miss_large, hit_large, hit_reads) = in_process(&store, &in_use).await?;
+    // In process: rounds of fresh misses on either store in turn, so that both meet the same
+    // machine; then the tokens in use on the large store, missed and hit.
+    let (small_store, large_store) = (
+        SqlStore::connect(&small_url).await?,
+        SqlStore::connect(&large_url).await?,
+    );
+    let chunk = sizes.small.min(sizes.in_use / ROUNDS).max(1);
+    let (mut miss_small, mut miss_large) = (Vec::new(), Vec::new());
+    let (mut small_rounds, mut large_rounds) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (misses, _, _) = in_process(&small_store, &small[..chunk]).await?;
+        small_rounds.push(median(&misses));
+        miss_small.extend(misses);
+        let from = (round * chunk) % in_use.len();
+        let to = (from + chunk).min(in_use.len());
+        let (misses, _, _) = in_process(&large_store, &in_use[from..to]).await?;
+        large_rounds.push(median(&misses));
+        miss_large.extend(misses);
+    }
+    let (_, hit_large, hit_reads) = in_process(&large_store, &in_use).await?;
     Ok(Outcome {
         sizes,
+        rounds: ROUNDS,
+        per_round: chunk,
+        miss_ratio: median(&large_rounds) / median(&small_rounds),
         miss_small,
         miss_large,
         http_miss_small,

@@ -132,13 +132,16 @@ impl ActivityLog {
             seen.clear();
         }
         // A 64-bit collision only costs a missed "new address" line; the store decides anyway.
-        if !seen.insert(self.hasher.hash_one((auth.token_id.as_str(), address))) {
+        let key = self.hasher.hash_one((auth.token_id.as_str(), address));
+        if seen.contains(&key) {
             return;
         }
-        drop(seen);
+        // Seen only once it is in line: a sighting the full buffer turns away is tried again at
+        // the token's next use, after the housekeeping has emptied the buffer.
         if let Ok(mut sightings) = self.sightings.lock()
             && sightings.len() < MAX_PENDING
         {
+            seen.insert(key);
             sightings.push(Sighting {
                 token_id: auth.token_id.clone(),
                 client: client.clone(),
@@ -488,6 +491,33 @@ mod tests {
             Client::new([127, 0, 0, 1].into(), Some(" ")).user_agent,
             None
         );
+    }
+
+    #[test]
+    fn a_sighting_turned_away_by_a_full_buffer_is_tried_again() {
+        let log = ActivityLog::new(90);
+        let client = Client::new([192, 0, 2, 1].into(), None);
+        let auth = |token: String| Auth {
+            user_id: "someone".into(),
+            token_id: token.into(),
+            role: tessera_proto::ServerRole::User,
+            scopes: tessera_proto::ScopeSet::registered(),
+            app_id: None,
+            resources: None,
+            client: client.clone(),
+            issued_at: 0,
+        };
+        for n in 0..MAX_PENDING {
+            log.saw(&auth(format!("tok{n:07}")), &client, 1);
+        }
+        let late = auth("latecomer0".into());
+        log.saw(&late, &client, 2);
+        let pending = |log: &ActivityLog| log.sightings.lock().unwrap().len();
+        assert_eq!(pending(&log), MAX_PENDING, "the full buffer turns it away");
+        log.sightings.lock().unwrap().clear(); // the housekeeping's pass
+        log.saw(&late, &client, 3);
+        log.saw(&late, &client, 4);
+        assert_eq!(pending(&log), 1, "the next use is a sighting, once");
     }
 
     #[test]
