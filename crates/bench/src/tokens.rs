@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +18,7 @@ use tessera_core::model::{NewToken, TokenAuthRecord, TokenKind};
 use tessera_core::service::{TOKEN_CACHE_CAPACITY, TOKEN_CACHE_TTL};
 use tessera_core::store::Store;
 use tessera_proto::{PlainToken, ScopeSet};
+use tessera_server::clock::Clock;
 use tessera_store::SqlStore;
 
 use crate::report::median;
@@ -77,10 +78,9 @@ fn token(i: u64) -> PlainToken {
     PlainToken::from_random_bytes(bytes)
 }
 
+/// Now, as the server's clock tells it.
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    tessera_server::clock::SystemClock.now()
 }
 
 /// Writes tokens `from..to`, owned by `owner`, in batches of one transaction each.
@@ -232,13 +232,7 @@ async fn owner_in(dir: &Path, workers: usize) -> Result<(String, String)> {
 const ROUNDS: usize = 5;
 
 pub async fn run(sizes: Sizes, workers: usize) -> Result<Outcome> {
-    if sizes.small == 0
-        || sizes.in_use == 0
-        || sizes.small > sizes.large
-        || sizes.in_use > sizes.large
-    {
-        bail!("the token counts must be 0 < small ≤ large and 0 < in use ≤ large");
-    }
+    // (main.rs has checked 0 < small ≤ large and 0 < in use ≤ large.)
     // Two stores side by side, each with its own owner.
     let (small_dir, large_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let (small_url, large_url) = (

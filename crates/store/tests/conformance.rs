@@ -61,6 +61,7 @@ conformance!(
     sessions_remember_where_they_started_and_end_one_or_all_others,
     activity_pages_newest_first_filters_and_purges,
     a_token_address_is_new_once,
+    tokens_import_all_or_none,
     server_info_and_roles_with_the_last_administrator_kept,
     signing_keys_rotate_once_even_when_raced,
 );
@@ -1425,6 +1426,29 @@ async fn activity_pages_newest_first_filters_and_purges(store: Arc<SqlStore>) {
             .total,
         4
     );
+}
+
+async fn tokens_import_all_or_none(store: Arc<SqlStore>) {
+    let me = user(&store, "me").await;
+    let batch: Vec<(PlainToken, NewToken)> = (0..3)
+        .map(|_| new_token(&me.id, TokenKind::Personal, None, None))
+        .collect();
+    let records: Vec<NewToken> = batch.iter().map(|(_, r)| r.clone()).collect();
+    store.import_tokens(&records).await.unwrap();
+    for (plain, _) in &batch {
+        let found = store.token_for_auth(plain.id()).await.unwrap().unwrap();
+        assert!(found.digest.matches(&plain.digest()));
+    }
+    // A batch with one id already taken writes nothing.
+    let (fresh, record) = new_token(&me.id, TokenKind::Personal, None, None);
+    assert!(
+        store
+            .import_tokens(&[record, records[0].clone()])
+            .await
+            .is_err()
+    );
+    assert!(store.token_for_auth(fresh.id()).await.unwrap().is_none());
+    store.import_tokens(&[]).await.unwrap();
 }
 
 async fn a_token_address_is_new_once(store: Arc<SqlStore>) {
