@@ -2,6 +2,8 @@
 //! sea-query and rendered per backend (`?` placeholders for SQLite, `$n` for PostgreSQL), then run
 //! through sqlx's native driver for that backend, so rows decode with each driver's own types.
 
+use std::sync::Arc;
+
 use sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
 use sea_query_binder::SqlxBinder;
 use sqlx::pool::PoolConnection;
@@ -9,6 +11,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
 use tessera_core::error::{Error, Result};
+
+use crate::logsync::LogSync;
 
 /// A row type both backends can decode.
 pub trait Rows: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
@@ -48,10 +52,16 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// The connections of a store. SQLite has one writer and a pool of read-only readers
 /// (docs/ARCHITECTURE.md, "Storage"): writes queue for the one connection instead of meeting
 /// `SQLITE_BUSY` and the busy handler's sleeps, and reads run beside them (WAL). A select takes
-/// a reader; `run`, `try_run`, `begin`, `writer` and a write with `RETURNING` take the writer.
+/// a reader; `run`, `try_run`, `begin` and a write with `RETURNING` take the writer, and return
+/// only once the write is on disk (`log`, the group commit of an SQLite file; an in-memory
+/// database has none).
 #[derive(Clone)]
 pub enum Pool {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        log: Option<Arc<LogSync>>,
+    },
     Postgres(PgPool),
 }
 
@@ -157,24 +167,117 @@ impl Pooled {
 
 /// A transaction of either backend; dropped without [`Tx::commit`], it rolls back.
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(sqlx::Transaction<'static, Sqlite>, Option<Arc<LogSync>>),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
+/// Waits until what the writer committed is on disk, where an SQLite file's log needs it.
+async fn durable(log: Option<&LogSync>) -> Result<()> {
+    match log {
+        Some(log) => log.durable().await,
+        None => Ok(()),
+    }
+}
+
+/// A writing statement, to run with others in [`Tx::run_all`].
+pub enum Write {
+    Insert(sea_query::InsertStatement),
+    Update(sea_query::UpdateStatement),
+    Delete(sea_query::DeleteStatement),
+}
+
+impl From<sea_query::InsertStatement> for Write {
+    fn from(s: sea_query::InsertStatement) -> Write {
+        Write::Insert(s)
+    }
+}
+
+impl From<sea_query::UpdateStatement> for Write {
+    fn from(s: sea_query::UpdateStatement) -> Write {
+        Write::Update(s)
+    }
+}
+
+impl From<sea_query::DeleteStatement> for Write {
+    fn from(s: sea_query::DeleteStatement) -> Write {
+        Write::Delete(s)
+    }
+}
+
+impl Write {
+    fn build<B: sea_query::QueryBuilder>(&self, builder: B) -> (String, sea_query::Values) {
+        match self {
+            Write::Insert(s) => s.build(builder),
+            Write::Update(s) => s.build(builder),
+            Write::Delete(s) => s.build(builder),
+        }
+    }
+}
+
 impl Tx {
+    /// Runs `writes` in order and returns how many rows each changed. SQLite gets them as one
+    /// text with their values in order (`?` placeholders are numbered across statements), so the
+    /// writer connection's thread runs them all in one trip instead of waiting for this task
+    /// between statements (docs/ARCHITECTURE.md, "Storage"); PostgreSQL runs them one by one.
+    pub async fn run_all(&mut self, writes: &[Write]) -> Result<Vec<u64>> {
+        let mut changed = Vec::with_capacity(writes.len());
+        match self {
+            Tx::Sqlite(t, _) => {
+                use futures_util::TryStreamExt;
+                use sqlx::Executor;
+                let (mut sql, mut values) = (String::new(), Vec::new());
+                for write in writes {
+                    let (text, vals) = write.build(SqliteQueryBuilder);
+                    sql.push_str(&text);
+                    sql.push_str(";\n");
+                    values.extend(vals.0);
+                }
+                let values = sea_query_binder::SqlxValues(sea_query::Values(values));
+                let mut results = (&mut **t).fetch_many(sqlx::query_with(&sql, values));
+                while let Some(step) = results.try_next().await.map_err(fault)? {
+                    if let sqlx::Either::Left(done) = step {
+                        changed.push(done.rows_affected());
+                    }
+                }
+            }
+            Tx::Postgres(t) => {
+                for write in writes {
+                    let (sql, values) = write.build(PostgresQueryBuilder);
+                    let values = sea_query_binder::SqlxValues(values);
+                    let done = sqlx::query_with(&sql, values)
+                        .execute(&mut **t)
+                        .await
+                        .map_err(fault)?;
+                    changed.push(done.rows_affected());
+                }
+            }
+        }
+        if changed.len() != writes.len() {
+            return Err(Error::Store(format!(
+                "{} statements ran, {} answered",
+                writes.len(),
+                changed.len()
+            )));
+        }
+        Ok(changed)
+    }
+
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(t) => Conn::Sqlite(t),
+            Tx::Sqlite(t, _) => Conn::Sqlite(t),
             Tx::Postgres(t) => Conn::Postgres(t),
         }
     }
 
+    /// Commits, and returns once the commit is on disk.
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await,
-            Tx::Postgres(t) => t.commit().await,
+            Tx::Sqlite(t, log) => {
+                t.commit().await.map_err(fault)?;
+                durable(log.as_deref()).await
+            }
+            Tx::Postgres(t) => t.commit().await.map_err(fault),
         }
-        .map_err(fault)
     }
 }
 
@@ -187,8 +290,9 @@ impl Pool {
         })
     }
 
-    /// The connection for writes (a statement with `RETURNING` too).
-    pub async fn writer(&self) -> Result<Pooled> {
+    /// The connection for writes (a statement with `RETURNING` too). Private: whoever writes
+    /// through it must wait for [`Pool::durable`] before answering.
+    async fn writer(&self) -> Result<Pooled> {
         Ok(match self {
             Pool::Sqlite { write, .. } => Pooled::Sqlite(write.acquire().await.map_err(fault)?),
             Pool::Postgres(p) => Pooled::Postgres(p.acquire().await.map_err(fault)?),
@@ -198,7 +302,9 @@ impl Pool {
     /// A transaction, on the writer.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Pool::Sqlite { write, .. } => Tx::Sqlite(write.begin().await.map_err(fault)?),
+            Pool::Sqlite { write, log, .. } => {
+                Tx::Sqlite(write.begin().await.map_err(fault)?, log.clone())
+            }
             Pool::Postgres(p) => Tx::Postgres(p.begin().await.map_err(fault)?),
         })
     }
@@ -212,24 +318,60 @@ impl Pool {
         }
     }
 
+    /// Returns once every write committed so far is on disk (the SQLite file's group commit;
+    /// PostgreSQL and an in-memory database are there when the commit returns).
+    pub async fn durable(&self) -> Result<()> {
+        match self {
+            Pool::Sqlite { log, .. } => durable(log.as_deref()).await,
+            Pool::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// How many writes the SQLite file's group commit has acknowledged; `None` where the commit
+    /// itself is durable (PostgreSQL) or nothing is on disk (an in-memory database).
+    pub fn synced_writes(&self) -> Option<u64> {
+        match self {
+            Pool::Sqlite { log: Some(log), .. } => Some(log.synced()),
+            _ => None,
+        }
+    }
+
+    /// `outcome` of a statement of type `S`, once what it wrote is on disk.
+    async fn settled<T, S: Statement>(&self, outcome: Result<T>) -> Result<T> {
+        let value = outcome?;
+        if S::WRITES {
+            self.durable().await?;
+        }
+        Ok(value)
+    }
+
     pub async fn all<R: Rows, S: Statement>(&self, stmt: &S) -> Result<Vec<R>> {
-        self.for_statement::<S>().await?.conn().all(stmt).await
+        let rows = self.for_statement::<S>().await?.conn().all(stmt).await;
+        self.settled::<_, S>(rows).await
     }
 
     pub async fn optional<R: Rows, S: Statement>(&self, stmt: &S) -> Result<Option<R>> {
-        self.for_statement::<S>().await?.conn().optional(stmt).await
+        let row = self.for_statement::<S>().await?.conn().optional(stmt).await;
+        self.settled::<_, S>(row).await
     }
 
     pub async fn one<R: Rows, S: Statement>(&self, stmt: &S) -> Result<R> {
-        self.for_statement::<S>().await?.conn().one(stmt).await
+        let row = self.for_statement::<S>().await?.conn().one(stmt).await;
+        self.settled::<_, S>(row).await
     }
 
     pub async fn run(&self, stmt: &impl SqlxBinder) -> Result<u64> {
-        self.writer().await?.conn().run(stmt).await
+        let changed = self.writer().await?.conn().run(stmt).await?;
+        self.durable().await?;
+        Ok(changed)
     }
 
     pub async fn try_run(&self, stmt: &impl SqlxBinder) -> Result<Result<u64, sqlx::Error>> {
-        Ok(self.writer().await?.conn().try_run(stmt).await)
+        let outcome = self.writer().await?.conn().try_run(stmt).await;
+        if outcome.is_ok() {
+            self.durable().await?;
+        }
+        Ok(outcome)
     }
 }
 

@@ -7,6 +7,7 @@
 //! The conformance suite in `tests/` runs every method, the transactions and the races on both.
 
 mod db;
+mod logsync;
 mod open;
 mod rows;
 mod schema;
@@ -61,6 +62,13 @@ impl SqlStore {
     /// does not touch the database.
     pub fn connection_uses(&self) -> u64 {
         self.connection_uses.load(Ordering::Relaxed)
+    }
+
+    /// How many writes to an SQLite file have been acknowledged after a sync of its log (the
+    /// group commit, docs/ARCHITECTURE.md "Storage"); `None` on PostgreSQL, whose commit is
+    /// durable when it returns. Tests use it to show that a write waits for the disk.
+    pub fn synced_writes(&self) -> Option<u64> {
+        self.pool.synced_writes()
     }
 
     /// The counter behind [`SqlStore::connection_uses`], to read after the store is handed on.
@@ -228,11 +236,11 @@ fn token_insert(token: &NewToken) -> Result<sea_query::InsertStatement> {
         .to_owned())
 }
 
-/// Stores a token with its resource limits, on a connection of the caller's transaction.
-async fn insert_token(tx: &mut db::Tx, token: &NewToken) -> Result<()> {
-    tx.conn().run(&token_insert(token)?).await?;
+/// The statements that store a token with its resource limits.
+fn token_writes(token: &NewToken) -> Result<Vec<db::Write>> {
+    let mut writes = vec![token_insert(token)?.into()];
     if token.resources.is_empty() {
-        return Ok(());
+        return Ok(writes);
     }
     let mut rules = Query::insert();
     rules
@@ -252,12 +260,18 @@ async fn insert_token(tx: &mut db::Tx, token: &NewToken) -> Result<()> {
             ])
             .map_err(built)?;
     }
-    tx.conn().run(&rules).await?;
+    writes.push(rules.into());
+    Ok(writes)
+}
+
+/// Stores a token with its resource limits, in the caller's transaction.
+async fn insert_token(tx: &mut db::Tx, token: &NewToken) -> Result<()> {
+    tx.run_all(&token_writes(token)?).await?;
     Ok(())
 }
 
-async fn insert_refresh(tx: &mut db::Tx, refresh: &NewRefresh) -> Result<()> {
-    let insert = Query::insert()
+fn refresh_insert(refresh: &NewRefresh) -> Result<sea_query::InsertStatement> {
+    Ok(Query::insert()
         .into_table(RefreshTokens::Table)
         .columns([
             RefreshTokens::Id,
@@ -282,9 +296,26 @@ async fn insert_refresh(tx: &mut db::Tx, refresh: &NewRefresh) -> Result<()> {
             refresh.lifespan.into(),
         ])
         .map_err(built)?
-        .to_owned();
-    tx.conn().run(&insert).await?;
-    Ok(())
+        .to_owned())
+}
+
+/// Spends a single-use grant and stores the pair it buys, as one batch of the caller's
+/// transaction (`Tx::run_all`). `spend` is an UPDATE that matches the grant only while it is
+/// unspent, and comes first, so SQLite takes its write lock at once and two spends of one grant
+/// serialise. False when it was already spent: the caller then drops the transaction, and what
+/// the batch stored with it is rolled back.
+async fn spend_for_pair(
+    tx: &mut db::Tx,
+    spend: sea_query::UpdateStatement,
+    pair: Option<(&NewToken, &NewRefresh)>,
+) -> Result<bool> {
+    let mut writes = vec![db::Write::from(spend)];
+    if let Some((token, refresh)) = pair {
+        writes.extend(token_writes(token)?);
+        writes.push(refresh_insert(refresh)?.into());
+    }
+    let changed = tx.run_all(&writes).await?;
+    Ok(changed.first().is_some_and(|&n| n > 0))
 }
 
 /// Deletes the codes, refresh tokens and tokens of an app, for one user or for everyone, in the
@@ -1656,7 +1687,7 @@ impl Store for SqlStore {
             .and_where(Expr::col(AccessCodes::UsedAt).is_null())
             .to_owned();
         let mut tx = self.pool.begin().await?;
-        if tx.conn().run(&spend).await? == 0 {
+        if !spend_for_pair(&mut tx, spend, pair).await? {
             let family = Query::select()
                 .column(AccessCodes::FamilyId)
                 .from(AccessCodes::Table)
@@ -1666,10 +1697,6 @@ impl Store for SqlStore {
             return Ok(Spend::AlreadySpent {
                 family_id: row.and_then(|MaybeText(f)| f),
             });
-        }
-        if let Some((token, refresh)) = pair {
-            insert_token(&mut tx, token).await?;
-            insert_refresh(&mut tx, refresh).await?;
         }
         tx.commit().await?;
         Ok(Spend::Spent)
@@ -1714,8 +1741,6 @@ impl Store for SqlStore {
         token: &NewToken,
         refresh: &NewRefresh,
     ) -> Result<Rotation> {
-        // The transaction starts with the write, so SQLite takes its write lock up front and two
-        // concurrent rotations of one token serialise: exactly one sees `used_at IS NULL`.
         let spend = Query::update()
             .table(RefreshTokens::Table)
             .value(RefreshTokens::UsedAt, now)
@@ -1723,11 +1748,9 @@ impl Store for SqlStore {
             .and_where(Expr::col(RefreshTokens::UsedAt).is_null())
             .to_owned();
         let mut tx = self.pool.begin().await?;
-        if tx.conn().run(&spend).await? == 0 {
+        if !spend_for_pair(&mut tx, spend, Some((token, refresh))).await? {
             return Ok(Rotation::AlreadyUsed);
         }
-        insert_token(&mut tx, token).await?;
-        insert_refresh(&mut tx, refresh).await?;
         tx.commit().await?;
         Ok(Rotation::Rotated)
     }
@@ -2267,11 +2290,9 @@ impl Store for SqlStore {
             .and_where(Expr::col(DeviceGrants::Decision).eq("allowed"))
             .to_owned();
         let mut tx = self.pool.begin().await?;
-        if tx.conn().run(&spend).await? == 0 {
+        if !spend_for_pair(&mut tx, spend, Some((token, refresh))).await? {
             return Ok(false);
         }
-        insert_token(&mut tx, token).await?;
-        insert_refresh(&mut tx, refresh).await?;
         tx.commit().await?;
         Ok(true)
     }

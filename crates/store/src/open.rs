@@ -13,6 +13,7 @@ use sqlx::{ConnectOptions, Connection};
 use tessera_core::error::{Error, Result};
 
 use crate::db::{Pool, fault};
+use crate::logsync::LogSync;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -144,13 +145,15 @@ pub async fn open(url: &str) -> Result<Opened> {
         uses.fetch_add(1, Ordering::Relaxed);
     };
     if url.starts_with("sqlite:") {
-        // WAL lets readers run beside the one writer. synchronous = FULL syncs the log at every
-        // commit, so an acknowledged write (a revocation above all) survives a power loss too,
-        // not only a crash of the process (docs/ARCHITECTURE.md, "Storage").
+        // WAL lets readers run beside the one writer. An acknowledged write (a revocation above
+        // all) survives a power loss too, not only a crash of the process: SQLite commits into
+        // its log (synchronous = NORMAL) and the pool answers once a sync of the log that began
+        // after the commit is done, one sync for every writer waiting (`LogSync`,
+        // docs/ARCHITECTURE.md, "Storage").
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::Startup(describe_open_error(&e)))?
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let lock = match sqlite_file(url) {
@@ -170,6 +173,9 @@ pub async fn open(url: &str) -> Result<Opened> {
             SqlitePoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                // A connection to a local file does not go stale: sqlx's ping before every
+                // acquire would only add a round trip to the connection's thread.
+                .test_before_acquire(false)
                 .before_acquire(move |_conn, _meta| {
                     count();
                     Box::pin(async { Ok(true) })
@@ -185,15 +191,23 @@ pub async fn open(url: &str) -> Result<Opened> {
             .await
             .map_err(migration_failed)?;
         // An in-memory database lives in its connections: there, one pool does both.
-        let read = if in_memory {
-            write.clone()
-        } else {
-            counted(SQLITE_READERS, options.read_only(true))
-                .await
-                .map_err(fault)?
+        let (read, log) = match sqlite_file(url) {
+            None => (write.clone(), None),
+            Some(file) => {
+                let log = LogSync::for_database(&file).map_err(|e| {
+                    Error::Startup(format!("cannot start the SQLite log syncer: {e}"))
+                })?;
+                let read = counted(SQLITE_READERS, options.read_only(true))
+                    .await
+                    .map_err(fault)?;
+                (read, Some(Arc::new(log)))
+            }
         };
+        let pool = Pool::Sqlite { read, write, log };
+        // The migrations' writes, and the log file's name in its folder.
+        pool.durable().await?;
         Ok(Opened {
-            pool: Pool::Sqlite { read, write },
+            pool,
             lock,
             connection_uses,
         })

@@ -62,6 +62,7 @@ conformance!(
     activity_pages_newest_first_filters_and_purges,
     a_token_address_is_new_once,
     tokens_import_all_or_none,
+    every_write_waits_for_the_disk,
     server_info_and_roles_with_the_last_administrator_kept,
     signing_keys_rotate_once_even_when_raced,
 );
@@ -1619,4 +1620,28 @@ async fn signing_keys_rotate_once_even_when_raced(store: Arc<SqlStore>) {
     let left = store.signing_keys().await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].generation, 2);
+}
+
+/// On an SQLite file, a write returns only after a sync of the log that covers it: a statement
+/// on its own and a transaction alike. PostgreSQL's commit is durable itself.
+async fn every_write_waits_for_the_disk(store: Arc<SqlStore>) {
+    let synced = || store.synced_writes();
+    let on_sqlite = synced().is_some();
+    let waited = |before: Option<u64>, after: Option<u64>, what: &str| {
+        if on_sqlite {
+            assert!(after > before, "{what} returned without a sync of the log");
+        } else {
+            assert_eq!((before, after), (None, None));
+        }
+    };
+    let before = synced();
+    let me = user(&store, "me").await;
+    waited(before, synced(), "registering a user");
+    let before = synced();
+    let (_, token) = new_token(&me.id, TokenKind::Personal, None, None);
+    store.insert_token(&token).await.unwrap();
+    waited(before, synced(), "storing a token");
+    let before = synced();
+    store.delete_token(token.id.as_ref(), None).await.unwrap();
+    waited(before, synced(), "deleting a token");
 }
