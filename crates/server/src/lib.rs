@@ -36,6 +36,8 @@ pub struct Server {
     /// The canonical URL, without a trailing slash.
     pub public_url: String,
     pub schema: graphql::TesseraSchema,
+    /// Query texts parsed before, and their documents.
+    pub documents: graphql::Documents,
     /// How Tessera's own pages set their cookies.
     pub cookies: http::CookiePolicy,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -128,6 +130,7 @@ impl Application {
             https: public_url.starts_with("https://"),
             public_url,
             schema: graphql::schema(),
+            documents: graphql::Documents::default(),
         });
         Ok(Application {
             state,

@@ -6,6 +6,7 @@ mod activity;
 mod admin;
 mod apps;
 pub mod cost;
+mod documents;
 mod error;
 mod guards;
 mod invites;
@@ -15,6 +16,8 @@ mod server_info;
 mod streams;
 mod tokens;
 mod users;
+
+pub use documents::Documents;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 

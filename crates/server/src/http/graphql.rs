@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, Request, ServerError, Variables};
 use axum::Json;
 use axum::body::Bytes;
@@ -56,10 +56,11 @@ async fn execute(
     mutations: bool,
 ) -> ExecutedGraphql {
     let operation_name = request.operation_name.clone();
-    match request.parsed_query() {
+    match state.documents.parse(&request.query) {
         Err(err) => return parse_failed(err),
         Ok(doc) => {
-            if let Err(refusal) = cost::check(doc, operation_name.as_deref()) {
+            request.set_parsed_query(ExecutableDocument::clone(&doc));
+            if let Err(refusal) = cost::check(&doc, operation_name.as_deref()) {
                 return too_costly(refusal);
             }
             if mutations {
