@@ -44,6 +44,44 @@ struct Synced {
     failure: Option<Arc<str>>,
 }
 
+impl Shared {
+    fn asked(&self) -> std::sync::MutexGuard<'_, Asked> {
+        self.asked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The newest ticket once one is newer than `synced`; `None` when the log sync stops.
+    fn next_target(&self, synced: u64) -> Option<u64> {
+        let mut asked = self.asked();
+        while !asked.stop && asked.ticket <= synced {
+            asked = self
+                .wake
+                .wait(asked)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        (!asked.stop).then_some(asked.ticket)
+    }
+
+    /// The syncing thread: every ticket up to `target` was taken after its commit returned, so a
+    /// sync begun once `target` is read covers them all.
+    fn run(&self, sync: &mut dyn FnMut() -> io::Result<()>) {
+        let mut synced = 0;
+        while let Some(target) = self.next_target(synced) {
+            if let Err(e) = sync() {
+                tracing::error!(
+                    error = %e,
+                    "syncing the SQLite log to disk failed; writes are refused until the server \
+                     restarts"
+                );
+                self.done
+                    .send_modify(|s| s.failure = Some(e.to_string().into()));
+                return;
+            }
+            synced = target;
+            self.done.send_modify(|s| s.through = target);
+        }
+    }
+}
+
 impl LogSync {
     /// Syncs `<db>-wal` (and, the first time it sees a new log file, the folder that holds it,
     /// so the file itself survives too).
@@ -62,45 +100,7 @@ impl LogSync {
         let syncer = shared.clone();
         std::thread::Builder::new()
             .name("tessera-log-sync".into())
-            .spawn(move || {
-                let mut synced = 0;
-                loop {
-                    let target = {
-                        let mut asked = syncer.asked.lock().unwrap_or_else(PoisonError::into_inner);
-                        loop {
-                            if asked.stop {
-                                return;
-                            }
-                            if asked.ticket > synced {
-                                break asked.ticket;
-                            }
-                            asked = syncer
-                                .wake
-                                .wait(asked)
-                                .unwrap_or_else(PoisonError::into_inner);
-                        }
-                    };
-                    // Every ticket up to `target` was taken after its commit: this sync, begun
-                    // now, covers them all.
-                    match sync() {
-                        Ok(()) => {
-                            synced = target;
-                            syncer.done.send_modify(|s| s.through = target);
-                        }
-                        Err(e) => {
-                            tracing::error!(
-                                error = %e,
-                                "syncing the SQLite log to disk failed; writes are refused until \
-                                 the server restarts"
-                            );
-                            syncer
-                                .done
-                                .send_modify(|s| s.failure = Some(e.to_string().into()));
-                            return;
-                        }
-                    }
-                }
-            })?;
+            .spawn(move || syncer.run(&mut sync))?;
         Ok(LogSync { shared })
     }
 
@@ -112,11 +112,7 @@ impl LogSync {
     /// Returns once every commit that returned before this call is on disk.
     pub async fn durable(&self) -> Result<()> {
         let ticket = {
-            let mut asked = self
-                .shared
-                .asked
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut asked = self.shared.asked();
             asked.ticket += 1;
             asked.ticket
         };
@@ -137,11 +133,7 @@ impl LogSync {
 
 impl Drop for LogSync {
     fn drop(&mut self) {
-        self.shared
-            .asked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .stop = true;
+        self.shared.asked().stop = true;
         self.shared.wake.notify_one();
     }
 }
@@ -217,6 +209,12 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::mpsc;
 
+    /// A writer waiting for the disk on a task of its own.
+    fn writer(log: &Arc<LogSync>) -> tokio::task::JoinHandle<Result<()>> {
+        let log = log.clone();
+        tokio::spawn(async move { log.durable().await })
+    }
+
     /// A sync that reports when it begins and waits to be let go.
     fn gated() -> (
         LogSync,
@@ -273,18 +271,10 @@ mod tests {
     async fn writers_that_wait_together_share_one_sync() {
         let (log, began, release) = gated();
         let log = Arc::new(log);
-        let first = tokio::spawn({
-            let log = log.clone();
-            async move { log.durable().await }
-        });
+        let first = writer(&log);
         began.recv().unwrap();
         // While the first sync runs, 50 more writers arrive.
-        let others: Vec<_> = (0..50)
-            .map(|_| {
-                let log = log.clone();
-                tokio::spawn(async move { log.durable().await })
-            })
-            .collect();
+        let others: Vec<_> = (0..50).map(|_| writer(&log)).collect();
         while log.shared.asked.lock().unwrap().ticket < 51 {
             tokio::task::yield_now().await;
         }
@@ -307,10 +297,7 @@ mod tests {
     async fn a_failed_sync_refuses_the_write_and_every_later_one() {
         let (log, began, release) = gated();
         let log = Arc::new(log);
-        let waiting = tokio::spawn({
-            let log = log.clone();
-            async move { log.durable().await }
-        });
+        let waiting = writer(&log);
         began.recv().unwrap();
         release
             .send(Err(io::Error::other("the disk went away")))

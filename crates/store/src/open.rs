@@ -156,8 +156,10 @@ pub async fn open(url: &str) -> Result<Opened> {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let lock = match sqlite_file(url) {
-            Some(file) => Some(lock_sqlite_file(&file)?),
+        // None: an in-memory database.
+        let file = sqlite_file(url);
+        let lock = match &file {
+            Some(file) => Some(lock_sqlite_file(file)?),
             None => None,
         };
         probed(async {
@@ -182,19 +184,21 @@ pub async fn open(url: &str) -> Result<Opened> {
                 })
                 .connect_with(options)
         };
-        let in_memory = sqlite_file(url).is_none();
-        let write = counted(if in_memory { SQLITE_READERS } else { 1 }, options.clone())
-            .await
-            .map_err(fault)?;
+        let write = counted(
+            if file.is_none() { SQLITE_READERS } else { 1 },
+            options.clone(),
+        )
+        .await
+        .map_err(fault)?;
         SQLITE_MIGRATIONS
             .run(&write)
             .await
             .map_err(migration_failed)?;
         // An in-memory database lives in its connections: there, one pool does both.
-        let (read, log) = match sqlite_file(url) {
+        let (read, log) = match &file {
             None => (write.clone(), None),
             Some(file) => {
-                let log = LogSync::for_database(&file).map_err(|e| {
+                let log = LogSync::for_database(file).map_err(|e| {
                     Error::Startup(format!("cannot start the SQLite log syncer: {e}"))
                 })?;
                 let read = counted(SQLITE_READERS, options.read_only(true))
