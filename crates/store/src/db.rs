@@ -52,7 +52,7 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// The connections of a store. SQLite has one writer and a pool of read-only readers
 /// (docs/ARCHITECTURE.md, "Storage"): writes queue for the one connection instead of meeting
 /// `SQLITE_BUSY` and the busy handler's sleeps, and reads run beside them (WAL). A select takes
-/// a reader; `run`, `try_run`, `begin` and a write with `RETURNING` take the writer, and return
+/// a reader; `run`, `try_run`, `batch`, `begin` and a write with `RETURNING` take the writer, and return
 /// only once the write is on disk (`log`, the group commit of an SQLite file; an in-memory
 /// database has none).
 #[derive(Clone)]
@@ -214,52 +214,99 @@ impl Write {
     }
 }
 
+/// Runs `writes` on an SQLite connection as one text with their values in order (`?`
+/// placeholders are numbered across statements), so the connection's thread runs them all in one
+/// trip instead of waiting for this task between statements (docs/ARCHITECTURE.md, "Storage");
+/// with `atomically`, the text begins a transaction and commits it too. How many rows each write
+/// changed.
+async fn sqlite_writes(
+    conn: &mut SqliteConnection,
+    writes: &[Write],
+    atomically: bool,
+) -> Result<Vec<u64>> {
+    use futures_util::TryStreamExt;
+    use sqlx::Executor;
+    let (mut sql, mut values) = (String::new(), Vec::new());
+    if atomically {
+        sql.push_str("BEGIN IMMEDIATE;\n");
+    }
+    for write in writes {
+        let (text, vals) = write.build(SqliteQueryBuilder);
+        sql.push_str(&text);
+        sql.push_str(";\n");
+        values.extend(vals.0);
+    }
+    if atomically {
+        sql.push_str("COMMIT;\n");
+    }
+    let values = sea_query_binder::SqlxValues(sea_query::Values(values));
+    let mut changed = Vec::with_capacity(writes.len() + 2);
+    let mut results = conn.fetch_many(sqlx::query_with(&sql, values));
+    while let Some(step) = results.try_next().await.map_err(fault)? {
+        if let sqlx::Either::Left(done) = step {
+            changed.push(done.rows_affected());
+        }
+    }
+    if atomically && changed.len() == writes.len() + 2 {
+        // BEGIN and COMMIT answered too.
+        changed.pop();
+        changed.remove(0);
+    }
+    answered(writes, changed)
+}
+
+/// Runs `writes` one by one on a PostgreSQL connection; how many rows each changed.
+async fn postgres_writes(conn: &mut PgConnection, writes: &[Write]) -> Result<Vec<u64>> {
+    let mut changed = Vec::with_capacity(writes.len());
+    for write in writes {
+        let (sql, values) = write.build(PostgresQueryBuilder);
+        let values = sea_query_binder::SqlxValues(values);
+        let done = sqlx::query_with(&sql, values)
+            .execute(&mut *conn)
+            .await
+            .map_err(fault)?;
+        changed.push(done.rows_affected());
+    }
+    answered(writes, changed)
+}
+
+/// `changed`, once it has one count per write.
+fn answered(writes: &[Write], changed: Vec<u64>) -> Result<Vec<u64>> {
+    if changed.len() != writes.len() {
+        return Err(Error::Store(format!(
+            "{} statements ran, {} answered",
+            writes.len(),
+            changed.len()
+        )));
+    }
+    Ok(changed)
+}
+
+/// The SQLite writer while a batch's own transaction may be open on it. Unless the batch got to
+/// its COMMIT, the connection is closed instead of going back to the pool, and closing rolls back
+/// what it began: whether a statement failed or the task was dropped while SQLite ran the text.
+/// The pool opens a fresh writer once this one is closed.
+struct Unfinished {
+    conn: PoolConnection<Sqlite>,
+    committed: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 impl Tx {
-    /// Runs `writes` in order and returns how many rows each changed. SQLite gets them as one
-    /// text with their values in order (`?` placeholders are numbered across statements), so the
-    /// writer connection's thread runs them all in one trip instead of waiting for this task
-    /// between statements (docs/ARCHITECTURE.md, "Storage"); PostgreSQL runs them one by one.
+    /// Runs `writes` in order in this transaction and returns how many rows each changed; on
+    /// SQLite in one trip to the writer's thread (`sqlite_writes`).
     pub async fn run_all(&mut self, writes: &[Write]) -> Result<Vec<u64>> {
-        let mut changed = Vec::with_capacity(writes.len());
         match self {
-            Tx::Sqlite(t, _) => {
-                use futures_util::TryStreamExt;
-                use sqlx::Executor;
-                let (mut sql, mut values) = (String::new(), Vec::new());
-                for write in writes {
-                    let (text, vals) = write.build(SqliteQueryBuilder);
-                    sql.push_str(&text);
-                    sql.push_str(";\n");
-                    values.extend(vals.0);
-                }
-                let values = sea_query_binder::SqlxValues(sea_query::Values(values));
-                let mut results = (&mut **t).fetch_many(sqlx::query_with(&sql, values));
-                while let Some(step) = results.try_next().await.map_err(fault)? {
-                    if let sqlx::Either::Left(done) = step {
-                        changed.push(done.rows_affected());
-                    }
-                }
-            }
-            Tx::Postgres(t) => {
-                for write in writes {
-                    let (sql, values) = write.build(PostgresQueryBuilder);
-                    let values = sea_query_binder::SqlxValues(values);
-                    let done = sqlx::query_with(&sql, values)
-                        .execute(&mut **t)
-                        .await
-                        .map_err(fault)?;
-                    changed.push(done.rows_affected());
-                }
-            }
+            Tx::Sqlite(t, _) => sqlite_writes(t, writes, false).await,
+            Tx::Postgres(t) => postgres_writes(t, writes).await,
         }
-        if changed.len() != writes.len() {
-            return Err(Error::Store(format!(
-                "{} statements ran, {} answered",
-                writes.len(),
-                changed.len()
-            )));
-        }
-        Ok(changed)
     }
 
     pub fn conn(&mut self) -> Conn<'_> {
@@ -297,6 +344,35 @@ impl Pool {
             Pool::Sqlite { write, .. } => Pooled::Sqlite(write.acquire().await.map_err(fault)?),
             Pool::Postgres(p) => Pooled::Postgres(p.acquire().await.map_err(fault)?),
         })
+    }
+
+    /// Runs `writes` in order as one transaction, all or none, and returns how many rows each
+    /// changed once the commit is on disk. On SQLite the writer gets `BEGIN IMMEDIATE`, the
+    /// statements and `COMMIT` in one trip, so the one writer is held only while SQLite runs
+    /// them, never while this task waits to be scheduled between statements
+    /// (docs/ARCHITECTURE.md, "Storage"). A batch cannot decide between its statements: a write
+    /// that depends on an earlier one says so in its own `WHERE`. PostgreSQL runs them one by one
+    /// in a transaction.
+    pub async fn batch(&self, writes: &[Write]) -> Result<Vec<u64>> {
+        match self {
+            Pool::Sqlite { write, log, .. } => {
+                let mut writer = Unfinished {
+                    conn: write.acquire().await.map_err(fault)?,
+                    committed: false,
+                };
+                let changed = sqlite_writes(&mut writer.conn, writes, true).await?;
+                writer.committed = true;
+                drop(writer);
+                durable(log.as_deref()).await?;
+                Ok(changed)
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await.map_err(fault)?;
+                let changed = postgres_writes(&mut tx, writes).await?;
+                tx.commit().await.map_err(fault)?;
+                Ok(changed)
+            }
+        }
     }
 
     /// A transaction, on the writer.
@@ -381,4 +457,67 @@ where
     R: TryInto<T, Error = Error>,
 {
     rows.into_iter().map(TryInto::try_into).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_query::{Alias, Expr, Query};
+
+    /// A migrated SQLite file with a table of numbers.
+    async fn numbers() -> (Pool, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let pool = crate::open::open(&url).await.unwrap().pool;
+        let Pool::Sqlite { write, .. } = &pool else {
+            unreachable!("an SQLite URL")
+        };
+        sqlx::query("CREATE TABLE numbers (n INTEGER PRIMARY KEY)")
+            .execute(write)
+            .await
+            .unwrap();
+        (pool, dir)
+    }
+
+    fn insert(n: i64) -> Write {
+        Query::insert()
+            .into_table(Alias::new("numbers"))
+            .columns([Alias::new("n")])
+            .values_panic([n.into()])
+            .to_owned()
+            .into()
+    }
+
+    async fn count(pool: &Pool) -> i64 {
+        let select = Query::select()
+            .expr(Expr::col(Alias::new("n")).count())
+            .from(Alias::new("numbers"))
+            .to_owned();
+        let (n,): (i64,) = pool.one(&select).await.unwrap();
+        n
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_fails_stores_nothing_and_the_writer_goes_on() {
+        let (pool, _dir) = numbers().await;
+        let failed = pool.batch(&[insert(1), insert(2), insert(1)]).await;
+        assert!(failed.is_err(), "the third insert repeats a key");
+        assert_eq!(count(&pool).await, 0, "the first two were rolled back");
+        assert_eq!(pool.batch(&[insert(3), insert(4)]).await.unwrap(), [1, 1]);
+        assert_eq!(count(&pool).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_batch_dropped_while_it_runs_is_all_or_nothing_and_the_writer_goes_on() {
+        let (pool, _dir) = numbers().await;
+        let many: Vec<Write> = (0..20_000).map(insert).collect();
+        // Long enough for SQLite to be in the middle of the text when the caller gives up.
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(2), pool.batch(&many));
+        assert!(gave_up.await.is_err(), "the batch outlasted the timeout");
+        pool.batch(&[insert(-1)])
+            .await
+            .expect("the next batch finds no transaction left open");
+        let n = count(&pool).await;
+        assert!(n == 1 || n == 20_001, "all or nothing, not {n}");
+    }
 }

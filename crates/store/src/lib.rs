@@ -201,10 +201,36 @@ fn one_of(column: impl IntoColumnRef, values: &[String]) -> SimpleExpr {
     }
 }
 
-fn token_insert(token: &NewToken) -> Result<sea_query::InsertStatement> {
-    Ok(Query::insert()
-        .into_table(ApiTokens::Table)
-        .columns([
+/// An INSERT of one row, or with a `guard`, of that row only where the guard holds
+/// (`INSERT … SELECT … WHERE`): how a write of a batch depends on an earlier one (`Pool::batch`).
+fn insert_row<T: Iden + 'static>(
+    table: T,
+    columns: impl IntoIterator<Item = T>,
+    values: Vec<SimpleExpr>,
+    guard: Option<&SimpleExpr>,
+) -> Result<sea_query::InsertStatement> {
+    let mut insert = Query::insert();
+    insert.into_table(table).columns(columns);
+    match guard {
+        None => insert.values(values).map_err(built)?,
+        Some(guard) => {
+            let row = Query::select()
+                .exprs(values)
+                .and_where(guard.clone())
+                .to_owned();
+            insert.select_from(row).map_err(built)?
+        }
+    };
+    Ok(insert)
+}
+
+fn token_insert(
+    token: &NewToken,
+    guard: Option<&SimpleExpr>,
+) -> Result<sea_query::InsertStatement> {
+    insert_row(
+        ApiTokens::Table,
+        [
             ApiTokens::Id,
             ApiTokens::Digest,
             ApiTokens::OwnerId,
@@ -217,8 +243,8 @@ fn token_insert(token: &NewToken) -> Result<sea_query::InsertStatement> {
             ApiTokens::Lifespan,
             ApiTokens::CreatedAt,
             ApiTokens::LastUsed,
-        ])
-        .values([
+        ],
+        vec![
             String::from(token.id.clone()).into(),
             token.digest.to_hex().into(),
             String::from(token.owner_id.clone()).into(),
@@ -231,49 +257,49 @@ fn token_insert(token: &NewToken) -> Result<sea_query::InsertStatement> {
             token.lifespan.into(),
             token.created_at.into(),
             token.created_at.into(),
-        ])
-        .map_err(built)?
-        .to_owned())
+        ],
+        guard,
+    )
 }
 
-/// The statements that store a token with its resource limits.
-fn token_writes(token: &NewToken) -> Result<Vec<db::Write>> {
-    let mut writes = vec![token_insert(token)?.into()];
-    if token.resources.is_empty() {
-        return Ok(writes);
-    }
-    let mut rules = Query::insert();
-    rules
-        .into_table(TokenResources::Table)
-        .columns([
-            TokenResources::TokenId,
-            TokenResources::ResourceType,
-            TokenResources::ResourceId,
-        ])
-        .on_conflict(OnConflict::new().do_nothing().to_owned());
+/// The statements that store a token with its resource limits (each rule a row of its own, kept
+/// once), every one only where `guard` holds.
+fn token_writes(token: &NewToken, guard: Option<&SimpleExpr>) -> Result<Vec<db::Write>> {
+    let mut writes = vec![token_insert(token, guard)?.into()];
     for rule in &token.resources {
-        rules
-            .values([
+        let mut insert = insert_row(
+            TokenResources::Table,
+            [
+                TokenResources::TokenId,
+                TokenResources::ResourceType,
+                TokenResources::ResourceId,
+            ],
+            vec![
                 String::from(token.id.clone()).into(),
                 rule.resource_type.clone().into(),
                 rule.resource_id.clone().into(),
-            ])
-            .map_err(built)?;
+            ],
+            guard,
+        )?;
+        insert.on_conflict(OnConflict::new().do_nothing().to_owned());
+        writes.push(insert.into());
     }
-    writes.push(rules.into());
     Ok(writes)
 }
 
 /// Stores a token with its resource limits, in the caller's transaction.
 async fn insert_token(tx: &mut db::Tx, token: &NewToken) -> Result<()> {
-    tx.run_all(&token_writes(token)?).await?;
+    tx.run_all(&token_writes(token, None)?).await?;
     Ok(())
 }
 
-fn refresh_insert(refresh: &NewRefresh) -> Result<sea_query::InsertStatement> {
-    Ok(Query::insert()
-        .into_table(RefreshTokens::Table)
-        .columns([
+fn refresh_insert(
+    refresh: &NewRefresh,
+    guard: Option<&SimpleExpr>,
+) -> Result<sea_query::InsertStatement> {
+    insert_row(
+        RefreshTokens::Table,
+        [
             RefreshTokens::Id,
             RefreshTokens::Digest,
             RefreshTokens::AppId,
@@ -283,8 +309,8 @@ fn refresh_insert(refresh: &NewRefresh) -> Result<sea_query::InsertStatement> {
             RefreshTokens::ClientAuthenticated,
             RefreshTokens::CreatedAt,
             RefreshTokens::Lifespan,
-        ])
-        .values([
+        ],
+        vec![
             String::from(refresh.id.clone()).into(),
             refresh.digest.to_hex().into(),
             String::from(refresh.app_id.clone()).into(),
@@ -294,27 +320,50 @@ fn refresh_insert(refresh: &NewRefresh) -> Result<sea_query::InsertStatement> {
             refresh.client_authenticated.into(),
             refresh.created_at.into(),
             refresh.lifespan.into(),
-        ])
-        .map_err(built)?
-        .to_owned())
+        ],
+        guard,
+    )
 }
 
-/// Spends a single-use grant and stores the pair it buys, as one batch of the caller's
-/// transaction (`Tx::run_all`). `spend` is an UPDATE that matches the grant only while it is
-/// unspent, and comes first, so SQLite takes its write lock at once and two spends of one grant
-/// serialise. False when it was already spent: the caller then drops the transaction, and what
-/// the batch stored with it is rolled back.
-async fn spend_for_pair(
-    tx: &mut db::Tx,
-    spend: sea_query::UpdateStatement,
+/// A single-use grant's row: its table, the column that names it and its value there, and the
+/// column a spend writes the id of the token it buys into.
+struct Grant<T> {
+    table: T,
+    key: T,
+    id: String,
+    spent_by: T,
+}
+
+/// Spends a single-use grant and stores the pair it buys, as one batch (`Pool::batch`): `spend`
+/// is an UPDATE of `grant`'s row that matches it only while it is unspent, and it also writes the
+/// new token's id into the row. Each row of the pair is inserted only where the grant names that
+/// token, so a spend that lost the race (or came too late) stores nothing, and the batch commits
+/// either way (migrations 0012). Whether the spend changed the row.
+async fn spend_for_pair<T: Iden + Copy + 'static>(
+    pool: &Pool,
+    grant: Grant<T>,
+    mut spend: sea_query::UpdateStatement,
     pair: Option<(&NewToken, &NewRefresh)>,
 ) -> Result<bool> {
-    let mut writes = vec![db::Write::from(spend)];
+    let mut writes = Vec::new();
     if let Some((token, refresh)) = pair {
-        writes.extend(token_writes(token)?);
-        writes.push(refresh_insert(refresh)?.into());
+        let token_id = String::from(token.id.clone());
+        spend.value(grant.spent_by, token_id.clone());
+        let spent_by_this = Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(grant.table)
+                .and_where(Expr::col(grant.key).eq(grant.id.clone()))
+                .and_where(Expr::col(grant.spent_by).eq(token_id))
+                .to_owned(),
+        );
+        writes.push(db::Write::from(spend));
+        writes.extend(token_writes(token, Some(&spent_by_this))?);
+        writes.push(refresh_insert(refresh, Some(&spent_by_this))?.into());
+    } else {
+        writes.push(db::Write::from(spend));
     }
-    let changed = tx.run_all(&writes).await?;
+    let changed = pool.batch(&writes).await?;
     Ok(changed.first().is_some_and(|&n| n > 0))
 }
 
@@ -1536,9 +1585,8 @@ impl Store for SqlStore {
     }
 
     async fn insert_token(&self, token: &NewToken) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        insert_token(&mut tx, token).await?;
-        tx.commit().await
+        self.pool.batch(&token_writes(token, None)?).await?;
+        Ok(())
     }
 
     async fn token_for_auth(&self, id: &str) -> Result<Option<TokenAuthRecord>> {
@@ -1686,19 +1734,24 @@ impl Store for SqlStore {
             .and_where(Expr::col(AccessCodes::Digest).eq(digest.clone()))
             .and_where(Expr::col(AccessCodes::UsedAt).is_null())
             .to_owned();
-        let mut tx = self.pool.begin().await?;
-        if !spend_for_pair(&mut tx, spend, pair).await? {
+        let grant = Grant {
+            table: AccessCodes::Table,
+            key: AccessCodes::Digest,
+            id: digest.clone(),
+            spent_by: AccessCodes::SpentBy,
+        };
+        if !spend_for_pair(&self.pool, grant, spend, pair).await? {
+            // Whoever spent it first wrote its family, and it never changes after.
             let family = Query::select()
                 .column(AccessCodes::FamilyId)
                 .from(AccessCodes::Table)
                 .and_where(Expr::col(AccessCodes::Digest).eq(digest))
                 .to_owned();
-            let row: Option<MaybeText> = tx.conn().optional(&family).await?;
+            let row: Option<MaybeText> = self.pool.optional(&family).await?;
             return Ok(Spend::AlreadySpent {
                 family_id: row.and_then(|MaybeText(f)| f),
             });
         }
-        tx.commit().await?;
         Ok(Spend::Spent)
     }
 
@@ -1747,11 +1800,15 @@ impl Store for SqlStore {
             .and_where(Expr::col(RefreshTokens::Id).eq(old_id))
             .and_where(Expr::col(RefreshTokens::UsedAt).is_null())
             .to_owned();
-        let mut tx = self.pool.begin().await?;
-        if !spend_for_pair(&mut tx, spend, Some((token, refresh))).await? {
+        let grant = Grant {
+            table: RefreshTokens::Table,
+            key: RefreshTokens::Id,
+            id: old_id.to_owned(),
+            spent_by: RefreshTokens::SpentBy,
+        };
+        if !spend_for_pair(&self.pool, grant, spend, Some((token, refresh))).await? {
             return Ok(Rotation::AlreadyUsed);
         }
-        tx.commit().await?;
         Ok(Rotation::Rotated)
     }
 
@@ -2289,12 +2346,13 @@ impl Store for SqlStore {
             .and_where(Expr::col(DeviceGrants::SpentAt).is_null())
             .and_where(Expr::col(DeviceGrants::Decision).eq("allowed"))
             .to_owned();
-        let mut tx = self.pool.begin().await?;
-        if !spend_for_pair(&mut tx, spend, Some((token, refresh))).await? {
-            return Ok(false);
-        }
-        tx.commit().await?;
-        Ok(true)
+        let grant = Grant {
+            table: DeviceGrants::Table,
+            key: DeviceGrants::DeviceDigest,
+            id: device_digest.to_hex(),
+            spent_by: DeviceGrants::SpentBy,
+        };
+        spend_for_pair(&self.pool, grant, spend, Some((token, refresh))).await
     }
 
     async fn purge_expired_device_grants(&self, now: Millis) -> Result<()> {

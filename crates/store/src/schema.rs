@@ -78,6 +78,7 @@ pub enum AccessCodes {
     FamilyId,
     Nonce,
     AuthTime,
+    SpentBy,
 }
 
 #[derive(Iden, Clone, Copy)]
@@ -93,6 +94,7 @@ pub enum RefreshTokens {
     ClientAuthenticated,
     CreatedAt,
     Lifespan,
+    SpentBy,
 }
 
 /// Projects; the table keeps Speckle's name.
@@ -168,6 +170,7 @@ pub enum DeviceGrants {
     UserId,
     AuthTime,
     SpentAt,
+    SpentBy,
 }
 
 #[derive(Iden, Clone, Copy)]

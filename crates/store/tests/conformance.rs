@@ -912,32 +912,47 @@ async fn a_code_is_spent_once_even_by_racing_exchanges(store: Arc<SqlStore>) {
         let digest = plain.whole_digest();
         let user = u.id.clone();
         tokio::spawn(async move {
-            let (_, token) = new_token(&user, TokenKind::App, Some("app"), Some(family));
+            let (_, mut token) = new_token(&user, TokenKind::App, Some("app"), Some(family));
+            // A pair with a resource rule: a rule stored without its token would break the
+            // foreign key, so the loser's rule must be held back too.
+            token.resources = vec![ResourceRule {
+                resource_type: "project".into(),
+                resource_id: "p1".into(),
+            }];
             let refresh = new_refresh(&user, "app", family);
             store
                 .spend_code(&digest, family, 1_001, Some((&token, &refresh)))
                 .await
-                .map(|spend| (spend, token.id))
+                .map(|spend| (spend, token.id, refresh.id))
         })
     };
     let (a, b) = (race("fa"), race("fb"));
     let outcomes = [a.await.unwrap().unwrap(), b.await.unwrap().unwrap()];
     let winners: Vec<_> = outcomes
         .iter()
-        .filter(|(s, _)| *s == Spend::Spent)
+        .filter(|(s, _, _)| *s == Spend::Spent)
         .collect();
     assert_eq!(winners.len(), 1, "{outcomes:?}");
-    let (_, winner_token) = winners[0];
-    let loser = outcomes.iter().find(|(s, _)| *s != Spend::Spent).unwrap();
+    let (_, winner_token, winner_refresh) = winners[0];
+    let loser = outcomes
+        .iter()
+        .find(|(s, _, _)| *s != Spend::Spent)
+        .unwrap();
     let winner_family = store.token_for_auth(winner_token).await.unwrap().unwrap();
     assert!(winner_family.app_id.is_some());
+    assert_eq!(winner_family.resources.len(), 1, "the winner's rule");
+    assert!(store.refresh_token(winner_refresh).await.unwrap().is_some());
     match &loser.0 {
         Spend::AlreadySpent { family_id: Some(f) } => assert!(f == "fa" || f == "fb"),
         other => panic!("the loser learns the winner's family: {other:?}"),
     }
     assert!(
         store.token_for_auth(&loser.1).await.unwrap().is_none(),
-        "the loser's pair was not stored"
+        "the loser's token was not stored"
+    );
+    assert!(
+        store.refresh_token(&loser.2).await.unwrap().is_none(),
+        "the loser's refresh token was not stored"
     );
     assert!(
         store
@@ -979,15 +994,31 @@ async fn a_refresh_token_rotates_once_even_when_raced(store: Arc<SqlStore>) {
         tokio::spawn(async move {
             let (_, token) = new_token(&user, TokenKind::App, Some("app"), Some("fam"));
             let refresh = new_refresh(&user, "app", "fam");
-            store.rotate_refresh_token(&old, 3, &token, &refresh).await
+            store
+                .rotate_refresh_token(&old, 3, &token, &refresh)
+                .await
+                .map(|rotation| (rotation, token.id, refresh.id))
         })
     };
     let (a, b) = (rotate(), rotate());
     let outcomes = [a.await.unwrap().unwrap(), b.await.unwrap().unwrap()];
+    let rotations: Vec<&Rotation> = outcomes.iter().map(|(r, _, _)| r).collect();
     assert!(
-        outcomes.contains(&Rotation::Rotated) && outcomes.contains(&Rotation::AlreadyUsed),
-        "{outcomes:?}"
+        rotations.contains(&&Rotation::Rotated) && rotations.contains(&&Rotation::AlreadyUsed),
+        "{rotations:?}"
     );
+    for (rotation, token, refresh) in &outcomes {
+        let stored = (
+            store.token_for_auth(token).await.unwrap().is_some(),
+            store.refresh_token(refresh).await.unwrap().is_some(),
+        );
+        let rotated = *rotation == Rotation::Rotated;
+        assert_eq!(
+            stored,
+            (rotated, rotated),
+            "only the winner's pair is stored"
+        );
+    }
     assert!(store.refresh_token(&first.id).await.unwrap().unwrap().used);
     // Signing out with a refresh token takes the token and its family together.
     let (_, session) = new_token(&u.id, TokenKind::App, Some("app"), Some("other"));
