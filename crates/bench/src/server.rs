@@ -43,9 +43,13 @@ impl Drop for Running {
 pub const EMAIL_DOMAIN: &str = "bench.example.org";
 pub const PASSWORD: &str = "a bench password, long enough";
 
+/// The bench's HTTP client. It lets an idle connection go after half the time the server keeps
+/// one open (`HEADER_READ_TIMEOUT`), so it never sends a request down a connection the server is
+/// closing at that moment (a failed request that would be the client's doing, not the server's).
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(tessera_server::http::serve::HEADER_READ_TIMEOUT / 2)
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }
@@ -333,8 +337,13 @@ pub async fn access_code(
         ))
         .send()
         .await?;
-    let Some(location) = res.headers().get("location") else {
-        bail!("/auth/accesscode answered {}", res.status());
+    let Some(location) = res.headers().get("location").cloned() else {
+        let status = res.status();
+        let body = res.text().await.unwrap_or_default();
+        bail!(
+            "/auth/accesscode answered {status}: {}",
+            body.chars().take(300).collect::<String>()
+        );
     };
     code_in(location.to_str()?)
 }

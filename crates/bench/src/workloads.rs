@@ -195,9 +195,45 @@ pub async fn bearer_in_process(runs: usize, checks_per_run: usize) -> Result<Vec
     Ok(per_check)
 }
 
-/// Runs `work` on `tasks` tasks for `seconds`; how many times it completed per second, and how
+/// How often a piece of work completed, and how it failed when it did.
+#[derive(Debug, Default)]
+pub struct Rate {
+    pub per_second: f64,
+    pub failed: u64,
+    /// What went wrong the first time, so a failure in the report can be looked into.
+    pub first_failure: Option<String>,
+}
+
+/// The failures of several runs, for the report.
+#[derive(Debug, Default)]
+pub struct Failures {
+    pub count: u64,
+    pub first: Option<String>,
+}
+
+impl Failures {
+    /// Counts `rate`'s failures (keeping the first message seen) and returns its rate.
+    pub fn add(&mut self, rate: Rate) -> f64 {
+        self.count += rate.failed;
+        if self.first.is_none() {
+            self.first = rate.first_failure;
+        }
+        rate.per_second
+    }
+}
+
+impl std::fmt::Display for Failures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.first {
+            Some(first) if self.count > 0 => write!(f, "{} (the first: {first})", self.count),
+            _ => write!(f, "{}", self.count),
+        }
+    }
+}
+
+/// Runs `work` on `tasks` tasks for `seconds`: how many times it completed per second, and how
 /// many times it failed.
-async fn per_second<F, Fut>(tasks: usize, seconds: f64, work: F) -> Result<(f64, u64)>
+async fn per_second<F, Fut>(tasks: usize, seconds: f64, work: F) -> Result<Rate>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,
@@ -205,17 +241,29 @@ where
     let work = Arc::new(work);
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let first_failure = Arc::new(std::sync::Mutex::new(None::<String>));
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let mut handles = Vec::new();
     for task in 0..tasks {
-        let (work, done, failed) = (work.clone(), done.clone(), failed.clone());
+        let (work, done, failed, first) = (
+            work.clone(),
+            done.clone(),
+            failed.clone(),
+            first_failure.clone(),
+        );
         handles.push(tokio::spawn(async move {
             while Instant::now() < until {
                 match work(task).await {
-                    Ok(()) => done.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => failed.fetch_add(1, Ordering::Relaxed),
-                };
+                    Ok(()) => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
+                        first.get_or_insert_with(|| format!("{e:#}"));
+                    }
+                }
             }
         }));
     }
@@ -223,10 +271,15 @@ where
         h.await?;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    Ok((
-        done.load(Ordering::Relaxed) as f64 / elapsed,
-        failed.load(Ordering::Relaxed),
-    ))
+    let first_failure = first_failure
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    Ok(Rate {
+        per_second: done.load(Ordering::Relaxed) as f64 / elapsed,
+        failed: failed.load(Ordering::Relaxed),
+        first_failure,
+    })
 }
 
 /// Access codes exchanged per second (`/auth/accesscode` then `/auth/token`), on `tasks`
@@ -236,7 +289,7 @@ pub async fn exchanges(
     app: &server::App,
     tasks: usize,
     seconds: f64,
-) -> Result<(f64, u64)> {
+) -> Result<Rate> {
     let (url, token, app) = (target.url.clone(), target.token.clone(), app.clone());
     let http = server::http();
     per_second(tasks, seconds, move |_| {
@@ -256,7 +309,7 @@ pub async fn refreshes(
     app: &server::App,
     tasks: usize,
     seconds: f64,
-) -> Result<(f64, u64)> {
+) -> Result<Rate> {
     let http = server::http();
     let mut pairs = Vec::new();
     for _ in 0..tasks {
@@ -281,12 +334,7 @@ pub async fn refreshes(
 
 /// Sign-ins with the right password per second (each costs one argon2 verification), on
 /// `tasks` connections.
-pub async fn sign_ins(
-    target: &Target,
-    email: &str,
-    tasks: usize,
-    seconds: f64,
-) -> Result<(f64, u64)> {
+pub async fn sign_ins(target: &Target, email: &str, tasks: usize, seconds: f64) -> Result<Rate> {
     let http = server::http();
     let (url, email) = (target.url.clone(), email.to_owned());
     per_second(tasks, seconds, move |_| {
