@@ -52,9 +52,9 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// The connections of a store. SQLite has one writer and a pool of read-only readers
 /// (docs/ARCHITECTURE.md, "Storage"): writes queue for the one connection instead of meeting
 /// `SQLITE_BUSY` and the busy handler's sleeps, and reads run beside them (WAL). A select takes
-/// a reader; `run`, `try_run`, `batch`, `begin` and a write with `RETURNING` take the writer, and return
-/// only once the write is on disk (`log`, the group commit of an SQLite file; an in-memory
-/// database has none).
+/// a reader; `run`, `try_run`, `batch`, `begin` and a write with `RETURNING` take the writer,
+/// and return only once the write is on disk (`log`, the group commit of an SQLite file; an
+/// in-memory database has none).
 #[derive(Clone)]
 pub enum Pool {
     Sqlite {
@@ -179,7 +179,7 @@ async fn durable(log: Option<&LogSync>) -> Result<()> {
     }
 }
 
-/// A writing statement, to run with others in [`Tx::run_all`].
+/// A writing statement, to run with others in [`Pool::batch`] or [`Tx::run_all`].
 pub enum Write {
     Insert(sea_query::InsertStatement),
     Update(sea_query::UpdateStatement),
@@ -247,8 +247,15 @@ async fn sqlite_writes(
             changed.push(done.rows_affected());
         }
     }
-    if atomically && changed.len() == writes.len() + 2 {
-        // BEGIN and COMMIT answered too.
+    if atomically {
+        // BEGIN and COMMIT answer too; without COMMIT's answer the batch did not commit.
+        if changed.len() != writes.len() + 2 {
+            return Err(Error::Store(format!(
+                "a batch of {} statements got {} answers, not one each and BEGIN's and COMMIT's",
+                writes.len(),
+                changed.len()
+            )));
+        }
         changed.pop();
         changed.remove(0);
     }

@@ -293,10 +293,8 @@ async fn insert_token(tx: &mut db::Tx, token: &NewToken) -> Result<()> {
     Ok(())
 }
 
-fn refresh_insert(
-    refresh: &NewRefresh,
-    guard: Option<&SimpleExpr>,
-) -> Result<sea_query::InsertStatement> {
+/// A refresh token, stored only where `guard` holds (it is always bought by a spend).
+fn refresh_insert(refresh: &NewRefresh, guard: &SimpleExpr) -> Result<sea_query::InsertStatement> {
     insert_row(
         RefreshTokens::Table,
         [
@@ -321,12 +319,13 @@ fn refresh_insert(
             refresh.created_at.into(),
             refresh.lifespan.into(),
         ],
-        guard,
+        Some(guard),
     )
 }
 
 /// A single-use grant's row: its table, the column that names it and its value there, and the
-/// column a spend writes the id of the token it buys into.
+/// column a spend writes the id of the token it buys into. `spend_for_pair` adds the key to the
+/// spend's `WHERE`, so the spend and the guard name the same row.
 struct Grant<T> {
     table: T,
     key: T,
@@ -335,17 +334,19 @@ struct Grant<T> {
 }
 
 /// Spends a single-use grant and stores the pair it buys, as one batch (`Pool::batch`): `spend`
-/// is an UPDATE of `grant`'s row that matches it only while it is unspent, and it also writes the
-/// new token's id into the row. Each row of the pair is inserted only where the grant names that
-/// token, so a spend that lost the race (or came too late) stores nothing, and the batch commits
-/// either way (migrations 0012). Whether the spend changed the row.
+/// is an UPDATE of `grant`'s table that matches only while the grant is unspent (the grant's key
+/// is added here), and it also writes the new token's id into the row. Each row of the pair is
+/// inserted only where the grant names that token, so a spend that lost the race (or came too
+/// late) stores nothing, and the batch commits either way (migrations 0012). Whether the spend
+/// changed the row.
 async fn spend_for_pair<T: Iden + Copy + 'static>(
     pool: &Pool,
     grant: Grant<T>,
     mut spend: sea_query::UpdateStatement,
     pair: Option<(&NewToken, &NewRefresh)>,
 ) -> Result<bool> {
-    let mut writes = Vec::new();
+    spend.and_where(Expr::col(grant.key).eq(grant.id.clone()));
+    let mut bought = Vec::new();
     if let Some((token, refresh)) = pair {
         let token_id = String::from(token.id.clone());
         spend.value(grant.spent_by, token_id.clone());
@@ -353,16 +354,15 @@ async fn spend_for_pair<T: Iden + Copy + 'static>(
             Query::select()
                 .expr(Expr::val(1))
                 .from(grant.table)
-                .and_where(Expr::col(grant.key).eq(grant.id.clone()))
+                .and_where(Expr::col(grant.key).eq(grant.id))
                 .and_where(Expr::col(grant.spent_by).eq(token_id))
                 .to_owned(),
         );
-        writes.push(db::Write::from(spend));
-        writes.extend(token_writes(token, Some(&spent_by_this))?);
-        writes.push(refresh_insert(refresh, Some(&spent_by_this))?.into());
-    } else {
-        writes.push(db::Write::from(spend));
+        bought = token_writes(token, Some(&spent_by_this))?;
+        bought.push(refresh_insert(refresh, &spent_by_this)?.into());
     }
+    let mut writes = vec![db::Write::from(spend)];
+    writes.append(&mut bought);
     let changed = pool.batch(&writes).await?;
     Ok(changed.first().is_some_and(|&n| n > 0))
 }
@@ -1731,7 +1731,6 @@ impl Store for SqlStore {
                 (AccessCodes::UsedAt, now.into()),
                 (AccessCodes::FamilyId, family_id.into()),
             ])
-            .and_where(Expr::col(AccessCodes::Digest).eq(digest.clone()))
             .and_where(Expr::col(AccessCodes::UsedAt).is_null())
             .to_owned();
         let grant = Grant {
@@ -1797,7 +1796,6 @@ impl Store for SqlStore {
         let spend = Query::update()
             .table(RefreshTokens::Table)
             .value(RefreshTokens::UsedAt, now)
-            .and_where(Expr::col(RefreshTokens::Id).eq(old_id))
             .and_where(Expr::col(RefreshTokens::UsedAt).is_null())
             .to_owned();
         let grant = Grant {
@@ -2342,7 +2340,6 @@ impl Store for SqlStore {
         let spend = Query::update()
             .table(DeviceGrants::Table)
             .value(DeviceGrants::SpentAt, token.created_at)
-            .and_where(Expr::col(DeviceGrants::DeviceDigest).eq(device_digest.to_hex()))
             .and_where(Expr::col(DeviceGrants::SpentAt).is_null())
             .and_where(Expr::col(DeviceGrants::Decision).eq("allowed"))
             .to_owned();

@@ -53,6 +53,7 @@ conformance!(
     tokens_carry_their_rules_and_owners_delete_only_their_own,
     a_code_is_spent_once_even_by_racing_exchanges,
     a_refresh_token_rotates_once_even_when_raced,
+    a_device_grant_buys_one_pair_even_when_raced,
     sign_in_failures_count_per_pair_and_per_account,
     secrets_migrations_and_emails,
     a_revocation_that_races_a_cache_miss_is_not_undone,
@@ -969,6 +970,86 @@ async fn a_code_is_spent_once_even_by_racing_exchanges(store: Arc<SqlStore>) {
     );
     store.purge_expired_codes(1_101).await.unwrap();
     assert!(store.code(&plain.whole_digest()).await.unwrap().is_none());
+}
+
+/// RFC 8628: two polls that race for one allowed device grant; one gets the pair, and nothing
+/// of the other's is stored. A pending grant buys nothing.
+async fn a_device_grant_buys_one_pair_even_when_raced(store: Arc<SqlStore>) {
+    let u = user(&store, "u").await;
+    store.create_app(&new_app("app", None)).await.unwrap();
+    let device = tessera_core::domain::new_token().unwrap();
+    let grant = DeviceGrant {
+        device_digest: device.whole_digest(),
+        user_code_digest: "user-code-digest".into(),
+        app_id: "app".into(),
+        scopes: scopes(&[Scope::StreamsRead]),
+        created_at: 1,
+        lifespan: 1_000_000,
+        interval: 5_000,
+        polled_at: None,
+        decision: DeviceDecision::Pending,
+        user_id: None,
+        auth_time: None,
+        spent: false,
+    };
+    assert!(store.insert_device_grant(&grant).await.unwrap());
+    let pair = |family: &str| {
+        let (_, token) = new_token(&u.id, TokenKind::App, Some("app"), Some(family));
+        (token, new_refresh(&u.id, "app", family))
+    };
+    let (early, early_refresh) = pair("early");
+    assert!(
+        !store
+            .spend_device_grant(&grant.device_digest, (&early, &early_refresh))
+            .await
+            .unwrap(),
+        "a pending grant is not spent"
+    );
+    assert!(store.token_for_auth(&early.id).await.unwrap().is_none());
+    let scopes_granted = scopes(&[Scope::StreamsRead]);
+    assert!(
+        store
+            .decide_device_grant(
+                "user-code-digest",
+                DeviceDecision::Allowed,
+                &u.id,
+                scopes_granted,
+                2
+            )
+            .await
+            .unwrap()
+    );
+    let poll = |family: &'static str| {
+        let store = store.clone();
+        let digest = grant.device_digest;
+        let (token, refresh) = pair(family);
+        tokio::spawn(async move {
+            store
+                .spend_device_grant(&digest, (&token, &refresh))
+                .await
+                .map(|spent| (spent, token.id, refresh.id))
+        })
+    };
+    let (a, b) = (poll("fa"), poll("fb"));
+    let outcomes = [a.await.unwrap().unwrap(), b.await.unwrap().unwrap()];
+    assert_eq!(
+        outcomes.iter().filter(|(spent, _, _)| *spent).count(),
+        1,
+        "one poll buys the pair"
+    );
+    for (spent, token, refresh) in &outcomes {
+        let stored = (
+            store.token_for_auth(token).await.unwrap().is_some(),
+            store.refresh_token(refresh).await.unwrap().is_some(),
+        );
+        assert_eq!(stored, (*spent, *spent), "only the winner's pair is stored");
+    }
+    let read = store
+        .device_grant(&grant.device_digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(read.spent);
 }
 
 async fn a_refresh_token_rotates_once_even_when_raced(store: Arc<SqlStore>) {

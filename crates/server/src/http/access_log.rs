@@ -8,6 +8,7 @@
 //! `errors` only failures and slow requests. No span is made per request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -24,15 +25,28 @@ pub const SLOW: Duration = Duration::from_secs(1);
 
 static SEEN: AtomicU64 = AtomicU64::new(0);
 
-pub async fn log(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Where the route the router matched is left for the log, which runs around the router (so it
+/// also times and logs what the layers outside it answer, a timeout's 408 among them) and cannot
+/// see the match itself. `client::limit`, inside the router, fills it in.
+#[derive(Clone, Default)]
+pub struct RouteSlot(Arc<OnceLock<MatchedPath>>);
+
+impl RouteSlot {
+    pub fn fill(&self, route: &MatchedPath) {
+        let _ = self.0.set(route.clone());
+    }
+}
+
+pub async fn log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let mode = state.access_log;
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
+    let slot = RouteSlot::default();
+    req.extensions_mut().insert(slot.clone());
     let res = next.run(req).await;
     let took = started.elapsed();
     let status = res.status().as_u16();
-    let route = route.as_ref().map_or("(no route)", MatchedPath::as_str);
+    let route = slot.0.get().map_or("(no route)", MatchedPath::as_str);
     let ms = took.as_secs_f64() * 1000.0;
     if status >= 500 {
         tracing::error!(%method, %route, status, ms, "request failed");

@@ -15,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
+use super::access_log::RouteSlot;
 use crate::AppState;
 use crate::domain::activity::Client;
 use crate::domain::limits::Bucket;
@@ -62,7 +63,8 @@ fn bucket(method: &Method, route: &str) -> Option<Bucket> {
 }
 
 /// Notes the client address and applies the per-address limits: the overall one on every route
-/// but the health checks, and the route's own bucket.
+/// but the health checks, and the route's own bucket. It runs inside the router, once the route is
+/// known, and leaves the route for the access log outside it (`access_log::RouteSlot`).
 pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
@@ -73,10 +75,11 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
     let client = Client::new(address, user_agent);
     req.extensions_mut().insert(client);
     req.extensions_mut().insert(ClientAddress(address));
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    if let (Some(matched), Some(slot)) = (&matched, req.extensions().get::<RouteSlot>()) {
+        slot.fill(matched);
+    }
+    let route = matched.map(|p| p.as_str().to_owned());
     let route = route.as_deref().unwrap_or_default();
     if !matches!(route, "/readiness" | "/liveness") {
         let own = bucket(req.method(), route);
