@@ -454,8 +454,8 @@ async fn run(args: Args) -> Result<()> {
                  the whole time ({} requests, {:.0} req/s, p99 {:.2} ms); meanwhile one \
                  connection made, used and revoked {} personal access tokens, and another \
                  renewed an app's pair {} times (refresh tokens rotate). Failures of any kind \
-                 (wrk's errors and non-2xx answers, refused steps): **{}**. Resident memory of the \
-                 process (server and bench):\n\n{table}",
+                 (wrk's errors and non-2xx answers, refused steps): **{}**{}. Resident memory of \
+                 the process (server and bench):\n\n{table}",
                 soaked.seconds,
                 soaked.graphql.requests,
                 soaked.graphql.per_second(),
@@ -463,6 +463,11 @@ async fn run(args: Args) -> Result<()> {
                 soaked.churned,
                 soaked.refreshed,
                 soaked.failures,
+                if soaked.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", soaked.detail)
+                },
             ),
         ));
         report.checks.push(Check {

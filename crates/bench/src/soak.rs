@@ -27,6 +27,8 @@ pub struct Outcome {
     pub refreshed: u64,
     /// wrk's errors and non-2xx answers, and failed churn or refresh steps.
     pub failures: u64,
+    /// Where the failures were, and what the first refused step said (empty when none).
+    pub detail: String,
 }
 
 impl Outcome {
@@ -71,19 +73,26 @@ pub async fn run(target: &Target, seconds: u64, scratch: &Path) -> Result<Outcom
     let mut pair = server::exchange(&http, &target.url, &app, &code).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicU64::new(0));
+    let churn_failed = Arc::new(AtomicU64::new(0));
+    let renew_failed = Arc::new(AtomicU64::new(0));
+    let first = Arc::new(std::sync::Mutex::new(None::<String>));
+    let note = |first: &std::sync::Mutex<Option<String>>, step: &str, e: anyhow::Error| {
+        let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert_with(|| format!("{step}: {e:#}"));
+    };
     let started = Instant::now();
 
     let churn = {
-        let (stop, failures, http) = (stop.clone(), failures.clone(), http.clone());
-        let (url, owner) = (target.url.clone(), target.token.clone());
+        let (stop, failures, http) = (stop.clone(), churn_failed.clone(), http.clone());
+        let (url, owner, first) = (target.url.clone(), target.token.clone(), first.clone());
         tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 match churn_once(&http, &url, &owner, n).await {
                     Ok(()) => n += 1,
-                    Err(_) => {
+                    Err(e) => {
                         failures.fetch_add(1, Ordering::Relaxed);
+                        note(&first, "token churn", e);
                     }
                 }
             }
@@ -91,8 +100,8 @@ pub async fn run(target: &Target, seconds: u64, scratch: &Path) -> Result<Outcom
         })
     };
     let renew = {
-        let (stop, failures, http) = (stop.clone(), failures.clone(), http.clone());
-        let url = target.url.clone();
+        let (stop, failures, http) = (stop.clone(), renew_failed.clone(), http.clone());
+        let (url, first) = (target.url.clone(), first.clone());
         tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -101,8 +110,9 @@ pub async fn run(target: &Target, seconds: u64, scratch: &Path) -> Result<Outcom
                         pair = renewed;
                         n += 1;
                     }
-                    Err(_) => {
+                    Err(e) => {
                         failures.fetch_add(1, Ordering::Relaxed);
+                        note(&first, "refresh", e);
                     }
                 }
             }
@@ -126,12 +136,28 @@ pub async fn run(target: &Target, seconds: u64, scratch: &Path) -> Result<Outcom
     stop.store(true, Ordering::Relaxed);
     let (churned, refreshed, rss) = (churn.await?, renew.await?, sampler.await?);
     let graphql = graphql?;
+    let (churn_failed, renew_failed) = (
+        churn_failed.load(Ordering::Relaxed),
+        renew_failed.load(Ordering::Relaxed),
+    );
+    let failures = churn_failed + renew_failed + graphql.errors + graphql.non2xx;
+    let mut detail = String::new();
+    if failures > 0 {
+        detail = format!(
+            "wrk's errors {}, non-2xx answers {}, refused token churn steps {churn_failed},              refused refreshes {renew_failed}",
+            graphql.errors, graphql.non2xx
+        );
+        if let Some(first) = first.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            detail.push_str(&format!("; the first refused step: {first}"));
+        }
+    }
     Ok(Outcome {
         seconds: started.elapsed().as_secs_f64(),
         rss,
         graphql,
         churned,
         refreshed,
-        failures: failures.load(Ordering::Relaxed) + graphql.errors + graphql.non2xx,
+        failures,
+        detail,
     })
 }
