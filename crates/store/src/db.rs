@@ -355,9 +355,9 @@ impl Pool {
 
     /// Runs `writes` in order as one transaction, all or none, and returns how many rows each
     /// changed once the commit is on disk. On SQLite the writer gets `BEGIN IMMEDIATE`, the
-    /// statements and `COMMIT` in one trip, so the one writer is held only while SQLite runs
-    /// them, never while this task waits to be scheduled between statements
-    /// (docs/ARCHITECTURE.md, "Storage"). A batch cannot decide between its statements: a write
+    /// statements and `COMMIT` in one trip, so the one writer is held for that trip (and sqlx's
+    /// ping when it goes back to the pool), not while this task waits to be scheduled between
+    /// statements (docs/ARCHITECTURE.md, "Storage"). A batch cannot decide between its statements: a write
     /// that depends on an earlier one says so in its own `WHERE`. PostgreSQL runs them one by one
     /// in a transaction.
     pub async fn batch(&self, writes: &[Write]) -> Result<Vec<u64>> {
