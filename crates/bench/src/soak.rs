@@ -144,8 +144,11 @@ pub async fn run(target: &Target, seconds: u64, scratch: &Path) -> Result<Outcom
     let mut detail = String::new();
     if failures > 0 {
         detail = format!(
-            "wrk's errors {}, non-2xx answers {}, refused token churn steps {churn_failed},              refused refreshes {renew_failed}",
-            graphql.errors, graphql.non2xx
+            "wrk's errors {} ({}), non-2xx answers {}, refused token churn steps \
+             {churn_failed}, refused refreshes {renew_failed}",
+            graphql.errors,
+            graphql.error_kinds(),
+            graphql.non2xx
         );
         if let Some(first) = first.lock().unwrap_or_else(|p| p.into_inner()).take() {
             detail.push_str(&format!("; the first refused step: {first}"));

@@ -22,8 +22,13 @@ pub struct Request<'a> {
 pub struct Run {
     pub requests: u64,
     pub duration_us: u64,
-    /// Connect, read, write and timeout errors.
+    /// Connect, read, write and timeout errors, in all.
     pub errors: u64,
+    /// The same errors by kind.
+    pub connect: u64,
+    pub read: u64,
+    pub write: u64,
+    pub timeout: u64,
     /// Answers outside 2xx/3xx.
     pub non2xx: u64,
     pub p50_us: f64,
@@ -33,6 +38,14 @@ pub struct Run {
 impl Run {
     pub fn per_second(&self) -> f64 {
         self.requests as f64 / (self.duration_us.max(1) as f64 / 1e6)
+    }
+
+    /// wrk's errors by kind, e.g. "connect 0, read 1, write 0, timeout 0".
+    pub fn error_kinds(&self) -> String {
+        format!(
+            "connect {}, read {}, write {}, timeout {}",
+            self.connect, self.read, self.write, self.timeout
+        )
     }
 }
 
@@ -67,8 +80,10 @@ fn script(request: &Request<'_>) -> String {
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    '{"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,"p50_us":%f,"p99_us":%f}\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    '{"requests":%d,"duration_us":%d,"errors":%d,"connect":%d,"read":%d,"write":%d,' ..
+      '"timeout":%d,"non2xx":%d,"p50_us":%f,"p99_us":%f}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout,
+    e.connect, e.read, e.write, e.timeout, e.status,
     latency:percentile(50), latency:percentile(99)))
 end
 "#,
