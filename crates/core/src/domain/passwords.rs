@@ -2,8 +2,9 @@
 //! set of threads of its own, so a flood of logins queues up instead of starving API traffic.
 //! Those threads run at the lowest scheduling priority (nice 19 on Linux): when the cores are busy
 //! with requests, the requests go first and the hashes take the time left over; when they are
-//! not, the hashes get every core. A sign-in flood then slows sign-ins, not the API
-//! (bench/RESULTS.md, "API latency during a sign-in flood").
+//! not, the hashes get every core. A sign-in flood then slows sign-ins far more than the API; what
+//! it still costs the API (a few ms of p99, from the kernel's scheduling) is in
+//! docs/ARCHITECTURE.md "Passwords" and bench/RESULTS.md.
 //! A login for an unknown email is verified against a dummy hash, so it costs the same time as a
 //! wrong password and response times do not reveal which emails have accounts.
 
