@@ -75,11 +75,7 @@ pub async fn run(target: &Target, seconds: u64, scratch: &Path) -> Result<Outcom
     let stop = Arc::new(AtomicBool::new(false));
     let churn_failed = Arc::new(AtomicU64::new(0));
     let renew_failed = Arc::new(AtomicU64::new(0));
-    let first = Arc::new(std::sync::Mutex::new(None::<String>));
-    let note = |first: &std::sync::Mutex<Option<String>>, step: &str, e: anyhow::Error| {
-        let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
-        first.get_or_insert_with(|| format!("{step}: {e:#}"));
-    };
+    let first = workloads::FirstFailure::default();
     let started = Instant::now();
 
     let churn = {
@@ -92,7 +88,7 @@ pub async fn run(target: &Target, seconds: u64, scratch: &Path) -> Result<Outcom
                     Ok(()) => n += 1,
                     Err(e) => {
                         failures.fetch_add(1, Ordering::Relaxed);
-                        note(&first, "token churn", e);
+                        first.note(Some("token churn"), &e);
                     }
                 }
             }
@@ -112,7 +108,7 @@ pub async fn run(target: &Target, seconds: u64, scratch: &Path) -> Result<Outcom
                     }
                     Err(e) => {
                         failures.fetch_add(1, Ordering::Relaxed);
-                        note(&first, "refresh", e);
+                        first.note(Some("refresh"), &e);
                     }
                 }
             }
@@ -141,19 +137,11 @@ pub async fn run(target: &Target, seconds: u64, scratch: &Path) -> Result<Outcom
         renew_failed.load(Ordering::Relaxed),
     );
     let failures = churn_failed + renew_failed + graphql.errors + graphql.non2xx;
-    let mut detail = String::new();
-    if failures > 0 {
-        detail = format!(
-            "wrk's errors {} ({}), non-2xx answers {}, refused token churn steps \
-             {churn_failed}, refused refreshes {renew_failed}",
-            graphql.errors,
-            graphql.error_kinds(),
-            graphql.non2xx
-        );
-        if let Some(first) = first.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            detail.push_str(&format!("; the first refused step: {first}"));
-        }
-    }
+    let detail = if failures > 0 {
+        detail(&graphql, churn_failed, renew_failed, first.take())
+    } else {
+        String::new()
+    };
     Ok(Outcome {
         seconds: started.elapsed().as_secs_f64(),
         rss,
@@ -163,4 +151,51 @@ pub async fn run(target: &Target, seconds: u64, scratch: &Path) -> Result<Outcom
         failures,
         detail,
     })
+}
+
+/// Where a soak's failures were, and what the first refused step said.
+fn detail(
+    graphql: &wrk::Run,
+    churn_failed: u64,
+    renew_failed: u64,
+    first: Option<String>,
+) -> String {
+    let mut detail = format!(
+        "wrk's errors {} ({}), non-2xx answers {}, refused token churn steps {churn_failed}, \
+         refused refreshes {renew_failed}",
+        graphql.errors,
+        graphql.error_kinds(),
+        graphql.non2xx
+    );
+    if let Some(first) = first {
+        detail.push_str(&format!("; the first refused step: {first}"));
+    }
+    detail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_detail_names_every_kind_of_failure_and_the_first_refused_step() {
+        let run: wrk::Run = serde_json::from_str(
+            r#"{"requests":10,"duration_us":1000000,"errors":3,"connect":0,"read":1,"write":0,
+                "timeout":2,"non2xx":4,"p50_us":1.0,"p99_us":2.0}"#,
+        )
+        .unwrap();
+        let first = workloads::FirstFailure::default();
+        first.note(
+            Some("refresh"),
+            &anyhow::anyhow!("/auth/token answered 400"),
+        );
+        first.note(Some("token churn"), &anyhow::anyhow!("a later failure"));
+        assert_eq!(
+            detail(&run, 5, 6, first.take()),
+            "wrk's errors 3 (connect 0, read 1, write 0, timeout 2), non-2xx answers 4, refused \
+             token churn steps 5, refused refreshes 6; the first refused step: refresh: \
+             /auth/token answered 400"
+        );
+        assert_eq!(first.take(), None, "taken once");
+    }
 }

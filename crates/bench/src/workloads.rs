@@ -204,6 +204,26 @@ pub struct Rate {
     pub first_failure: Option<String>,
 }
 
+/// The first failure message of work that runs on several tasks at once; later ones are counted
+/// elsewhere, not kept.
+#[derive(Clone, Default)]
+pub struct FirstFailure(Arc<std::sync::Mutex<Option<String>>>);
+
+impl FirstFailure {
+    /// Keeps `e` (with `step` before it, when given) unless a failure was kept already.
+    pub fn note(&self, step: Option<&str>, e: &anyhow::Error) {
+        let mut first = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert_with(|| match step {
+            Some(step) => format!("{step}: {e:#}"),
+            None => format!("{e:#}"),
+        });
+    }
+
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 /// The failures of several runs, for the report.
 #[derive(Debug, Default)]
 pub struct Failures {
@@ -241,7 +261,7 @@ where
     let work = Arc::new(work);
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
-    let first_failure = Arc::new(std::sync::Mutex::new(None::<String>));
+    let first_failure = FirstFailure::default();
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -260,8 +280,7 @@ where
                     }
                     Err(e) => {
                         failed.fetch_add(1, Ordering::Relaxed);
-                        let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
-                        first.get_or_insert_with(|| format!("{e:#}"));
+                        first.note(None, &e);
                     }
                 }
             }
@@ -271,14 +290,10 @@ where
         h.await?;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let first_failure = first_failure
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
     Ok(Rate {
         per_second: done.load(Ordering::Relaxed) as f64 / elapsed,
         failed: failed.load(Ordering::Relaxed),
-        first_failure,
+        first_failure: first_failure.take(),
     })
 }
 
@@ -456,4 +471,36 @@ pub async fn revocation_across_replicas(a: &Target, b: &Target, rounds: usize) -
         times.push(revoked.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(times)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_of_several_runs_add_up_and_keep_the_first_message() {
+        let mut failures = Failures::default();
+        assert_eq!(failures.to_string(), "0");
+        let quiet = Rate {
+            per_second: 10.0,
+            ..Rate::default()
+        };
+        assert_eq!(failures.add(quiet), 10.0);
+        let first = FirstFailure::default();
+        first.note(None, &anyhow::anyhow!("sign-in answered 500"));
+        first.note(None, &anyhow::anyhow!("a later one"));
+        let failing = Rate {
+            per_second: 8.0,
+            failed: 2,
+            first_failure: first.take(),
+        };
+        assert_eq!(failures.add(failing), 8.0);
+        let again = Rate {
+            per_second: 9.0,
+            failed: 1,
+            first_failure: Some("not kept".into()),
+        };
+        failures.add(again);
+        assert_eq!(failures.to_string(), "3 (the first: sign-in answered 500)");
+    }
 }

@@ -79,8 +79,7 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
     if let (Some(matched), Some(slot)) = (&matched, req.extensions().get::<RouteSlot>()) {
         slot.fill(matched);
     }
-    let route = matched.map(|p| p.as_str().to_owned());
-    let route = route.as_deref().unwrap_or_default();
+    let route = matched.as_ref().map_or("", MatchedPath::as_str);
     if !matches!(route, "/readiness" | "/liveness") {
         let own = bucket(req.method(), route);
         let checked = state
